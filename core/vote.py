@@ -1,0 +1,64 @@
+"""Voting over sampled judgements (grm-method.md §3).
+
+The reward of a response is the sum of its scores over the valid samples.
+A tie at the top is not a win: it is flagged, and broken by a recorded
+shuffle of the responses (the arg max in shuffled order), as the paper does
+at evaluation. Invalid samples are excluded and counted, never scored.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from core.types import Vote
+
+
+def strict_winner(scores: Sequence[int]) -> int | None:
+    """The index of the single highest score, or None when the top is shared."""
+    best = max(scores)
+    top = [i for i, s in enumerate(scores) if s == best]
+    return top[0] if len(top) == 1 else None
+
+
+def tie_break_order(n_responses: int, seed: int) -> tuple[int, ...]:
+    order = list(range(n_responses))
+    random.Random(f"tie-break:{seed}").shuffle(order)
+    return tuple(order)
+
+
+def vote(rows: Sequence[Sequence[int] | None], n_responses: int, *, seed: int = 0) -> Vote:
+    """Vote over `rows`: per sample, its scores in original order, or None if invalid."""
+    valid = [tuple(r) for r in rows if r is not None]
+    if any(len(r) != n_responses for r in valid):
+        raise ValueError(f"every valid row must have {n_responses} scores")
+    distribution = tuple(tuple(r[i] for r in valid) for i in range(n_responses))
+    totals = tuple(sum(column) for column in distribution)
+    means = tuple(sum(c) / len(c) if c else None for c in distribution)
+    sample_winners = tuple(strict_winner(r) for r in valid) if n_responses > 1 else ()
+    common = dict(
+        totals=totals,
+        means=means,
+        distribution=distribution,
+        valid_samples=len(valid),
+        invalid_samples=len(rows) - len(valid),
+        sample_winners=sample_winners,
+        split=len(set(sample_winners)) > 1,
+    )
+    if not valid:
+        return Vote(top=(), tie=False, winner=None, **common)
+    best = max(totals)
+    top = tuple(i for i, t in enumerate(totals) if t == best)
+    order = tie_break_order(n_responses, seed) if len(top) > 1 else None
+    winner = next(i for i in order if i in top) if order else top[0]
+    others = [i for i in range(n_responses) if i != winner]
+    runner_up = max(others, key=lambda i: totals[i]) if others else None
+    return Vote(
+        top=top,
+        tie=len(top) > 1,
+        winner=winner,
+        tie_break_order=order,
+        runner_up=runner_up,
+        margin=totals[winner] - totals[runner_up] if runner_up is not None else None,
+        **common,
+    )
