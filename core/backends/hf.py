@@ -1,0 +1,225 @@
+"""The transformers backend: a local Hugging Face model directory or a GGUF file.
+
+The model is loaded once per backend object and reused for every judgement.
+All prompts of one `generate` call go through the model in a single batched,
+left-padded `model.generate` call. torch and transformers are imported here,
+not by the engine, so the rest of GRM Studio starts without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.backends.base import RescueRequest
+from core.backends.gguf_cache import file_sha256, materialise_gguf
+from core.backends.score_grammar import SCORE_CHARS, ScoreGrammar
+from core.errors import BackendError
+from core.types import Completion, ModelInfo, SamplingParams
+
+if TYPE_CHECKING:
+    import torch
+
+
+class TransformersBackend:
+    """A causal LM run in-process with transformers."""
+
+    supports_score_rescue = True
+
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self._score_tokens: dict[int, str] | None = None
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+
+    @classmethod
+    def load(
+        cls, source: Path, *, cache_dir: Path, device: str = "cpu", dtype: str = "float32"
+    ) -> TransformersBackend:
+        """Load a model directory, or a `.gguf` file (converted once into `cache_dir`)."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = source.expanduser().resolve()
+        if source.is_file() and source.suffix == ".gguf":
+            revision = file_sha256(source)
+            model_dir = materialise_gguf(source, cache_dir, revision)
+            name = source.stem
+        elif (source / "config.json").is_file():
+            revision = _directory_revision(source)
+            model_dir, name = source, source.name
+        else:
+            raise BackendError(
+                f"{source} is neither a .gguf file nor a model directory with a config.json"
+            )
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            model = AutoModelForCausalLM.from_pretrained(
+                str(model_dir), dtype=getattr(torch, dtype)
+            ).to(device)
+        except (OSError, ValueError) as err:
+            raise BackendError(f"could not load the model from {source}: {err}") from err
+        model.eval()
+        context = getattr(model.config, "max_position_embeddings", None)
+        info = ModelInfo(
+            name=name,
+            backend="transformers",
+            source=str(source),
+            revision=revision,
+            context_length=context,
+        )
+        return cls(model, tokenizer, info)
+
+    # -- Backend interface -------------------------------------------------
+
+    def count_prompt_tokens(self, prompt: str) -> int | None:
+        return len(self._chat_ids(prompt))
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
+        import torch
+
+        batch = self._left_padded([self._chat_ids(p) for p in prompts])
+        sampling: dict[str, Any] = (
+            {"do_sample": False}
+            if params.greedy
+            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        )
+        torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **batch,
+                **sampling,
+                top_k=None,
+                max_new_tokens=params.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
+        return [
+            self._completion(row, prompt_tokens)
+            for row, prompt_tokens in zip(new_tokens.tolist(), prompt_lengths, strict=True)
+        ]
+
+    def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        if not requests:
+            return []
+        rows = [
+            self._chat_ids(r.prompt)
+            + self.tokenizer.encode(r.assistant_prefix, add_special_tokens=False)
+            for r in requests
+        ]
+        batch = self._left_padded(rows)
+        grammars = [ScoreGrammar(r.n_responses, r.score_range) for r in requests]
+        processor = _ScoreConstraint(
+            grammars, self._score_token_table(), batch["input_ids"].shape[1],
+            self.tokenizer.eos_token_id,
+        )
+        with torch.inference_mode():
+            output = self.model.generate(
+                **batch,
+                do_sample=False,
+                max_new_tokens=max(g.max_chars for g in grammars),
+                logits_processor=LogitsProcessorList([processor]),
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
+        return [self._decode_until_eos(row) for row in new_tokens]
+
+    # -- helpers -----------------------------------------------------------
+
+    def _chat_ids(self, prompt: str) -> list[int]:
+        if self.tokenizer.chat_template:
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+            )
+            return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        return list(self.tokenizer.encode(prompt))
+
+    def _left_padded(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+        import torch
+
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = [[pad] * (width - len(r)) + r for r in rows]
+        mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
+        device = self.model.device
+        return {
+            "input_ids": torch.tensor(ids, device=device),
+            "attention_mask": torch.tensor(mask, device=device),
+        }
+
+    def _decode_until_eos(self, row: list[int]) -> str:
+        eos = self.tokenizer.eos_token_id
+        end = row.index(eos) if eos in row else len(row)
+        return self.tokenizer.decode(row[:end], skip_special_tokens=True)
+
+    def _completion(self, row: list[int], prompt_tokens: int) -> Completion:
+        eos = self.tokenizer.eos_token_id
+        stopped = eos in row
+        used = row.index(eos) + 1 if stopped else len(row)
+        return Completion(
+            text=self._decode_until_eos(row),
+            finish_reason="stop" if stopped else "length",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=used,
+        )
+
+    def _score_token_table(self) -> dict[int, str]:
+        """Token id -> text for every token made only of digits, commas, spaces, '}'."""
+        if self._score_tokens is None:
+            table = {}
+            for token_id in range(len(self.tokenizer)):
+                text = self.tokenizer.decode([token_id])
+                if text and set(text) <= SCORE_CHARS:
+                    table[token_id] = text
+            self._score_tokens = table
+        return self._score_tokens
+
+
+def _directory_revision(path: Path) -> str:
+    """A cheap fingerprint of a model directory: its config and weight file sizes."""
+    import hashlib
+
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return "dir-" + digest.hexdigest()
+
+
+class _ScoreConstraint:
+    """Logits processor: each row may only extend its continuation so that it
+    stays a prefix of its scores grammar; once complete, only EOS is allowed."""
+
+    def __init__(
+        self, grammars: list[ScoreGrammar], tokens: dict[int, str], prompt_width: int, eos: int
+    ) -> None:
+        self.grammars = grammars
+        self.tokens = tokens
+        self.prompt_width = prompt_width
+        self.eos = eos
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        mask = torch.full_like(scores, float("-inf"))
+        for row, grammar in enumerate(self.grammars):
+            generated = input_ids[row, self.prompt_width :].tolist()
+            if self.eos in generated:
+                mask[row, :] = 0.0
+                continue
+            text = "".join(self.tokens.get(t, "") for t in generated)
+            if grammar.complete(text):
+                allowed = [self.eos]
+            else:
+                allowed = [t for t, s in self.tokens.items() if grammar.allows(text + s)]
+            mask[row, allowed or [self.eos]] = 0.0
+        return scores + mask

@@ -1,0 +1,243 @@
+"""The judge engine: k shuffled samples -> parsed scores -> vote.
+
+    judge = Judge(load_backend(settings))
+    judgement = judge.judge(JudgeInput(query=..., responses=(...)), SamplingParams(k=8))
+
+Each sample shows the responses in its own seeded shuffle (recorded); the
+scores it writes, in shown order, are mapped back to the original responses
+by the identity of the response at each shown position, never by arithmetic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from core.backends.base import Backend, RescueRequest
+from core.errors import InputError, PromptTooLongError
+from core.parse import parse_output
+from core.templates import (
+    POINTWISE_HINTED,
+    SCORES_PREFIX,
+    PromptTemplate,
+    default_template,
+    get_template,
+)
+from core.types import (
+    Completion,
+    JudgeInput,
+    Judgement,
+    ParsedOutput,
+    ParseFailure,
+    Rescue,
+    Sample,
+    SamplingParams,
+)
+from core.vote import vote
+
+_ENUMERATE_ORDERS_UP_TO = 5  # 5! = 120 orders
+
+
+def validate_input(item: JudgeInput, template: PromptTemplate) -> None:
+    """Raise InputError naming the first problem with `item`."""
+    if not item.query.strip():
+        raise InputError("the query is empty")
+    if not item.responses:
+        raise InputError("there are no responses to judge; give at least one")
+    for i, response in enumerate(item.responses, start=1):
+        if not response.strip():
+            raise InputError(f"response {i} is empty")
+    template.check(len(item.responses))
+
+
+def shown_orders(n_responses: int, k: int, seed: int, shuffle: bool = True) -> list[tuple[int, ...]]:
+    """Per sample, the original indices in the order they are shown.
+
+    With few responses the k samples cycle through all n! orders in a seeded
+    random sequence, so that every response is shown in every position as
+    evenly as k allows (two samples of a pair never both show the same order);
+    with many responses each sample gets its own seeded shuffle.
+    """
+    identity = tuple(range(n_responses))
+    if not shuffle:
+        return [identity] * k
+    rng = random.Random(f"shuffle:{seed}")
+    if n_responses <= _ENUMERATE_ORDERS_UP_TO:
+        cycle = list(itertools.permutations(identity))
+        rng.shuffle(cycle)
+        return [cycle[i % len(cycle)] for i in range(k)]
+    orders = []
+    for _ in range(k):
+        order = list(identity)
+        rng.shuffle(order)
+        orders.append(tuple(order))
+    return orders
+
+
+def to_original_order(shown_scores: Sequence[int], shown_order: Sequence[int]) -> tuple[int, ...]:
+    """Scores written for the shown positions, re-keyed by the response shown there."""
+    by_response = dict(zip(shown_order, shown_scores, strict=True))
+    return tuple(by_response[i] for i in range(len(shown_order)))
+
+
+class Judge:
+    """A backend plus the choices that stay fixed across judgements."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        template: PromptTemplate | str | None = None,
+        rescue: bool = True,
+        shuffle: bool = True,
+    ) -> None:
+        self.backend = backend
+        self.template = get_template(template) if isinstance(template, str) else template
+        self.rescue = rescue and backend.supports_score_rescue
+        self.shuffle = shuffle
+
+    def judge(
+        self, item: JudgeInput, params: SamplingParams, *, hint_best: int | None = None
+    ) -> Judgement:
+        """Sample `params.k` judgements of `item` and vote over them.
+
+        `hint_best` (original index) names the best response in the prompt; it
+        needs a hinted template and is meant for rejective fine-tuning only.
+        """
+        started = time.perf_counter()
+        n = len(item.responses)
+        template = self.template or (
+            POINTWISE_HINTED if hint_best is not None else default_template(n)
+        )
+        validate_input(item, template)
+        if hint_best is not None and not 0 <= hint_best < n:
+            raise InputError(f"hint_best={hint_best} names no response (there are {n})")
+        orders = shown_orders(n, params.k, params.seed, self.shuffle)
+        prompts = [
+            template.render(item, order, _shown_position(hint_best, order)) for order in orders
+        ]
+        self._check_length(prompts, params, n)
+        completions = self.backend.generate(prompts, params)
+        parses = [
+            parse_output(
+                c.text, n, score_range=template.score_range, truncated=c.finish_reason == "length"
+            )
+            for c in completions
+        ]
+        rescues = self._rescue(prompts, completions, parses, template, n) if self.rescue else {}
+        samples = tuple(
+            _sample(i, order, prompt, completion, parses[i], rescues.get(i))
+            for i, (order, prompt, completion) in enumerate(
+                zip(orders, prompts, completions, strict=True)
+            )
+        )
+        return Judgement(
+            input=item,
+            template=template.ref,
+            model=self.backend.info,
+            params=params,
+            rescue_enabled=self.rescue,
+            samples=samples,
+            vote=vote([s.scores for s in samples], n, seed=params.seed),
+            created_at=datetime.now(UTC),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _check_length(self, prompts: list[str], params: SamplingParams, n: int) -> None:
+        limit = self.backend.info.context_length
+        if limit is None:
+            return
+        longest = max(self.backend.count_prompt_tokens(p) or 0 for p in set(prompts))
+        budget = params.max_new_tokens + (_rescue_budget(n) if self.rescue else 0)
+        if longest + budget > limit:
+            raise PromptTooLongError(longest, budget, limit)
+
+    def _rescue(
+        self,
+        prompts: list[str],
+        completions: list[Completion],
+        parses: list[ParsedOutput | ParseFailure],
+        template: PromptTemplate,
+        n: int,
+    ) -> dict[int, tuple[Rescue, ParsedOutput | ParseFailure]]:
+        """Ask the model for just the numbers where a sample wrote none usable."""
+        failed = [i for i, p in enumerate(parses) if isinstance(p, ParseFailure)]
+        if not failed:
+            return {}
+        requests = [
+            RescueRequest(
+                prompt=prompts[i],
+                assistant_prefix=completions[i].text.rstrip() + "\n" + SCORES_PREFIX,
+                n_responses=n,
+                score_range=template.score_range,
+            )
+            for i in failed
+        ]
+        results = {}
+        for i, request, continuation in zip(
+            failed, requests, self.backend.rescue_scores(requests), strict=True
+        ):
+            original = parses[i]
+            assert isinstance(original, ParseFailure)
+            reparsed = parse_output(SCORES_PREFIX + continuation, n, score_range=template.score_range)
+            if isinstance(reparsed, ParsedOutput):
+                reparsed = reparsed.model_copy(
+                    update={
+                        "principles": original.principles,
+                        "critique": original.critique,
+                        "score_format": "rescue",
+                        "missing_sections": _missing_sections(original),
+                    }
+                )
+            rescue = Rescue(
+                original_failure=original,
+                prefix=request.assistant_prefix,
+                continuation=continuation,
+            )
+            results[i] = (rescue, reparsed)
+        return results
+
+
+def _missing_sections(failure: ParseFailure) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, text in (("principles", failure.principles), ("critique", failure.critique))
+        if not text
+    )
+
+
+def _rescue_budget(n_responses: int) -> int:
+    return 8 + 4 * n_responses
+
+
+def _shown_position(hint_best: int | None, order: tuple[int, ...]) -> int | None:
+    return None if hint_best is None else order.index(hint_best) + 1
+
+
+def _sample(
+    index: int,
+    order: tuple[int, ...],
+    prompt: str,
+    completion: Completion,
+    parse: ParsedOutput | ParseFailure,
+    rescue: tuple[Rescue, ParsedOutput | ParseFailure] | None,
+) -> Sample:
+    if rescue is not None:
+        rescue_record, parse = rescue
+    else:
+        rescue_record = None
+    return Sample(
+        index=index,
+        shown_order=order,
+        prompt=prompt,
+        raw_text=completion.text,
+        finish_reason=completion.finish_reason,
+        parse=parse,
+        rescue=rescue_record,
+        scores=to_original_order(parse.scores, order) if isinstance(parse, ParsedOutput) else None,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+    )

@@ -1,0 +1,90 @@
+"""Reading judge inputs from files: a JSON or JSONL responses file.
+
+Accepted shapes, so that a user can point at what they already have:
+- a JSON list of strings: `["first response", "second response"]`;
+- a JSON object with `responses` (and optionally `query`, `context`);
+- JSONL: one response per line, each a JSON string or `{"response": "..."}`
+  / `{"text": "..."}`.
+Errors name the line (and column) that could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.errors import ResponsesFileError
+from core.types import Turn
+
+
+def read_responses_file(path: Path) -> tuple[list[str], str | None, list[Turn]]:
+    """(responses, query or None, context turns) from a JSON or JSONL file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ResponsesFileError(f"cannot read responses file {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ResponsesFileError(f"{path} is not UTF-8 text (byte {err.start})") from err
+    if not text.strip():
+        raise ResponsesFileError(f"{path} is empty")
+    stripped = text.lstrip()
+    if path.suffix == ".jsonl" or not stripped.startswith(("[", "{")):
+        return _read_jsonl(path, text), None, []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        if stripped.startswith("{") and "\n{" in text.strip():
+            return _read_jsonl(path, text), None, []  # JSONL saved as .json
+        raise ResponsesFileError(
+            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        ) from err
+    return _from_document(path, data)
+
+
+def _read_jsonl(path: Path, text: str) -> list[str]:
+    responses = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ResponsesFileError(
+                f"{path}: line {number} is not valid JSON ({err.msg} at column {err.colno})"
+            ) from err
+        responses.append(_response_text(path, value, f"line {number}"))
+    return responses
+
+
+def _from_document(path: Path, data: Any) -> tuple[list[str], str | None, list[Turn]]:
+    if isinstance(data, list):
+        return [_response_text(path, v, f"item {i}") for i, v in enumerate(data, 1)], None, []
+    if isinstance(data, dict) and isinstance(data.get("responses"), list):
+        query = data.get("query")
+        if query is not None and not isinstance(query, str):
+            raise ResponsesFileError(f"{path}: 'query' must be a string")
+        try:
+            context = [Turn.model_validate(t) for t in data.get("context") or []]
+        except ValueError as err:
+            raise ResponsesFileError(
+                f"{path}: 'context' must be a list of {{role, content}} turns"
+            ) from err
+        responses = [_response_text(path, v, f"response {i}") for i, v in enumerate(data["responses"], 1)]
+        return responses, query, context
+    raise ResponsesFileError(
+        f"{path}: expected a list of responses or an object with a 'responses' list"
+    )
+
+
+def _response_text(path: Path, value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("response", "text", "content"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    raise ResponsesFileError(
+        f"{path}: {where} must be a string or an object with a 'response' string, "
+        f"got {type(value).__name__}"
+    )
