@@ -65,7 +65,7 @@ def judge(
 ) -> None:
     """Judge one query's responses: k shuffled samples, then the vote."""
     from core import judge as run_judge
-    from core.cli.render import render_judgement
+    from core.report import render_judgement
     from core.inputs import read_responses_file
 
     settings = _settings(model=model)
@@ -111,6 +111,21 @@ def templates() -> None:
             f"{t.name:24} {t.min_responses}-{t.max_responses} responses  "
             f"sha256 {t.sha256[:12]}  {t.description}"
         )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it local")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 7860,
+    model: Annotated[Optional[str], typer.Option(help="'embedded', a directory or .gguf")] = None,
+) -> None:
+    """Start the web app (the judge model loads on the first judgement)."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from webapp.app import serve as serve_app
+
+    serve_app(_settings(model=model), host=host, port=port)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Plain-text rendering of a judgement for the terminal."""
+"""Plain-text report of a judgement, for terminals and plain-text views."""
 
 from __future__ import annotations
 

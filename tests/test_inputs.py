@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from core.errors import ResponsesFileError
+from core.inputs import read_responses_file
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_json_list_of_strings(tmp_path):
+    path = write(tmp_path, "r.json", json.dumps(["a", "b"]))
+    assert read_responses_file(path) == (["a", "b"], None, [])
+
+
+def test_json_object_with_query_and_context(tmp_path):
+    doc = {
+        "query": "q?",
+        "responses": ["a", {"response": "b"}],
+        "context": [{"role": "user", "content": "hi"}],
+    }
+    responses, query, context = read_responses_file(write(tmp_path, "r.json", json.dumps(doc)))
+    assert responses == ["a", "b"] and query == "q?"
+    assert context[0].role == "user" and context[0].content == "hi"
+
+
+def test_jsonl_strings_and_objects_skip_blank_lines(tmp_path):
+    path = write(tmp_path, "r.jsonl", '"a"\n\n{"text": "b"}\n')
+    assert read_responses_file(path)[0] == ["a", "b"]
+
+
+def test_jsonl_saved_as_json_is_read_as_jsonl(tmp_path):
+    path = write(tmp_path, "r.json", '{"response": "a"}\n{"response": "b"}\n')
+    assert read_responses_file(path)[0] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("r.jsonl", '"a"\n{"response": \n"c"\n', r"line 2 is not valid JSON"),
+        ("r.json", '[\n  "a",\n  "b",,\n]', r"invalid JSON at line 3"),
+        ("r.json", "", r"is empty"),
+        ("r.jsonl", '"a"\n42\n', r"line 2 must be a string"),
+        ("r.json", '{"query": "q"}', r"expected a list of responses"),
+        ("r.json", '{"query": 3, "responses": ["a"]}', r"'query' must be a string"),
+        ("r.json", '{"responses": ["a"], "context": [{"role": "robot", "content": "x"}]}', "context"),
+    ],
+)
+def test_bad_files_name_the_problem(tmp_path, name, text, message):
+    with pytest.raises(ResponsesFileError, match=message):
+        read_responses_file(write(tmp_path, name, text))
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(ResponsesFileError, match="cannot read"):
+        read_responses_file(tmp_path / "nope.json")
+    binary = tmp_path / "b.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ResponsesFileError, match="not UTF-8"):
+        read_responses_file(binary)

@@ -1,0 +1,1 @@
+"""GRM Studio's Gradio front. Handlers are thin calls into `core`."""
