@@ -78,11 +78,13 @@ def judge(
         seed=settings.seed if seed is None else seed,
     )
     item = JudgeInput(query=query, responses=tuple(responses), context=tuple(context))
+    template = template or settings.template
     chosen = get_template(template) if template else None
     validate_input(item, chosen or default_template(len(item.responses)))  # before a slow load
     engine = Judge(
         backend or load_backend(settings),
         template=chosen,
         rescue=settings.rescue_enabled if rescue is None else rescue,
+        prefill=settings.prefill_enabled,
     )
     return engine.judge(item, params)

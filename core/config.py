@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         "a transformers model directory, or a .gguf file",
     )
     data_dir: Path = Field(PROJECT_ROOT / "data", description="where the SQLite file lives")
+    database_url: str | None = Field(
+        None,
+        description="any SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db; "
+        "default: a SQLite file under data_dir",
+    )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "grm-studio",
         description="converted GGUF models and other rebuildable files",
@@ -34,7 +39,9 @@ class Settings(BaseSettings):
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32", description="weights and activations dtype for the transformers backend"
     )
-    template: str = Field("grm-pointwise", description="default prompt template")
+    template: str | None = Field(
+        None, description="prompt template; None: grm-single for one response, else grm-pointwise"
+    )
     k: int = Field(4, ge=1, le=256, description="default number of samples per judgement")
     temperature: float = Field(0.5, ge=0.0, le=5.0, description="paper default: 0.5")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
@@ -44,9 +51,23 @@ class Settings(BaseSettings):
         None, description="score rescue; None means on for the embedded model, off otherwise"
     )
 
+    prefill: bool | None = Field(
+        None,
+        description="start every reply with 'Specific Criteria:'; None means on for the "
+        "embedded model, off otherwise",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'grm-studio.db'}"
+
     @property
     def rescue_enabled(self) -> bool:
         return self.model == "embedded" if self.rescue is None else self.rescue
+
+    @property
+    def prefill_enabled(self) -> bool:
+        return self.model == "embedded" if self.prefill is None else self.prefill
 
     def resolved_device(self) -> str:
         if self.device != "auto":

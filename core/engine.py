@@ -21,6 +21,7 @@ from core.errors import InputError, PromptTooLongError
 from core.parse import parse_output
 from core.templates import (
     POINTWISE_HINTED,
+    PRINCIPLES_PREFIX,
     SCORES_PREFIX,
     PromptTemplate,
     default_template,
@@ -39,6 +40,7 @@ from core.types import (
 from core.vote import vote
 
 _ENUMERATE_ORDERS_UP_TO = 5  # 5! = 120 orders
+_FORCED_TOKENS = 8  # room for the prefilled 'Specific Criteria:'
 
 
 def validate_input(item: JudgeInput, template: PromptTemplate) -> None:
@@ -92,11 +94,16 @@ class Judge:
         *,
         template: PromptTemplate | str | None = None,
         rescue: bool = True,
+        prefill: bool = False,
         shuffle: bool = True,
     ) -> None:
+        """`rescue` and `prefill` help weak models keep the format: rescue asks
+        for just the scores where a sample wrote none usable, prefill starts
+        every reply with the principles header."""
         self.backend = backend
         self.template = get_template(template) if isinstance(template, str) else template
         self.rescue = rescue and backend.supports_score_rescue
+        self.prefill = PRINCIPLES_PREFIX if prefill else ""
         self.shuffle = shuffle
 
     def judge(
@@ -109,9 +116,7 @@ class Judge:
         """
         started = time.perf_counter()
         n = len(item.responses)
-        template = self.template or (
-            POINTWISE_HINTED if hint_best is not None else default_template(n)
-        )
+        template = self.template_for(n, hinted=hint_best is not None)
         validate_input(item, template)
         if hint_best is not None and not 0 <= hint_best < n:
             raise InputError(f"hint_best={hint_best} names no response (there are {n})")
@@ -120,7 +125,10 @@ class Judge:
             template.render(item, order, _shown_position(hint_best, order)) for order in orders
         ]
         self._check_length(prompts, params, n)
-        completions = self.backend.generate(prompts, params)
+        completions = [
+            c.model_copy(update={"text": self.prefill + c.text})
+            for c in self.backend.generate(prompts, params, assistant_prefix=self.prefill)
+        ]
         parses = [
             parse_output(
                 c.text, n, score_range=template.score_range, truncated=c.finish_reason == "length"
@@ -140,18 +148,26 @@ class Judge:
             model=self.backend.info,
             params=params,
             rescue_enabled=self.rescue,
+            reply_prefix=self.prefill,
             samples=samples,
             vote=vote([s.scores for s in samples], n, seed=params.seed),
             created_at=datetime.now(UTC),
             seconds=time.perf_counter() - started,
         )
 
+    def template_for(self, n_responses: int, *, hinted: bool = False) -> PromptTemplate:
+        """The template this judge uses for `n_responses` responses."""
+        if self.template is not None:
+            return self.template
+        return POINTWISE_HINTED if hinted else default_template(n_responses)
+
     def _check_length(self, prompts: list[str], params: SamplingParams, n: int) -> None:
         limit = self.backend.info.context_length
         if limit is None:
             return
         longest = max(self.backend.count_prompt_tokens(p) or 0 for p in set(prompts))
-        budget = params.max_new_tokens + (_rescue_budget(n) if self.rescue else 0)
+        forced = _FORCED_TOKENS if self.prefill else 0
+        budget = params.max_new_tokens + forced + (_rescue_budget(n) if self.rescue else 0)
         if longest + budget > limit:
             raise PromptTooLongError(longest, budget, limit)
 

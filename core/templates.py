@@ -18,6 +18,7 @@ from core.errors import InputError
 from core.types import JudgeInput, TemplateRef, Turn
 
 SCORES_PREFIX = "Scores: \\boxed{"
+PRINCIPLES_PREFIX = "Specific Criteria:"  # what a reply in this format starts with
 
 _GENERAL_CRITERIA = """\
 General criteria, with the points each is worth out of 10:

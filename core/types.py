@@ -174,6 +174,7 @@ class Judgement(Frozen):
     model: ModelInfo
     params: SamplingParams
     rescue_enabled: bool
+    reply_prefix: str = Field("", description="text every reply was forced to start with")
     samples: tuple[Sample, ...]
     vote: Vote
     created_at: datetime

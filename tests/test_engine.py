@@ -29,7 +29,9 @@ class RuleJudge:
     def count_prompt_tokens(self, prompt: str) -> int | None:
         return None
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+    ) -> list[Completion]:
         self.prompts.extend(prompts)
         out = []
         for prompt in prompts:
@@ -170,3 +172,13 @@ def test_prompt_longer_than_the_context_names_limit_and_size():
         Judge(backend).judge(long_item, SamplingParams(k=1, max_new_tokens=50))
     assert info.value.prompt_tokens > 400
     assert backend.prompts == []
+
+
+def test_prefill_starts_every_reply_and_is_kept_in_the_raw_text():
+    backend = ScriptedBackend([" size matters\nAnalysis: ok\nScores: \\boxed{8, 3}"])
+    result = Judge(backend, prefill=True).judge(PAIR, SamplingParams(k=1))
+    assert backend.assistant_prefixes == ["Specific Criteria:"]
+    sample = result.samples[0]
+    assert sample.raw_text.startswith("Specific Criteria: size matters")
+    assert sample.parse.principles == "size matters"
+    assert result.reply_prefix == "Specific Criteria:"

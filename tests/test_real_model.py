@@ -58,3 +58,31 @@ def test_greedy_k1_is_deterministic(embedded_backend):
     first = engine.judge(PAIR, params)
     second = engine.judge(PAIR, params)
     assert first.samples[0].raw_text == second.samples[0].raw_text
+
+
+def test_prefill_starts_the_reply_with_the_principles_header(embedded_backend):
+    result = Judge(embedded_backend, rescue=False, prefill=True).judge(
+        PAIR, SamplingParams(k=2, max_new_tokens=16, seed=3)
+    )
+    for sample in result.samples:
+        assert sample.raw_text.startswith("Specific Criteria:")
+        assert len(sample.raw_text) > len("Specific Criteria:")
+
+
+def test_a_plain_model_directory_loads_and_judges(embedded_backend):
+    """The GGUF file was converted into a transformers directory; load that
+    directory as a user's own model and judge with it."""
+    from core.backends.embedded import embedded_gguf_path
+    from core.backends.gguf_cache import materialise_gguf
+    from core.backends.hf import TransformersBackend
+    from core.config import Settings
+
+    gguf = embedded_gguf_path()
+    directory = materialise_gguf(gguf, Settings().cache_dir, embedded_backend.info.revision)
+    assert (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
+    backend = TransformersBackend.load(directory, cache_dir=directory.parent)
+    assert backend.info.revision.startswith("dir-")
+    assert backend.info.context_length == 8192
+    result = Judge(backend).judge(PAIR, SamplingParams(k=1, temperature=0.0, max_new_tokens=8))
+    assert result.model.source == str(directory)
+    assert result.samples[0].scores is not None  # rescued: scores in range

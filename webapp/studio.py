@@ -22,4 +22,8 @@ class Studio:
         with self._lock:
             if self.backend is None:
                 self.backend = load_backend(self.settings)
-        return Judge(self.backend, rescue=self.settings.rescue_enabled)
+        return Judge(
+            self.backend,
+            rescue=self.settings.rescue_enabled,
+            prefill=self.settings.prefill_enabled,
+        )

@@ -37,9 +37,13 @@ class Backend(Protocol):
         """Tokens the prompt takes once wrapped in the chat format; None if unknown."""
         ...
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+    ) -> list[Completion]:
         """One completion per prompt, all generated together (one batched call)
-        with the sampler seeded from `params.seed`; `params.k` is ignored here."""
+        with the sampler seeded from `params.seed`; `params.k` is ignored here.
+        The reply is forced to start with `assistant_prefix`, which the returned
+        text does not repeat."""
         ...
 
     def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:

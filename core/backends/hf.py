@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.backends.base import RescueRequest
-from core.backends.gguf_cache import file_sha256, materialise_gguf
+from core.backends.gguf_cache import materialise_gguf
 from core.backends.score_grammar import SCORE_CHARS, ScoreGrammar
 from core.errors import BackendError
+from core.files import file_sha256
 from core.types import Completion, ModelInfo, SamplingParams
 
 if TYPE_CHECKING:
@@ -79,10 +80,12 @@ class TransformersBackend:
     def count_prompt_tokens(self, prompt: str) -> int | None:
         return len(self._chat_ids(prompt))
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+    ) -> list[Completion]:
         import torch
 
-        batch = self._left_padded([self._chat_ids(p) for p in prompts])
+        batch = self._left_padded([self._chat_ids(p, assistant_prefix) for p in prompts])
         sampling: dict[str, Any] = (
             {"do_sample": False}
             if params.greedy
@@ -111,12 +114,7 @@ class TransformersBackend:
 
         if not requests:
             return []
-        rows = [
-            self._chat_ids(r.prompt)
-            + self.tokenizer.encode(r.assistant_prefix, add_special_tokens=False)
-            for r in requests
-        ]
-        batch = self._left_padded(rows)
+        batch = self._left_padded([self._chat_ids(r.prompt, r.assistant_prefix) for r in requests])
         grammars = [ScoreGrammar(r.n_responses, r.score_range) for r in requests]
         processor = _ScoreConstraint(
             grammars, self._score_token_table(), batch["input_ids"].shape[1],
@@ -136,13 +134,18 @@ class TransformersBackend:
 
     # -- helpers -----------------------------------------------------------
 
-    def _chat_ids(self, prompt: str) -> list[int]:
+    def _chat_ids(self, prompt: str, assistant_prefix: str = "") -> list[int]:
+        """The prompt as the model's chat format, with the reply started by the prefix."""
         if self.tokenizer.chat_template:
             ids = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
             )
-            return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-        return list(self.tokenizer.encode(prompt))
+            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        else:
+            ids = list(self.tokenizer.encode(prompt))
+        if assistant_prefix:
+            ids += self.tokenizer.encode(assistant_prefix, add_special_tokens=False)
+        return ids
 
     def _left_padded(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
         import torch

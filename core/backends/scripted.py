@@ -32,6 +32,7 @@ class ScriptedBackend:
         self._rescues = deque(rescues)
         self.prompts: list[str] = []
         self.rescue_requests: list[RescueRequest] = []
+        self.assistant_prefixes: list[str] = []
         self.info = ModelInfo(
             name=name, backend="scripted", source="scripted", context_length=context_length
         )
@@ -40,13 +41,16 @@ class ScriptedBackend:
         # One token per whitespace-separated word: enough to exercise length checks.
         return len(prompt.split()) if self.info.context_length else None
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Completion]:
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+    ) -> list[Completion]:
         if len(prompts) > len(self._completions):
             raise BackendError(
                 f"scripted backend has {len(self._completions)} completion(s) left, "
                 f"{len(prompts)} requested"
             )
         self.prompts.extend(prompts)
+        self.assistant_prefixes.append(assistant_prefix)
         return [self._completions.popleft() for _ in prompts]
 
     def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
