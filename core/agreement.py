@@ -1,0 +1,189 @@
+"""Agreement statistics: judge accuracy, Cohen's kappa, Krippendorff's alpha.
+
+Pure functions over plain Python data. A label is the index of the best
+response, or None for a tie; a tie is a category of its own everywhere.
+Each estimate carries a percentile bootstrap 95% CI that resamples items
+(units); resamples where the statistic is undefined are skipped and counted
+in the note. The bootstrap statistics are computed with numpy from weighted
+confusion / coincidence matrices (the point values come from scikit-learn
+and the `krippendorff` package; the tests check the two paths agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import krippendorff
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from core.vote import strict_winner
+
+Label = int | None
+TIE = -1  # the category a tie (None) is given before encoding
+_MISSING = object()  # an unlabelled (rater, item) cell
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its bootstrap 95% CI; value None (and why, in `note`) if undefined."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+    note: str | None = None
+
+
+def judge_label(scores: Sequence[int | float]) -> Label:
+    """The judge's verdict as a label: the strict arg max, None when the top is shared."""
+    if len(scores) < 2:
+        raise ValueError("a preference item needs at least two scores")
+    return strict_winner(scores)
+
+
+def strict_correct(scores: Sequence[int | float], best: int | None) -> bool:
+    """The paper's rule: correct iff the best response scores strictly above every other.
+
+    A tie in the scores is wrong. For a tie label (best None) we define correct
+    iff the top score is shared, i.e. the judge calls a tie too. In both cases
+    this is `judge_label(scores) == best`.
+    """
+    if best is not None and not 0 <= best < len(scores):
+        raise ValueError(f"best={best} is not an index into {len(scores)} scores")
+    return judge_label(scores) == best
+
+
+def judge_accuracy(
+    pairs: Sequence[tuple[Sequence[float], int | None]], *, seed: int = 0, n_boot: int = 1000
+) -> Estimate:
+    """Accuracy of (scores, best label) pairs by the strict rule, with a bootstrap CI."""
+    if not pairs:
+        return Estimate(None, None, None, 0, "no items")
+    correct = np.array([strict_correct(s, b) for s, b in pairs], dtype=float)
+    stats = _weights(correct.size, n_boot, seed) @ correct / correct.size
+    return _interval(float(correct.mean()), stats, correct.size, n_boot)
+
+
+def cohen_kappa(
+    a: Sequence[Label], b: Sequence[Label], *, seed: int = 0, n_boot: int = 1000
+) -> Estimate:
+    """Cohen's kappa between two raters on the same items (ties a category of their own)."""
+    if len(a) != len(b):
+        raise ValueError(f"the raters label different numbers of items ({len(a)}, {len(b)})")
+    if not a:
+        return Estimate(None, None, None, 0, "no items")
+    (ca, cb), k = _encode(a, b)
+    if np.isnan(_kappas(np.ones((1, ca.size)), ca, cb, k)[0]):
+        note = "undefined: both raters give every item the same label"
+        return Estimate(None, None, None, ca.size, note)
+    value = float(cohen_kappa_score(ca, cb, labels=list(range(k))))
+    stats = _kappas(_weights(ca.size, n_boot, seed), ca, cb, k)
+    return _interval(value, stats, ca.size, n_boot)
+
+
+def judge_human_kappa(
+    judge_scores: Sequence[Sequence[float]],
+    human: Sequence[Label],
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> Estimate:
+    """Cohen's kappa between the judge's verdicts (see `judge_label`) and human labels."""
+    return cohen_kappa([judge_label(s) for s in judge_scores], human, seed=seed, n_boot=n_boot)
+
+
+def krippendorff_alpha(
+    ratings: Mapping[str, Mapping[Hashable, Label]], *, seed: int = 0, n_boot: int = 1000
+) -> Estimate:
+    """Nominal Krippendorff's alpha over rater -> {item: label}; raters may skip items.
+
+    Only items labelled by at least two raters count (n is their number), and
+    the bootstrap resamples those items.
+    """
+    raters = [r for r in ratings.values() if r]
+    if len(raters) < 2:
+        return Estimate(None, None, None, 0, "undefined: fewer than two raters with labels")
+    units = list(dict.fromkeys(item for r in raters for item in r))
+    codes, k = _encode(*([r.get(u, _MISSING) for u in units] for r in raters))
+    data = np.stack(codes).astype(float)
+    data[data < 0] = np.nan  # not labelled by that rater
+    counts = np.stack([(data == v).sum(axis=0) for v in range(k)], axis=1)
+    pairable = counts.sum(axis=1) >= 2
+    if not pairable.any():
+        note = "undefined: no item is labelled by two or more raters"
+        return Estimate(None, None, None, 0, note)
+    counts = counts[pairable]
+    if np.count_nonzero(counts.sum(axis=0)) < 2:
+        note = "undefined: every paired label is the same category"
+        return Estimate(None, None, None, len(counts), note)
+    value = float(krippendorff.alpha(data[:, pairable], level_of_measurement="nominal"))
+    stats = _alphas(_weights(len(counts), n_boot, seed), counts)
+    return _interval(value, stats, len(counts), n_boot)
+
+
+def _encode(*columns: Sequence[object]) -> tuple[list[np.ndarray], int]:
+    """Labels to category codes 0..k-1 (None, a tie, is its own); missing cells to -1."""
+    def category(label: object) -> int:
+        if label is None:
+            return TIE
+        if isinstance(label, bool) or not isinstance(label, int | np.integer) or label < 0:
+            raise ValueError(f"a label is a response index >= 0 or None, not {label!r}")
+        return int(label)
+
+    cats = sorted({category(x) for col in columns for x in col if x is not _MISSING})
+    index = {c: i for i, c in enumerate(cats)}
+    encoded = [
+        np.array([-1 if x is _MISSING else index[category(x)] for x in col], dtype=int)
+        for col in columns
+    ]
+    return encoded, len(cats)
+
+
+def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n): how many times each item is drawn in each bootstrap resample."""
+    rng = np.random.default_rng(seed)
+    flat = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(flat.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def _kappas(weights: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    """Cohen's kappa for each row of item weights; NaN where chance agreement is 1."""
+    onehot = np.zeros((a.size, k * k))
+    onehot[np.arange(a.size), a * k + b] = 1.0
+    conf = (weights @ onehot).reshape(-1, k, k)
+    total = conf.sum(axis=(1, 2))
+    observed = np.trace(conf, axis1=1, axis2=2) / total
+    chance = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1) / total**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(chance < 1, (observed - chance) / (1 - chance), np.nan)
+
+
+def _alphas(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Nominal alpha for each row of unit weights, from per-unit coincidences.
+
+    `counts` is (units, k): how many raters gave each category; every unit has
+    at least two. NaN where the expected disagreement is 0 (one category).
+    """
+    units, k = counts.shape
+    pairs = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(k)
+    per_unit = pairs / (counts.sum(axis=1) - 1)[:, None, None]
+    o = (weights @ per_unit.reshape(units, k * k)).reshape(-1, k, k)
+    n_v = o.sum(axis=1)
+    n = n_v.sum(axis=1)
+    observed = n - np.trace(o, axis1=1, axis2=2)
+    expected = (n**2 - (n_v**2).sum(axis=1)) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected > 0, 1 - observed / expected, np.nan)
+
+
+def _interval(value: float, stats: np.ndarray, n: int, n_boot: int) -> Estimate:
+    """The percentile 95% CI of the finite bootstrap statistics around `value`."""
+    ok = stats[np.isfinite(stats)]
+    skipped = n_boot - ok.size
+    note = f"{skipped} of {n_boot} bootstrap resamples skipped (undefined)" if skipped else None
+    if not ok.size:
+        return Estimate(value, None, None, n, note)
+    low, high = np.percentile(ok, [2.5, 97.5])
+    return Estimate(value, float(low), float(high), n, note)
