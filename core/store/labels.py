@@ -1,0 +1,154 @@
+"""Annotators and their labels. Labels are append-only.
+
+A new label by an annotator on an item supersedes that annotator's current
+label there (`supersedes_id`); nothing is updated or deleted, so every earlier
+label, and every other annotator's, stays readable in the history. Because
+`supersedes_id` is unique, two concurrent corrections of the same label cannot
+both win: the loser re-reads the current label and supersedes the winner's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from core.errors import InputError
+from core.store.schema import Annotation, Annotator, Item
+
+ROLES = ("admin", "annotator", "viewer", "imported")
+_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Label:
+    id: int
+    item_id: int
+    annotator: str
+    best: int | None  # None: a tie
+    corrected_scores: tuple[int, ...] | None
+    corrected_principles: str | None
+    corrected_critique: str | None
+    note: str | None
+    judgement_id: int | None
+    supersedes_id: int | None
+    created_at: datetime
+
+
+def annotator_id(session: Session, name: str, role: str = "annotator") -> int:
+    """The id of annotator `name`, created with `role` if new."""
+    if not name.strip():
+        raise InputError("an annotator needs a name")
+    if role not in ROLES:
+        raise InputError(f"unknown role '{role}'; one of {', '.join(ROLES)}")
+    found = session.scalar(select(Annotator.id).where(Annotator.name == name))
+    if found is not None:
+        return found
+    row = Annotator(name=name, role=role)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def add_label(
+    engine: Engine,
+    item_id: int,
+    annotator: str,
+    best: int | None,
+    *,
+    corrected_scores: Sequence[int] | None = None,
+    corrected_principles: str | None = None,
+    corrected_critique: str | None = None,
+    note: str | None = None,
+    judgement_id: int | None = None,
+) -> Label:
+    """Record `annotator`'s label on item `item_id` (`best` None means a tie)."""
+    for attempt in range(_RETRIES):
+        try:
+            with Session(engine) as session, session.begin():
+                item = session.get(Item, item_id)
+                if item is None:
+                    raise InputError(f"there is no item with id {item_id}")
+                _check(item, best, corrected_scores)
+                who = annotator_id(session, annotator)
+                row = Annotation(
+                    item_id=item_id,
+                    annotator_id=who,
+                    best=best,
+                    corrected_scores=list(corrected_scores) if corrected_scores else None,
+                    corrected_principles=corrected_principles or None,
+                    corrected_critique=corrected_critique or None,
+                    note=note or None,
+                    judgement_id=judgement_id,
+                    supersedes_id=_current_id(session, item_id, who),
+                )
+                session.add(row)
+                session.flush()
+                return _label(row, annotator)
+        except IntegrityError:
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check(item: Item, best: int | None, scores: Sequence[int] | None) -> None:
+    n = item.n_responses
+    if best is not None and not 0 <= best < n:
+        raise InputError(f"best must name one of the {n} responses (0..{n - 1}) or a tie, got {best}")
+    if scores is not None:
+        if len(scores) != n or not all(isinstance(s, int) for s in scores):
+            raise InputError(f"corrected scores need one integer per response ({n}), got {scores}")
+
+
+def _current_id(session: Session, item_id: int, who: int) -> int | None:
+    newer = aliased(Annotation)
+    return session.scalar(
+        select(Annotation.id).where(
+            Annotation.item_id == item_id,
+            Annotation.annotator_id == who,
+            ~exists().where(newer.supersedes_id == Annotation.id),
+        )
+    )
+
+
+def current_labels(session: Session, item_id: int) -> list[Label]:
+    """Each annotator's current (not superseded) label on the item."""
+    newer = aliased(Annotation)
+    rows = session.execute(
+        select(Annotation, Annotator.name)
+        .join(Annotator)
+        .where(Annotation.item_id == item_id, ~exists().where(newer.supersedes_id == Annotation.id))
+        .order_by(Annotation.id)
+    )
+    return [_label(row, name) for row, name in rows]
+
+
+def label_history(session: Session, item_id: int) -> list[Label]:
+    """Every label ever given on the item, oldest first."""
+    rows = session.execute(
+        select(Annotation, Annotator.name)
+        .join(Annotator)
+        .where(Annotation.item_id == item_id)
+        .order_by(Annotation.id)
+    )
+    return [_label(row, name) for row, name in rows]
+
+
+def _label(row: Annotation, annotator: str) -> Label:
+    return Label(
+        id=row.id,
+        item_id=row.item_id,
+        annotator=annotator,
+        best=row.best,
+        corrected_scores=tuple(row.corrected_scores) if row.corrected_scores else None,
+        corrected_principles=row.corrected_principles,
+        corrected_critique=row.corrected_critique,
+        note=row.note,
+        judgement_id=row.judgement_id,
+        supersedes_id=row.supersedes_id,
+        created_at=row.created_at,
+    )

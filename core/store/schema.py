@@ -1,0 +1,216 @@
+"""The SQL schema of GRM Studio (SQLAlchemy 2.0 typed ORM).
+
+Changes go through Alembic migrations in `core/store/migrations/`; the
+models here describe the latest revision.
+
+Human labels are append-only: a correction is a new `annotation` row whose
+`supersedes_id` points at the row it replaces. No label row is ever updated
+or deleted, so the full history stays readable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Dataset(Base):
+    __tablename__ = "dataset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    items: Mapped[list[Item]] = relationship(back_populates="dataset")
+
+
+class ImportRun(Base):
+    """One import of a file into a dataset; re-importing the same file is a no-op."""
+
+    __tablename__ = "import_run"
+    __table_args__ = (UniqueConstraint("dataset_id", "file_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(String(500))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    imported: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[list[Any]] = mapped_column(default=list)  # [{line, reason}]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Item(Base):
+    """A query, its earlier turns and 1..n responses."""
+
+    __tablename__ = "item"
+    __table_args__ = (UniqueConstraint("dataset_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(200), index=True)
+    query: Mapped[str] = mapped_column(Text)
+    context: Mapped[list[Any]] = mapped_column(default=list)  # [{role, content}]
+    responses: Mapped[list[Any]]  # [str]
+    n_responses: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_line: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="items")
+    truths: Mapped[list[GroundTruth]] = relationship(back_populates="item")
+
+
+class GroundTruth(Base):
+    """The label that came with the source dataset (best response, or a tie)."""
+
+    __tablename__ = "ground_truth"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    best: Mapped[int | None] = mapped_column(Integer)  # None: the dataset calls it a tie
+    source: Mapped[str] = mapped_column(String(200))
+
+    item: Mapped[Item] = relationship(back_populates="truths")
+
+
+class JudgeModel(Base):
+    __tablename__ = "judge_model"
+    __table_args__ = (UniqueConstraint("backend", "source", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    backend: Mapped[str] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(String(1000))
+    revision: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class JudgementRow(Base):
+    """One call of the judge on one item: k samples and their vote."""
+
+    __tablename__ = "judgement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("item.id", ondelete="CASCADE"), index=True
+    )
+    judge_model_id: Mapped[int] = mapped_column(ForeignKey("judge_model.id"), index=True)
+    template_name: Mapped[str] = mapped_column(String(100))
+    template_sha256: Mapped[str] = mapped_column(String(64))
+    k: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[float] = mapped_column(Float)
+    top_p: Mapped[float] = mapped_column(Float)
+    max_new_tokens: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    rescue_enabled: Mapped[bool] = mapped_column(Boolean)
+    reply_prefix: Mapped[str] = mapped_column(String(200), default="")
+    totals: Mapped[list[Any]]
+    winner: Mapped[int | None] = mapped_column(Integer)
+    tie: Mapped[bool] = mapped_column(Boolean)
+    margin: Mapped[int | None] = mapped_column(Integer)
+    split: Mapped[bool] = mapped_column(Boolean)
+    valid_samples: Mapped[int] = mapped_column(Integer)
+    invalid_samples: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    input: Mapped[dict[str, Any]]  # the JudgeInput as judged, so the row stands alone
+
+    samples: Mapped[list[SampleRow]] = relationship(
+        back_populates="judgement", order_by="SampleRow.index"
+    )
+    judge_model: Mapped[JudgeModel] = relationship()
+
+
+class SampleRow(Base):
+    """One sampled judgement: its shown order, text, parse outcome and scores."""
+
+    __tablename__ = "sample"
+    __table_args__ = (UniqueConstraint("judgement_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judgement_id: Mapped[int] = mapped_column(ForeignKey("judgement.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    shown_order: Mapped[list[Any]]
+    prompt: Mapped[str] = mapped_column(Text)
+    principles: Mapped[str | None] = mapped_column(Text)
+    critique: Mapped[str | None] = mapped_column(Text)
+    raw_text: Mapped[str] = mapped_column(Text)
+    finish_reason: Mapped[str] = mapped_column(String(20))
+    scores: Mapped[list[Any] | None] = mapped_column(default=None)  # original order
+    parse_status: Mapped[str] = mapped_column(String(20))  # ok | failed
+    parse_kind: Mapped[str | None] = mapped_column(String(30))
+    parse_reason: Mapped[str | None] = mapped_column(Text)
+    score_format: Mapped[str | None] = mapped_column(String(30))
+    found_scores: Mapped[list[Any] | None] = mapped_column(default=None)
+    missing_sections: Mapped[list[Any]] = mapped_column(default=list)
+    rescue_used: Mapped[bool] = mapped_column(Boolean, default=False)
+    rescue_original_kind: Mapped[str | None] = mapped_column(String(30))
+    rescue_original_reason: Mapped[str | None] = mapped_column(Text)
+    rescue_prefix: Mapped[str | None] = mapped_column(Text)
+    rescue_continuation: Mapped[str | None] = mapped_column(Text)
+    meta_score: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+    judgement: Mapped[JudgementRow] = relationship(back_populates="samples")
+
+
+class Annotator(Base):
+    __tablename__ = "annotator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin | annotator | viewer | imported
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Annotation(Base):
+    """A human label: best response (or tie), optional corrections, a note.
+
+    Append-only: a correction is a new row with `supersedes_id` set."""
+
+    __tablename__ = "annotation"
+    __table_args__ = (Index("ix_annotation_item_annotator", "item_id", "annotator_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotator.id"))
+    best: Mapped[int | None] = mapped_column(Integer)  # None: the annotator calls it a tie
+    corrected_scores: Mapped[list[Any] | None] = mapped_column(default=None)
+    corrected_principles: Mapped[str | None] = mapped_column(Text)
+    corrected_critique: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    judgement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("judgement.id", ondelete="SET NULL")
+    )
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotation.id"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    annotator: Mapped[Annotator] = relationship()

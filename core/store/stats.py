@@ -1,0 +1,123 @@
+"""Counts, judge accuracy and agreement over what the store holds.
+
+The judge's verdict on an item is its latest judgement's vote. Accuracy uses
+the strict rule (the labelled best response must score strictly above every
+other; a tie is wrong, and so is a judgement without a valid sample).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from core.agreement import (
+    Estimate,
+    cohen_kappa,
+    judge_accuracy,
+    judge_human_kappa,
+    krippendorff_alpha,
+)
+from core.store.labels import current_labels
+from core.store.schema import Annotation, Dataset, GroundTruth, Item, JudgementRow
+
+
+@dataclass(frozen=True)
+class DatasetCounts:
+    dataset: str
+    items: int
+    with_ground_truth: int
+    labelled: int
+    judged: int
+    labels: int
+
+
+@dataclass(frozen=True)
+class Agreement:
+    dataset: str | None
+    accuracy_vs_ground_truth: Estimate
+    accuracy_vs_humans: Estimate
+    judge_human_kappa: Estimate
+    annotator_kappas: tuple[tuple[str, str, Estimate], ...]
+    annotator_alpha: Estimate
+
+
+def dataset_counts(engine: Engine) -> list[DatasetCounts]:
+    with Session(engine) as session:
+        def per_dataset(column: object) -> dict[int, int]:
+            query = (
+                select(Item.dataset_id, func.count(func.distinct(column)))
+                .select_from(Item)
+            )
+            return dict(session.execute(query.join_from(Item, column.table).group_by(Item.dataset_id)).all())  # type: ignore[attr-defined]
+
+        items = dict(session.execute(select(Item.dataset_id, func.count()).group_by(Item.dataset_id)).all())
+        truths = per_dataset(GroundTruth.item_id)
+        labelled = per_dataset(Annotation.item_id)
+        judged = per_dataset(JudgementRow.item_id)
+        labels = dict(
+            session.execute(
+                select(Item.dataset_id, func.count(Annotation.id))
+                .join(Annotation, Annotation.item_id == Item.id)
+                .group_by(Item.dataset_id)
+            ).all()
+        )
+        return [
+            DatasetCounts(
+                dataset=name,
+                items=items.get(ds_id, 0),
+                with_ground_truth=truths.get(ds_id, 0),
+                labelled=labelled.get(ds_id, 0),
+                judged=judged.get(ds_id, 0),
+                labels=labels.get(ds_id, 0),
+            )
+            for ds_id, name in session.execute(select(Dataset.id, Dataset.name).order_by(Dataset.name))
+        ]
+
+
+def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> Agreement:
+    """Judge accuracy and agreement (with bootstrap 95% CIs) over `dataset` or all."""
+    vs_truth: list[tuple[list[int], int | None]] = []
+    vs_humans: list[tuple[list[int], int | None]] = []
+    ratings: dict[str, dict[int, int | None]] = defaultdict(dict)
+    with Session(engine) as session:
+        query = select(Item).where(Item.n_responses >= 2).order_by(Item.id)
+        if dataset is not None:
+            query = query.join(Dataset).where(Dataset.name == dataset)
+        latest = _latest_totals(session)
+        for item in session.scalars(query.execution_options(yield_per=500)):
+            labels = current_labels(session, item.id)
+            for label in labels:
+                ratings[label.annotator][item.id] = label.best
+            totals = latest.get(item.id)
+            if totals is None:
+                continue
+            vs_truth += [(totals, truth.best) for truth in item.truths]
+            vs_humans += [(totals, label.best) for label in labels]
+    kappas = []
+    for a, b in itertools.combinations(sorted(ratings), 2):
+        shared = sorted(ratings[a].keys() & ratings[b].keys())
+        if len(shared) >= 2:
+            estimate = cohen_kappa([ratings[a][i] for i in shared], [ratings[b][i] for i in shared], seed=seed)
+            kappas.append((a, b, estimate))
+    return Agreement(
+        dataset=dataset,
+        accuracy_vs_ground_truth=judge_accuracy(vs_truth, seed=seed),
+        accuracy_vs_humans=judge_accuracy(vs_humans, seed=seed),
+        judge_human_kappa=judge_human_kappa(
+            [s for s, _ in vs_humans], [b for _, b in vs_humans], seed=seed
+        ),
+        annotator_kappas=tuple(kappas),
+        annotator_alpha=krippendorff_alpha(ratings, seed=seed),
+    )
+
+
+def _latest_totals(session: Session) -> dict[int, list[int]]:
+    latest = select(func.max(JudgementRow.id)).where(JudgementRow.item_id.is_not(None)).group_by(JudgementRow.item_id)
+    rows = session.execute(
+        select(JudgementRow.item_id, JudgementRow.totals).where(JudgementRow.id.in_(latest))
+    )
+    return {item_id: list(totals) for item_id, totals in rows}

@@ -1,0 +1,291 @@
+"""The SQL store on SQLite and on a real PostgreSQL server (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from core import Judge, JudgeInput, SamplingParams, ScriptedBackend
+from core.errors import InputError
+from core.store.export import export_frame, export_jsonl
+from core.store.importing import import_file
+from core.store.judgements import load_judgement, save_judgement
+from core.store.labels import add_label, current_labels, label_history
+from core.store.queues import Queue, item_view, queue_items
+from core.store.schema import Annotation, GroundTruth, Item, JudgementRow
+from core.store.stats import agreement, dataset_counts
+
+PAIRS = [
+    {"prompt": f"question {i}?", "responses": [f"good answer {i}", f"bad answer {i}"], "best": 0}
+    for i in range(6)
+]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def scores_text(a: int, b: int) -> str:
+    return f"Specific Criteria: c\nAnalysis: a\nScores: \\boxed{{{a}, {b}}}"
+
+
+def item_ids(engine) -> list[int]:
+    with Session(engine) as session:
+        return list(session.scalars(select(Item.id).order_by(Item.id)))
+
+
+def count(engine, column) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count(column)))
+
+
+def test_judgement_round_trips_through_the_store(store):
+    backend = ScriptedBackend(
+        [scores_text(8, 3), "no scores here", scores_text(2, 9)], rescues=["7, 7}"]
+    )
+    original = Judge(backend).judge(
+        JudgeInput(query="q?", responses=("a", "b")), SamplingParams(k=3, seed=4)
+    )
+    with Session(store) as session, session.begin():
+        judgement_id = save_judgement(session, original)
+    with Session(store) as session:
+        loaded = load_judgement(session, judgement_id)
+    assert loaded.samples == original.samples
+    assert loaded.vote == original.vote
+    assert loaded.input == original.input
+    assert loaded.template == original.template
+    with Session(store) as session, pytest.raises(InputError, match="no judgement with id 999"):
+        load_judgement(session, 999)
+
+
+def test_import_report_and_idempotent_reimport(store, tmp_path):
+    path = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+    report = import_file(store, path, "toy")
+    assert (report.imported, report.duplicates, report.skipped) == (6, 0, ())
+    again = import_file(store, path, "toy")
+    assert again.already_imported and again.imported == 0
+    bigger = write_jsonl(tmp_path / "more.jsonl", PAIRS + [{**PAIRS[0], "prompt": "new?"}])
+    more = import_file(store, bigger, "toy")
+    assert (more.imported, more.duplicates) == (1, 6)
+    assert count(store, Item.id) == 7
+    assert count(store, GroundTruth.id) == 7
+
+
+def test_bad_lines_are_skipped_with_line_numbers(store, tmp_path):
+    path = tmp_path / "broken.jsonl"
+    lines = [json.dumps(PAIRS[0]), "{not json", json.dumps({"prompt": "q"}),
+             json.dumps({**PAIRS[1], "responses": "not a list"}), json.dumps(PAIRS[2])]
+    path.write_text("\n".join(lines) + "\n")
+    report = import_file(store, path, "broken", shape="responses_best")
+    assert report.imported == 2
+    assert [s.line for s in report.skipped] == [2, 3, 4]
+    assert "invalid JSON" in report.skipped[0].reason
+
+
+def test_an_empty_file_is_an_error_and_stores_nothing(store, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        import_file(store, empty, "nothing")
+    assert count(store, Item.id) == 0
+
+
+def test_an_interrupted_import_leaves_nothing_half_imported(store, tmp_path, monkeypatch):
+    import core.store.importing as importing
+
+    monkeypatch.setattr(importing, "CHUNK", 2)
+    path = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+
+    def interrupt(done: int) -> None:
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(store, path, "toy", progress=interrupt)
+    assert count(store, Item.id) == 0
+    assert import_file(store, path, "toy").imported == 6  # and it can be done again
+
+
+def test_labels_are_append_only_with_readable_history(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:1]), "toy")
+    (item,) = item_ids(store)
+    first = add_label(store, item, "alice", 0)
+    add_label(store, item, "bob", 1, note="b is better")
+    correction = add_label(store, item, "alice", None, corrected_scores=[5, 5], note="a tie")
+    assert correction.supersedes_id == first.id
+    with Session(store) as session:
+        current = {label.annotator: label.best for label in current_labels(session, item)}
+        history = label_history(session, item)
+    assert current == {"alice": None, "bob": 1}
+    assert [(h.annotator, h.best) for h in history] == [("alice", 0), ("bob", 1), ("alice", None)]
+
+
+@pytest.mark.parametrize(
+    ("best", "scores", "message"),
+    [(2, None, "best must name one of the 2"), (0, [5], "one integer per response")],
+)
+def test_bad_labels_are_refused_and_store_nothing(store, tmp_path, best, scores, message):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:1]), "toy")
+    (item,) = item_ids(store)
+    with pytest.raises(InputError, match=message):
+        add_label(store, item, "alice", best, corrected_scores=scores)
+    with pytest.raises(InputError, match="no item with id"):
+        add_label(store, 12345, "alice", 0)
+    assert count(store, Annotation.id) == 0
+
+
+def test_eight_threads_writing_labels_lose_and_duplicate_nothing(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS), "toy")
+    items = item_ids(store)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def annotate(worker: int) -> None:
+        try:
+            start.wait()
+            for round_ in range(3):  # each round corrects the worker's previous labels
+                for item in items:
+                    add_label(store, item, f"annotator-{worker}", (worker + round_) % 2)
+                add_label(store, items[0], "shared", worker % 2)  # all race on one chain
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=annotate, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert count(store, Annotation.id) == 8 * 3 * len(items) + 8 * 3
+    with Session(store) as session:
+        for item in items:
+            current = [lab for lab in current_labels(session, item) if lab.annotator != "shared"]
+            assert len(current) == 8  # one current label per annotator, none lost
+        chain = [lab for lab in label_history(session, items[0]) if lab.annotator == "shared"]
+    superseded = [lab.supersedes_id for lab in chain if lab.supersedes_id]
+    assert len(superseded) == len(set(superseded)) == len(chain) - 1  # one unbroken chain
+
+
+def _judge_items(store, backend: ScriptedBackend) -> list[int]:
+    judge = Judge(backend, rescue=False, shuffle=False)
+    ids = item_ids(store)
+    with Session(store) as session, session.begin():
+        for item_id in ids:
+            item = session.get(Item, item_id)
+            judgement = judge.judge(
+                JudgeInput(query=item.query, responses=tuple(item.responses)), SamplingParams(k=2)
+            )
+            save_judgement(session, judgement, item_id=item_id)
+    return ids
+
+
+def test_queues_find_the_right_items(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:5]), "toy")
+    # Ground truth is response 0 everywhere. Item 1: judge right by a wide margin;
+    # 2: judge wrong; 3: tie; 4: samples split; 5: one sample unparseable.
+    completions = [scores_text(9, 2), scores_text(8, 3),
+                   scores_text(2, 9), scores_text(3, 8),
+                   scores_text(5, 5), scores_text(6, 6),
+                   scores_text(9, 2), scores_text(2, 4),
+                   scores_text(9, 2), "nothing"]
+    one, two, three, four, five = _judge_items(store, ScriptedBackend(completions))
+    add_label(store, one, "alice", 0)
+    add_label(store, one, "bob", 1)
+    add_label(store, two, "alice", 1)
+    with Session(store) as session:
+        def members(queue, **kw):
+            return set(queue_items(session, queue, **kw))
+
+        assert members(Queue.UNLABELLED) == {three, four, five}
+        assert members(Queue.JUDGE_DISAGREES) == {one, two, three}  # one: bob says 1
+        assert members(Queue.ANNOTATORS_DISAGREE) == {one}
+        assert members(Queue.LOW_MARGIN, margin_threshold=2) == {three}
+        assert members(Queue.LOW_MARGIN, margin_threshold=6) == {three, four}
+        assert members(Queue.SPLIT_VOTE) == {four}
+        assert members(Queue.PARSE_FAILURES) == {five}
+        assert members(Queue.JUDGE_DISAGREES, annotator="alice") == {three}
+        with pytest.raises(InputError, match="unknown queue"):
+            queue_items(session, "nope")
+        seen = item_view(session, one, annotator="alice")
+        blind = item_view(session, one, annotator="alice", blind=True)
+    assert {lab.annotator for lab in seen.labels} == {"alice", "bob"}
+    assert seen.judgement is not None and seen.judgement.vote.winner == 0
+    assert [lab.annotator for lab in blind.labels] == ["alice"]
+    assert blind.judgement is None and blind.ground_truth == "none"
+
+
+def test_export_jsonl_and_dataframe(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:2]), "toy")
+    first, second = _judge_items(store, ScriptedBackend([scores_text(9, 2)] * 4))
+    add_label(store, first, "alice", 0, note="clear")
+    out = tmp_path / "out" / "labels.jsonl"
+    assert export_jsonl(store, "labels", out) == 1
+    (label,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert label["annotator"] == "alice" and label["note"] == "clear" and label["item_id"] == first
+    items = export_frame(store, "items", dataset="toy")
+    assert list(items["item_id"]) == [first, second]
+    assert items.loc[0, "labels"] == {"alice": 0}
+    judgements = export_frame(store, "judgements")
+    assert list(judgements["winner"]) == [0, 0]
+    assert len(judgements.loc[0, "samples"]) == 2
+    assert not list(out.parent.glob(".*partial"))
+    with pytest.raises(InputError, match="unknown export"):
+        export_jsonl(store, "everything", tmp_path / "x.jsonl")
+
+
+def test_stats_count_and_score_the_judge(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:4]), "toy")
+    completions = [scores_text(9, 2)] * 4 + [scores_text(2, 9)] * 2 + [scores_text(5, 5)] * 2
+    ids = _judge_items(store, ScriptedBackend(completions))
+    for item in ids:
+        add_label(store, item, "alice", 0)
+        add_label(store, item, "bob", 0 if item != ids[-1] else 1)
+    (counts,) = dataset_counts(store)
+    assert (counts.items, counts.with_ground_truth, counts.labelled, counts.judged, counts.labels) == (
+        4, 4, 4, 4, 8
+    )
+    result = agreement(store, "toy")
+    assert result.accuracy_vs_ground_truth.value == pytest.approx(0.5)  # tie counts wrong
+    assert result.accuracy_vs_ground_truth.n == 4
+    low, high = result.accuracy_vs_ground_truth.low, result.accuracy_vs_ground_truth.high
+    assert low <= 0.5 <= high
+    assert result.accuracy_vs_humans.n == 8
+    (pair,) = result.annotator_kappas
+    assert pair[:2] == ("alice", "bob")
+
+
+def test_migrations_from_empty_and_from_the_first_revision(store_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.store.db import current_revision, make_engine, upgrade
+    from core.store.schema import Base
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    tables = set(inspect(engine).get_table_names())
+    assert {"dataset", "item", "judgement", "sample"} <= tables
+    assert not {"annotation", "annotator"} & tables
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO dataset (name, created_at) VALUES ('kept', '2026-01-01')")
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+    inspector = inspect(engine)
+    columns = {c["name"] for c in inspector.get_columns("annotation")}
+    assert columns == {
+        "id", "item_id", "annotator_id", "best", "corrected_scores", "corrected_principles",
+        "corrected_critique", "note", "judgement_id", "supersedes_id", "created_at",
+    }
+    sample_columns = {c["name"] for c in inspector.get_columns("sample")}
+    assert {"shown_order", "scores", "parse_status", "parse_reason", "rescue_used", "meta_score"} <= sample_columns
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT name FROM dataset").scalar() == "kept"
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
