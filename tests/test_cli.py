@@ -1,6 +1,8 @@
 """The CLI as a user runs it: bad input gives one clear line, no traceback."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -76,3 +78,75 @@ def test_prompt_longer_than_the_context_says_limit_and_size():
     assert result.exit_code == 2
     assert "context is 8,192 tokens" in result.output
     assert "Traceback" not in result.output
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "preferences"
+
+
+@pytest.fixture
+def database(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("GRM_STUDIO_DATABASE_URL", url)
+    return url
+
+
+def test_import_stats_export_from_the_command_line(database, tmp_path):
+    source = tmp_path / "pairs.jsonl"
+    source.write_text(
+        '{"prompt": "q1?", "responses": ["a", "b"], "best": 1}\n'
+        "{oops\n"
+        '{"prompt": "q2?", "responses": ["c", "d"], "best": 0}\n'
+    )
+    result = run("import", str(source), "--dataset", "mine")
+    assert result.exit_code == 0, result.output
+    assert "imported 2 item(s) into 'mine'" in result.output
+    assert "skipped 1" in result.output and "line 2" in result.output
+    again = run("import", str(source), "--dataset", "mine")
+    assert "already imported" in again.output
+    stats = run("stats")
+    assert stats.exit_code == 0, stats.output
+    assert re.search(r"mine\s+2\s+2\s+0\s+0\s+0", stats.output)
+    out = tmp_path / "items.jsonl"
+    exported = run("export", "items", str(out))
+    assert exported.exit_code == 0 and "wrote 2 items" in exported.output
+    assert [json.loads(line)["ground_truth"] for line in out.read_text().splitlines()] == [[1], [0]]
+
+
+def test_import_of_a_real_dataset_file(database):
+    path = SHARED / "judgebench" / "gpt-4o-2024-05-13.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {SHARED}")
+    result = run("import", str(path), "--dataset", "judgebench")
+    assert result.exit_code == 0, result.output
+    assert "imported 350 item(s)" in result.output
+
+
+def test_store_commands_report_a_bad_database_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRM_STUDIO_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = run("stats")
+    assert result.exit_code == 2
+    assert "database error" in result.output and "Traceback" not in result.output
+
+
+def test_judge_unknown_dataset_is_a_clear_error(database):
+    result = run("judge", "--dataset", "nope")
+    assert result.exit_code == 2 and "there is no dataset 'nope'" in result.output
+
+
+@pytest.mark.model
+def test_batch_judge_a_dataset_with_the_embedded_model(database, tmp_path):
+    source = tmp_path / "pairs.jsonl"
+    source.write_text(
+        '{"prompt": "Is 7 prime?", "responses": ["Yes.", "No."], "best": 0}\n'
+        '{"prompt": "2+2?", "responses": ["4", "5"], "best": 0}\n'
+    )
+    assert run("import", str(source), "--dataset", "tiny").exit_code == 0
+    args = ["judge", "--dataset", "tiny", "-k", "2", "--max-new-tokens", "16"]
+    first = run(*args, "--limit", "1")
+    assert first.exit_code == 0, first.output
+    assert "judged 1 item(s) of 'tiny'; 0 already done" in first.output
+    second = run(*args)
+    assert "judged 1 item(s) of 'tiny'; 1 already done" in second.output
+    stats = run("stats", "--dataset", "tiny")
+    assert re.search(r"tiny\s+2\s+2\s+0\s+2\s+0", stats.output)
+    assert "judge accuracy vs ground truth" in stats.output

@@ -1,0 +1,48 @@
+"""The Typer app and the one place where errors become exit codes and messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from core.config import Settings
+from core.errors import GRMStudioError
+
+app = typer.Typer(
+    name="grm-studio",
+    help="GRM Studio: judge responses with a generative reward model, label, improve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with the command line's non-None overrides."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise fail(f"invalid setting: {problems}") from None
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn GRM Studio's own errors (and an unreachable database) into one line."""
+    try:
+        yield
+    except GRMStudioError as err:
+        raise fail(str(err)) from None
+    except OperationalError as err:
+        raise fail(f"database error: {err.orig}; check GRM_STUDIO_DATABASE_URL") from None

@@ -1,0 +1,79 @@
+"""`grm-studio import / stats / export`: the store from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cli.app import app, load_settings, reported_errors
+from core.agreement import Estimate
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSON, JSONL or CSV (optionally .gz)")],
+    dataset: Annotated[str, typer.Option(help="dataset to import into (created if new)")],
+    shape: Annotated[
+        Optional[str], typer.Option(help="record shape; detected from the first record if unset")
+    ] = None,
+) -> None:
+    """Import preference data: one transaction, idempotent, with a report of what was skipped."""
+    from core.store import open_store
+    from core.store.importing import import_file
+
+    with reported_errors():
+        report = import_file(open_store(load_settings()), file, dataset, shape=shape)
+    typer.echo(report.summary())
+    for skipped in report.skipped:
+        typer.echo(f"  skipped {skipped.reason}")
+
+
+@app.command()
+def stats(
+    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
+) -> None:
+    """Counts per dataset, judge accuracy and agreement, with 95% CIs."""
+    from core.store import open_store
+    from core.store.stats import agreement, dataset_counts
+
+    with reported_errors():
+        engine = open_store(load_settings())
+        counts = dataset_counts(engine)
+        result = agreement(engine, dataset)
+    typer.echo(f"{'dataset':30} {'items':>7} {'truth':>7} {'labelled':>9} {'judged':>7} {'labels':>7}")
+    for c in counts:
+        if dataset is None or c.dataset == dataset:
+            typer.echo(
+                f"{c.dataset:30} {c.items:7} {c.with_ground_truth:7} {c.labelled:9} "
+                f"{c.judged:7} {c.labels:7}"
+            )
+    typer.echo("")
+    typer.echo(f"judge accuracy vs ground truth  {_estimate(result.accuracy_vs_ground_truth)}")
+    typer.echo(f"judge accuracy vs human labels  {_estimate(result.accuracy_vs_humans)}")
+    typer.echo(f"judge-human Cohen's kappa       {_estimate(result.judge_human_kappa)}")
+    typer.echo(f"annotators Krippendorff's alpha {_estimate(result.annotator_alpha)}")
+    for a, b, estimate in result.annotator_kappas:
+        typer.echo(f"  kappa {a} / {b}: {_estimate(estimate)}")
+
+
+def _estimate(e: Estimate) -> str:
+    if e.value is None or e.low is None or e.high is None:
+        return f"n/a (n={e.n}{'; ' + e.note if e.note else ''})"
+    return f"{e.value:.3f}  95% CI [{e.low:.3f}, {e.high:.3f}]  n={e.n}"
+
+
+@app.command()
+def export(
+    kind: Annotated[str, typer.Argument(help="items, labels or judgements")],
+    output: Annotated[Path, typer.Argument(help="JSONL file to write")],
+    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
+) -> None:
+    """Export items, labels or judgements as JSONL (written whole or not at all)."""
+    from core.store import open_store
+    from core.store.export import export_jsonl
+
+    with reported_errors():
+        count = export_jsonl(open_store(load_settings()), kind, output, dataset)
+    typer.echo(f"wrote {count} {kind} record(s) to {output}")

@@ -1,0 +1,122 @@
+"""`grm-studio judge`: one query's responses, or a whole dataset into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cli.app import app, fail, load_settings, reported_errors
+from core.config import Settings
+from core.errors import InputError
+
+
+@app.command()
+def judge(
+    query: Annotated[Optional[str], typer.Option("--query", "-q", help="the user's query")] = None,
+    response: Annotated[
+        Optional[list[str]], typer.Option("--response", "-r", help="a response (repeat for more)")
+    ] = None,
+    responses_file: Annotated[
+        Optional[Path],
+        typer.Option(help="JSON list / object with 'responses' (and 'query'), or JSONL"),
+    ] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option(help="judge a stored dataset into the database instead")
+    ] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="with --dataset: first N items")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, help="samples to vote over")] = None,
+    temperature: Annotated[Optional[float], typer.Option(min=0.0, help="0 = greedy")] = None,
+    top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0)] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(min=1)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0)] = None,
+    template: Annotated[Optional[str], typer.Option(help="prompt template name")] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="'embedded', a model directory or a .gguf file")
+    ] = None,
+    rescue: Annotated[
+        Optional[bool], typer.Option("--rescue/--no-rescue", help="score rescue for weak models")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the judgement as JSON")] = False,
+) -> None:
+    """Judge one query's responses (k shuffled samples, then the vote), or with
+    --dataset every item of a stored dataset (resumable)."""
+    settings = load_settings(
+        model=model, k=k, temperature=temperature, top_p=top_p,
+        max_new_tokens=max_new_tokens, seed=seed, template=template, rescue=rescue,
+    )
+    if dataset is not None:
+        if query or response or responses_file:
+            raise fail("--dataset judges stored items: leave out --query/--response/--responses-file")
+        with reported_errors():
+            _judge_dataset(settings, dataset, limit)
+        return
+    with reported_errors():
+        _judge_one(settings, query, response or [], responses_file, as_json)
+
+
+def _judge_one(
+    settings: Settings,
+    query: str | None,
+    responses: list[str],
+    responses_file: Path | None,
+    as_json: bool,
+) -> None:
+    from core import judge as run_judge
+    from core.inputs import read_responses_file
+    from core.report import render_judgement
+
+    responses = list(responses)
+    context = []
+    if responses_file is not None:
+        file_responses, file_query, context = read_responses_file(responses_file)
+        responses += file_responses
+        query = query if query is not None else file_query
+    if query is None:
+        raise InputError("no query: pass --query (or a 'query' in the responses file)")
+    if not as_json:
+        typer.echo(f"Loading judge '{settings.model}' ...", err=True)
+    result = run_judge(query, responses, context=context, settings=settings)
+    typer.echo(result.model_dump_json(indent=2) if as_json else render_judgement(result))
+
+
+def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
+    from rich.progress import Progress
+
+    from core.backends import load_backend
+    from core.engine import Judge
+    from core.store import open_store
+    from core.store.batch import BatchReport, judge_dataset, require_dataset
+    from core.types import SamplingParams
+
+    engine = open_store(settings)
+    require_dataset(engine, dataset)  # before the slow model load
+    typer.echo(f"Loading judge '{settings.model}' ...", err=True)
+    judge_ = Judge(
+        load_backend(settings),
+        template=settings.template,
+        rescue=settings.rescue_enabled,
+        prefill=settings.prefill_enabled,
+    )
+    params = SamplingParams(
+        k=settings.k, temperature=settings.temperature, top_p=settings.top_p,
+        max_new_tokens=settings.max_new_tokens, seed=settings.seed,
+    )
+    with Progress() as progress:
+        task = progress.add_task(f"judging {dataset}", total=None)
+
+        def advance(report: BatchReport) -> None:
+            progress.update(
+                task,
+                total=report.total - report.already_done,
+                completed=report.judged + len(report.failed),
+            )
+
+        report = judge_dataset(engine, judge_, dataset, params, limit=limit, on_item=advance)
+    typer.echo(
+        f"judged {report.judged} item(s) of '{dataset}'; {report.already_done} already done "
+        f"with these settings; {len(report.failed)} failed"
+    )
+    for item_id, reason in report.failed:
+        typer.echo(f"  item {item_id}: {reason}")
