@@ -289,3 +289,46 @@ def test_migrations_from_empty_and_from_the_first_revision(store_url):
         assert connection.exec_driver_sql("SELECT name FROM dataset").scalar() == "kept"
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     engine.dispose()
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "preferences"
+REAL_FILES = {  # file -> (imported, duplicates of an item already there, skipped records)
+    "llmbar/LLMBar_Natural.json": (100, 0, 0),
+    "judgebench/gpt-4o-2024-05-13.jsonl": (350, 0, 0),
+    "judgebench/claude-3-5-sonnet-20240620.jsonl": (269, 0, 1),
+    "hh-rlhf/harmless-base_test.jsonl.gz": (2303, 0, 9),
+    "pandalm/testset-v1.json": (867, 72, 60),  # 72 records repeat an earlier pair verbatim
+}
+
+
+def test_the_real_preference_sets_import_into_the_store(tmp_path):
+    if not SHARED.exists():
+        pytest.skip(f"shared data not found at {SHARED}")
+    from core.store.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'real.db'}")
+    upgrade(engine)
+    for name, expected in REAL_FILES.items():
+        report = import_file(engine, SHARED / name, name.split("/")[0])
+        assert (report.imported, report.duplicates, len(report.skipped)) == expected, name
+    with Session(engine) as session:
+        pandalm = session.scalar(select(func.count(Annotation.id)))
+        ties = session.scalar(select(func.count(Annotation.id)).where(Annotation.best.is_(None)))
+        truths = session.scalar(select(func.count(GroundTruth.id)))
+    assert pandalm == 3 * 867 and 0 < ties < pandalm  # three annotators, ties kept
+    assert truths == 100 + 350 + 269 + 2303  # PandaLM has no single ground truth
+    result = agreement(engine, "pandalm")
+    assert 0.8 < result.annotator_alpha.value < 0.92
+    assert len(result.annotator_kappas) == 3
+
+
+def test_upgrade_of_an_empty_database_matches_the_models(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.store.schema import Base
+
+    with store.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    assert {"dataset", "item", "ground_truth", "judge_model", "judgement", "sample",
+            "annotator", "annotation", "import_run", "alembic_version"} == set(inspect(store).get_table_names())
