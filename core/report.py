@@ -61,20 +61,24 @@ def render_vote(judgement: Judgement) -> str:
         return "\n".join(lines)
     for i, total in enumerate(vote.totals):
         mean = vote.means[i]
-        marker = "  ← winner" if i == vote.winner else ""
+        marker = ""
+        if i == vote.winner:
+            marker = "  ← tie-break pick" if vote.tie else "  ← winner"
         lines.append(
             f"  {_label(i)}  total {total:>3}  mean {mean:5.2f}  "
             f"scores {list(vote.distribution[i])}{marker}"
         )
-    summary = f"Winner: Response {vote.winner + 1}"
-    if vote.runner_up is not None:
-        summary += f" · margin {vote.margin} over Response {vote.runner_up + 1}"
     if vote.tie:
         tied = ", ".join(_label(i) for i in vote.top)
         order = ", ".join(_label(i) for i in vote.tie_break_order or ())
-        summary += f" · TIE between {tied}, broken by the shuffled order {order}"
+        summary = (
+            f"TIE between {tied}: no winner by the vote; the recorded tie-break "
+            f"(shuffled order {order}) picks Response {vote.winner + 1}"
+        )
     else:
-        summary += " · tie: no"
+        summary = f"Winner: Response {vote.winner + 1}"
+        if vote.runner_up is not None:
+            summary += f" · margin {vote.margin} over Response {vote.runner_up + 1}"
     if len(judgement.input.responses) > 1:
         summary += " · split: " + ("yes, samples disagree on the winner" if vote.split else "no")
     lines.append(summary)
