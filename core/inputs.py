@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.errors import ResponsesFileError
+from core.errors import InputError, ResponsesFileError
 from core.types import Turn
 
 
@@ -88,3 +88,24 @@ def _response_text(path: Path, value: Any, where: str) -> str:
         f"{path}: {where} must be a string or an object with a 'response' string, "
         f"got {type(value).__name__}"
     )
+
+
+_ROLE_PREFIXES = {"user:": "user", "assistant:": "assistant", "system:": "system"}
+
+
+def parse_turns(text: str) -> tuple[Turn, ...]:
+    """Earlier conversation turns written as lines starting `User:`,
+    `Assistant:` or `System:`; a line without a prefix continues the turn above."""
+    turns: list[tuple[str, list[str]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        lowered = line.lstrip().lower()
+        prefix = next((p for p in _ROLE_PREFIXES if lowered.startswith(p)), None)
+        if prefix is not None:
+            turns.append((_ROLE_PREFIXES[prefix], [line.lstrip()[len(prefix):].strip()]))
+        elif turns:
+            turns[-1][1].append(line)
+        elif line.strip():
+            raise InputError(
+                f"earlier turns, line {number}: start each turn with 'User:' or 'Assistant:'"
+            )
+    return tuple(Turn(role=role, content="\n".join(lines).strip()) for role, lines in turns)

