@@ -1,0 +1,218 @@
+"""HTML of a judgement for `gr.HTML`: one collapsible card per sample and the vote panel.
+
+Mirrors `core.report`. Every text that comes from a user or a model (query,
+responses, principles, critique, raw output, rescue text, failure reasons) is
+untrusted and goes through `_text` / `_attr` (`html.escape`), so markup in it
+is shown, never run. Styling is `CARD_CSS`, scoped to `.grm-` classes.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from core.types import Judgement, ParsedOutput, ParseFailure, Sample
+
+CARD_CSS = """
+.grm-card { border: 1px solid #cfd8dc; border-radius: 6px; margin: 6px 0; padding: 4px 10px; }
+.grm-card > summary { cursor: pointer; font-weight: 600; }
+.grm-card--failed { border-left: 5px solid #c62828; }
+.grm-card--rescued { border-left: 5px solid #ef6c00; }
+.grm-card--parsed { border-left: 5px solid #2e7d32; }
+.grm-text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 2px 0 8px 0; }
+.grm-label { font-weight: 600; margin-top: 6px; }
+.grm-table { border-collapse: collapse; margin: 4px 0; }
+.grm-table th, .grm-table td { border: 1px solid #cfd8dc; padding: 2px 8px; text-align: left; }
+.grm-flag { display: inline-block; border-radius: 4px; padding: 0 6px; margin-right: 6px;
+  font-weight: 700; color: #fff; }
+.grm-flag--win { background: #2e7d32; }
+.grm-flag--tie { background: #ef6c00; }
+.grm-flag--split { background: #6a1b9a; }
+.grm-flag--none { background: #c62828; }
+.grm-muted { color: #607d8b; }
+"""
+
+_SNIPPET = 80  # characters of a response shown in the vote table (full text on hover)
+
+
+def _text(value: str) -> str:
+    """Untrusted text as an HTML-escaped block that keeps its newlines."""
+    return f'<div class="grm-text" style="white-space: pre-wrap">{escape(value)}</div>'
+
+
+def _attr(value: str) -> str:
+    """Untrusted text escaped for use inside a double-quoted attribute."""
+    return escape(value, quote=True)
+
+
+def _label(index: int) -> str:
+    return f"R{index + 1}"
+
+
+def _section(title: str, body: str | None) -> str:
+    text = body.strip() if body and body.strip() else None
+    content = _text(text) if text else '<div class="grm-muted">(missing)</div>'
+    return f'<div class="grm-label">{escape(title)}</div>{content}'
+
+
+def sample_status(sample: Sample) -> tuple[str, str]:
+    """(css kind, short status) for a card header: parsed / failed / rescued."""
+    parse = sample.parse
+    if isinstance(parse, ParsedOutput):
+        if sample.rescue is not None:
+            return "rescued", "rescued"
+        return "parsed", f"parsed ({parse.score_format})"
+    rescued = " · rescue failed too" if sample.rescue is not None else ""
+    return "failed", f"failed ({parse.reason}){rescued}"
+
+
+def _parse_detail(sample: Sample) -> str:
+    """The parse status line, as `core.report` words it."""
+    parse = sample.parse
+    if sample.rescue is not None:
+        failure = sample.rescue.original_failure
+        outcome = "rescued" if isinstance(parse, ParsedOutput) else f"rescue failed ({parse.reason})"
+        return f"failed to parse ({failure.kind}: {failure.reason}), {outcome}"
+    if isinstance(parse, ParsedOutput):
+        missing = f"; missing sections: {', '.join(parse.missing_sections)}" if parse.missing_sections else ""
+        return f"parsed ({parse.score_format}){missing}"
+    return f"failed to parse ({parse.kind}: {parse.reason})"
+
+
+def _scores_table(sample: Sample) -> str:
+    n = len(sample.shown_order)
+    if sample.scores is None:
+        found = ""
+        if isinstance(sample.parse, ParseFailure) and sample.parse.found_scores:
+            numbers = ", ".join(f"{v:g}" for v in sample.parse.found_scores)
+            found = f" Numbers found but not usable: {escape(numbers)}."
+        return f'<div class="grm-muted">Scores: none (excluded from the vote).{found}</div>'
+    head = "".join(f"<th>{_label(i)}</th>" for i in range(n))
+    scores = "".join(f"<td>{s}</td>" for s in sample.scores)
+    shown = "".join(f"<td>{sample.shown_order.index(i) + 1}</td>" for i in range(n))
+    return (
+        '<div class="grm-label">Scores (original order)</div><table class="grm-table">'
+        f"<tr><th></th>{head}</tr><tr><th>score</th>{scores}</tr>"
+        f"<tr><th>shown at position</th>{shown}</tr></table>"
+    )
+
+
+def _rescue_block(sample: Sample) -> str:
+    if sample.rescue is None:
+        return ""
+    failure = sample.rescue.original_failure
+    return (
+        '<div class="grm-label">Rescue</div>'
+        f"<div>Original failure: {escape(str(failure.kind))}: {escape(failure.reason)}</div>"
+        '<div class="grm-label">The rescue wrote (after the forced scores prefix)</div>'
+        f"{_text(sample.rescue.continuation)}"
+    )
+
+
+def _body_sections(sample: Sample) -> str:
+    parse = sample.parse
+    if not (parse.principles or parse.critique):
+        return _section("Output (no Specific Criteria / Analysis sections)", sample.raw_text)
+    parts = [_section("Principles", parse.principles), _section("Critique", parse.critique)]
+    if sample.scores is None:
+        parts.append(
+            f'<details><summary>Raw output</summary>{_text(sample.raw_text)}</details>'
+        )
+    return "".join(parts)
+
+
+def sample_card_html(sample: Sample, k: int) -> str:
+    """A `<details>` card for one sample: header, principles, critique (or the raw
+    output), scores in original order with shown positions, parse status, rescue."""
+    kind, status = sample_status(sample)
+    shown = ", ".join(_label(i) for i in sample.shown_order)
+    cut = " · cut off at the token limit" if sample.finish_reason == "length" else ""
+    header = f"Sample {sample.index + 1}/{k} · shown order {shown} · {status}{cut}"
+    return (
+        f'<details class="grm-card grm-card--{kind}" data-sample="{sample.index + 1}">'
+        f"<summary>{escape(header)}</summary>"
+        f"{_body_sections(sample)}{_scores_table(sample)}"
+        f'<div class="grm-label">Parse</div><div>{escape(_parse_detail(sample))}</div>'
+        f"{_rescue_block(sample)}</details>"
+    )
+
+
+def sample_cards_html(judgement: Judgement) -> str:
+    """The cards of every sample of `judgement`, in sample order."""
+    k = judgement.params.k
+    return '<div class="grm-cards">' + "".join(
+        sample_card_html(s, k) for s in judgement.samples
+    ) + "</div>"
+
+
+def _flag(kind: str, text: str) -> str:
+    return f'<span class="grm-flag grm-flag--{kind}">{escape(text)}</span>'
+
+
+def _headline(judgement: Judgement) -> str:
+    """Winner and margin, or TIE with the tie-break pick named as such, and SPLIT."""
+    vote = judgement.vote
+    if vote.winner is None:
+        return _flag("none", "NO WINNER") + "No sample produced usable scores."
+    if vote.tie:
+        tied = ", ".join(_label(i) for i in vote.top)
+        order = ", ".join(_label(i) for i in vote.tie_break_order or ())
+        line = _flag("tie", "TIE") + (
+            f"TIE between {tied}: a tie is not a win, there is no winner by the vote. "
+            f"Tie-break pick: {_label(vote.winner)} (first tied response in the recorded "
+            f"shuffle {order})."
+        )
+    else:
+        line = _flag("win", "WINNER") + f"Winner: {_label(vote.winner)}"
+        if vote.runner_up is not None:
+            line += f" · margin {vote.margin} over the runner-up {_label(vote.runner_up)}"
+        else:
+            line += " (the only response)"
+    if len(judgement.input.responses) > 1:
+        split = _flag("split", "SPLIT") + "samples disagree on the winner"
+        line += f"<div>{split if vote.split else 'No split: the samples agree on the winner.'}</div>"
+    return f'<div class="grm-headline">{line}</div>'
+
+
+def _counts(judgement: Judgement) -> str:
+    vote = judgement.vote
+    return (
+        f'<div class="grm-counts">{vote.valid_samples} valid · {vote.invalid_samples} failed · '
+        f"{judgement.rescued_samples} rescued · of k={len(judgement.samples)} samples</div>"
+    )
+
+
+def _snippet(response: str) -> str:
+    short = response if len(response) <= _SNIPPET else response[: _SNIPPET - 1] + "…"
+    return f'<span title="{_attr(response)}">{escape(short)}</span>'
+
+
+def _totals_table(judgement: Judgement) -> str:
+    vote = judgement.vote
+    rows = []
+    for i, response in enumerate(judgement.input.responses):
+        mean = vote.means[i]
+        marker = ""
+        if i == vote.winner:
+            marker = "tie-break pick" if vote.tie else "winner"
+        elif i in vote.top:
+            marker = "tied"
+        scores = ", ".join(str(s) for s in vote.distribution[i])
+        rows.append(
+            f'<tr data-response="{i + 1}"><th>{_label(i)}</th><td>{_snippet(response)}</td>'
+            f"<td>{vote.totals[i]}</td><td>{'n/a' if mean is None else f'{mean:.2f}'}</td>"
+            f"<td>{scores}</td><td>{marker}</td></tr>"
+        )
+    return (
+        '<table class="grm-table"><tr><th></th><th>response</th><th>total</th><th>mean</th>'
+        f"<th>scores</th><th></th></tr>{''.join(rows)}</table>"
+    )
+
+
+def vote_panel_html(judgement: Judgement) -> str:
+    """The vote: winner and margin (or TIE / no winner), SPLIT, sample counts,
+    and per response its total, mean and scores over the valid samples."""
+    query = _snippet(judgement.input.query)
+    return (
+        f'<div class="grm-vote"><div class="grm-muted">Query: {query}</div>'
+        f"{_headline(judgement)}{_counts(judgement)}{_totals_table(judgement)}</div>"
+    )
