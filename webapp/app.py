@@ -5,20 +5,26 @@ from __future__ import annotations
 import gradio as gr
 
 from core.config import Settings
-from webapp.judge_tab import build_judge_tab
+from core.store import open_store
+from webapp.cards import CARD_CSS
+from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
 
 
 def build_app(studio: Studio) -> gr.Blocks:
+    """The whole studio; every tab gets the same `Studio` (settings, store, model)."""
     with gr.Blocks(title="GRM Studio") as app:
         gr.Markdown(
             "# GRM Studio\nJudge responses with a generative reward model: "
             f"`{studio.settings.model}`, k shuffled samples, then the vote."
         )
-        with gr.Tab("Judge"):
-            build_judge_tab(studio)
+        with gr.Tab("Judge", id="judge"):
+            judge_outputs = build_judge_tab(studio)
+        on_load, components = reopen_on_load(studio, judge_outputs)
+        app.load(on_load, inputs=None, outputs=components)
     return app
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    build_app(Studio(settings)).queue().launch(server_name=host, server_port=port)
+    studio = Studio(settings, open_store(settings))
+    build_app(studio).queue().launch(server_name=host, server_port=port, css=CARD_CSS)

@@ -1,57 +1,160 @@
-"""The Judge tab: a query and up to MAX_RESPONSES responses -> samples and vote."""
+"""The Judge tab: a query (and earlier turns), 1..n responses -> k sample cards
+and the vote. Every judgement is saved; `?judgement=ID` reopens one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import gradio as gr
 
-from core.report import render_judgement, render_vote
-from core.errors import GRMStudioError
-from core.types import JudgeInput, SamplingParams
+from core.errors import GRMStudioError, InputError
+from core.inputs import parse_turns
+from core.store.judgements import fetch_judgement, store_judgement
+from core.types import Judgement, JudgeInput, SamplingParams
+from webapp.cards import sample_card_html, vote_panel_html
+from webapp.charts import heatmap_figure, vote_figure
 from webapp.studio import Studio
 
-MAX_RESPONSES = 4
+MAX_RESPONSES = 9
 
 
-def run_judgement(
-    studio: Studio, query: str, responses: list[str], k: int, temperature: float
-) -> tuple[str, str]:
-    """(vote summary, full text of every sample); blank response boxes are unused."""
-    given = tuple(r for r in responses if r.strip())
+@dataclass(frozen=True)
+class JudgeRequest:
+    query: str
+    turns: str
+    responses: tuple[str, ...]
+    k: int
+    temperature: float
+
+
+def run_judgement(studio: Studio, request: JudgeRequest) -> tuple[int, Judgement]:
+    """Judge and save; returns (judgement id, judgement). Raises GRMStudioError."""
     settings = studio.settings
+    params = SamplingParams(
+        k=request.k,
+        temperature=request.temperature,
+        top_p=settings.top_p,
+        max_new_tokens=settings.max_new_tokens,
+        seed=settings.seed,
+    )
+    item = JudgeInput(
+        query=request.query, responses=request.responses, context=parse_turns(request.turns)
+    )
+    judgement = studio.judge().judge(item, params)
+    return store_judgement(studio.engine, judgement), judgement
+
+
+def open_judgement(studio: Studio, raw_id: str) -> Judgement:
     try:
-        params = SamplingParams(
-            k=int(k),
-            temperature=float(temperature),
-            top_p=settings.top_p,
-            max_new_tokens=settings.max_new_tokens,
-            seed=settings.seed,
-        )
-        result = studio.judge().judge(JudgeInput(query=query, responses=given), params)
-    except GRMStudioError as err:
-        raise gr.Error(str(err)) from None
-    return render_vote(result), render_judgement(result)
+        judgement_id = int(raw_id)
+    except ValueError:
+        raise InputError(f"'{raw_id}' is not a judgement id") from None
+    return fetch_judgement(studio.engine, judgement_id)
 
 
-def build_judge_tab(studio: Studio) -> None:
+@dataclass(frozen=True)
+class _Outputs:
+    """The components a judgement is shown in."""
+
+    status: gr.Markdown
+    vote: gr.HTML
+    vote_plot: gr.Plot
+    heatmap: gr.Plot
+    cards: gr.HTML
+
+    @property
+    def components(self) -> list[Any]:
+        return [self.status, self.vote, self.vote_plot, self.heatmap, self.cards]
+
+    def show(self, judgement_id: int, judgement: Judgement) -> dict[Any, Any]:
+        k = judgement.params.k
+        return {
+            self.status: f"Judgement **#{judgement_id}** · [link](?judgement={judgement_id}) · "
+            f"{judgement.model.name} · k={k} · {judgement.seconds:.1f} s",
+            self.vote: vote_panel_html(judgement),
+            self.vote_plot: vote_figure(judgement),
+            self.heatmap: heatmap_figure(judgement),
+            self.cards: "".join(sample_card_html(s, k) for s in judgement.samples),
+        }
+
+
+def build_judge_tab(studio: Studio) -> _Outputs:
+    settings = studio.settings
     with gr.Row():
-        with gr.Column():
+        with gr.Column(scale=2):
             query = gr.Textbox(label="Query", lines=3, elem_id="query")
+            with gr.Accordion("Earlier turns (optional)", open=False):
+                turns = gr.Textbox(
+                    label="One turn per 'User:' / 'Assistant:' line", lines=4, elem_id="turns"
+                )
+            count = gr.State(2)
             boxes = [
-                gr.Textbox(label=f"Response {i + 1}", lines=3, elem_id=f"response-{i + 1}")
+                gr.Textbox(
+                    label=f"Response {i + 1}", lines=3, visible=i < 2, elem_id=f"response-{i + 1}"
+                )
                 for i in range(MAX_RESPONSES)
             ]
             with gr.Row():
-                k = gr.Slider(1, 16, value=studio.settings.k, step=1, label="k (samples)")
+                add = gr.Button("+ response", size="sm", elem_id="add-response")
+                remove = gr.Button("− response", size="sm", elem_id="remove-response")
+            with gr.Row():
+                k = gr.Slider(1, 16, value=settings.k, step=1, label="k (samples)", elem_id="k")
                 temperature = gr.Slider(
-                    0.0, 1.5, value=studio.settings.temperature, step=0.05, label="temperature"
+                    0.0, 1.5, value=settings.temperature, step=0.05, label="temperature"
                 )
+            gr.Textbox(value=settings.model, label="Judge model", interactive=False)
             run = gr.Button("Judge", variant="primary", elem_id="judge")
-        with gr.Column():
-            vote = gr.Textbox(label="Vote", lines=6, elem_id="vote")
-            samples = gr.Textbox(label="Samples", lines=24, elem_id="samples")
+        with gr.Column(scale=3):
+            outputs = _Outputs(
+                status=gr.Markdown(elem_id="judgement-status"),
+                vote=gr.HTML(elem_id="vote-panel"),
+                vote_plot=gr.Plot(label="Summed score per response", elem_id="vote-plot"),
+                heatmap=gr.Plot(label="Samples × responses", elem_id="score-heatmap"),
+                cards=gr.HTML(elem_id="sample-cards"),
+            )
+    shown = outputs.components
 
-    def on_run(query_text: str, *rest: object) -> tuple[str, str]:
-        *texts, k_value, temp_value = rest
-        return run_judgement(studio, query_text, [str(t) for t in texts], k_value, temp_value)
+    def resize(current: int, step: int) -> list[Any]:
+        new = min(MAX_RESPONSES, max(1, current + step))
+        return [new, *(gr.update(visible=i < new) for i in range(MAX_RESPONSES))]
 
-    run.click(on_run, inputs=[query, *boxes, k, temperature], outputs=[vote, samples])
+    add.click(lambda c: resize(c, +1), inputs=count, outputs=[count, *boxes])
+    remove.click(lambda c: resize(c, -1), inputs=count, outputs=[count, *boxes])
+
+    def on_judge(
+        query_text: str, turns_text: str, current: int, k_value: float, temp: float, *texts: str,
+        progress: gr.Progress = gr.Progress(),
+    ) -> dict[Any, Any]:
+        progress(0.1, desc=f"sampling {int(k_value)} judgement(s)")
+        request = JudgeRequest(  # a textbox never shown (closed accordion) sends None
+            query=query_text or "",
+            turns=turns_text or "",
+            responses=tuple(t or "" for t in texts[: int(current)]),
+            k=int(k_value),
+            temperature=float(temp),
+        )
+        try:
+            judgement_id, judgement = run_judgement(studio, request)
+        except GRMStudioError as err:
+            raise gr.Error(str(err)) from None
+        return outputs.show(judgement_id, judgement)
+
+    run.click(on_judge, inputs=[query, turns, count, k, temperature, *boxes], outputs=shown)
+    return outputs
+
+
+def reopen_on_load(studio: Studio, outputs: _Outputs) -> tuple[Any, list[Any]]:
+    """The page-load handler that shows `?judgement=ID`, and the components it fills."""
+
+    def on_load(request: gr.Request) -> dict[Any, Any]:
+        raw = request.query_params.get("judgement")
+        if not raw:
+            return {component: gr.skip() for component in outputs.components}
+        try:
+            judgement = open_judgement(studio, raw)
+        except GRMStudioError as err:
+            return {outputs.status: f"**Could not open judgement:** {err}"}
+        return outputs.show(int(raw), judgement)
+
+    return on_load, outputs.components

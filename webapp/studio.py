@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from sqlalchemy import Engine
+
 from core.backends import Backend, load_backend
 from core.config import Settings
 from core.engine import Judge
@@ -12,9 +14,10 @@ from core.engine import Judge
 
 @dataclass
 class Studio:
-    """The settings and the judge model, loaded once on first use and shared."""
+    """The settings, the store and the judge model (loaded once, on first use, shared)."""
 
     settings: Settings
+    engine: Engine
     backend: Backend | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -24,6 +27,7 @@ class Studio:
                 self.backend = load_backend(self.settings)
         return Judge(
             self.backend,
+            template=self.settings.template,
             rescue=self.settings.rescue_enabled,
             prefill=self.settings.prefill_enabled,
         )

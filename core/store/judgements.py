@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.errors import InputError
@@ -71,6 +71,17 @@ def save_judgement(session: Session, judgement: Judgement, item_id: int | None =
     session.add(row)
     session.flush()
     return row.id
+
+
+def store_judgement(engine: Engine, judgement: Judgement, item_id: int | None = None) -> int:
+    """Save `judgement` in its own transaction; returns its id."""
+    with Session(engine) as session, session.begin():
+        return save_judgement(session, judgement, item_id=item_id)
+
+
+def fetch_judgement(engine: Engine, judgement_id: int) -> Judgement:
+    with Session(engine) as session:
+        return load_judgement(session, judgement_id)
 
 
 def _sample_row(sample: Sample) -> SampleRow:

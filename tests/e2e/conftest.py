@@ -1,0 +1,89 @@
+"""Browser tests: the studio served on 127.0.0.1 with the embedded model,
+driven by Playwright in Debian's headless Chromium. Screenshots go to the
+folder printed at the start of the run (test-artifacts/screenshots)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {SCREENSHOTS}")
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def studio_url(tmp_path_factory):
+    """`grm-studio serve` on a free loopback port, with a fresh SQLite store."""
+    database = tmp_path_factory.mktemp("e2e") / "studio.db"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GRM_STUDIO_DATABASE_URL": f"sqlite:///{database}",
+        "GRM_STUDIO_MAX_NEW_TOKENS": "32",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail(f"the studio exited: see {log.name}")
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail(f"the studio did not answer on {url} within 120 s")
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright_sync.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
