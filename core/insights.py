@@ -19,11 +19,12 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
-from sqlalchemy import Engine, Select, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Engine, Select, func, select
+from sqlalchemy.orm import Session
 
 from core.agreement import Estimate, Label, cohen_kappa, judge_accuracy, judge_label
 from core.errors import InputError
+from core.store.labels import is_current
 from core.store.schema import (
     Annotation,
     Annotator,
@@ -211,12 +212,11 @@ def accuracy_by_dataset(engine: Engine, *, seed: int = 0) -> list[DatasetAccurac
 
 def _current_labels(session: Session, dataset: str | None) -> dict[str, dict[int, Label]]:
     """annotator -> {item id: current label} over preference items, in one query."""
-    newer = aliased(Annotation)
     query = (
         select(Annotator.name, Annotation.item_id, Annotation.best)
         .join(Annotator, Annotator.id == Annotation.annotator_id)
         .join(Item, Item.id == Annotation.item_id)
-        .where(Item.n_responses >= 2, ~exists().where(newer.supersedes_id == Annotation.id))
+        .where(Item.n_responses >= 2, is_current())
     )
     ratings: dict[str, dict[int, Label]] = defaultdict(dict)
     for name, item_id, best in session.execute(_in_dataset(query, Annotation.item_id, dataset)):

@@ -17,7 +17,7 @@ from core.store.importing import import_file
 from core.store.judgements import load_judgement, save_judgement
 from core.store.labels import add_label, current_labels, label_history
 from core.store.queues import Queue, item_view, queue_items
-from core.store.schema import Annotation, GroundTruth, Item, JudgementRow
+from core.store.schema import Annotation, GroundTruth, Item
 from core.store.stats import agreement, dataset_counts
 
 PAIRS = [
@@ -124,6 +124,28 @@ def test_labels_are_append_only_with_readable_history(store, tmp_path):
         history = label_history(session, item)
     assert current == {"alice": None, "bob": 1}
     assert [(h.annotator, h.best) for h in history] == [("alice", 0), ("bob", 1), ("alice", None)]
+
+
+def test_undo_is_append_only_and_restores_or_withdraws(store, tmp_path):
+    from core.store.labels import undo_last_label
+
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:2]), "toy")
+    one, two = item_ids(store)
+    add_label(store, one, "alice", 0)
+    add_label(store, one, "alice", 1, note="changed my mind")
+    add_label(store, two, "alice", 1)
+    assert undo_last_label(store, "alice") is None  # item two had no label before: withdrawn
+    restored = undo_last_label(store, "alice")  # item one: back to the first label
+    assert restored is not None and restored.best == 0 and restored.note is None
+    assert undo_last_label(store, "nobody") is None
+    with Session(store) as session:
+        assert [lab.best for lab in current_labels(session, one)] == [0]
+        assert current_labels(session, two) == []
+        assert len(label_history(session, one)) == 3 and len(label_history(session, two)) == 2
+        assert set(queue_items(session, Queue.UNLABELLED)) == {two}
+    add_label(store, two, "alice", 0)  # labelling again continues the same chain
+    with Session(store) as session:
+        assert [lab.best for lab in current_labels(session, two)] == [0]
 
 
 @pytest.mark.parametrize(
@@ -276,12 +298,12 @@ def test_migrations_from_empty_and_from_the_first_revision(store_url):
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO dataset (name, created_at) VALUES ('kept', '2026-01-01')")
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     inspector = inspect(engine)
     columns = {c["name"] for c in inspector.get_columns("annotation")}
     assert columns == {
         "id", "item_id", "annotator_id", "best", "corrected_scores", "corrected_principles",
-        "corrected_critique", "note", "judgement_id", "supersedes_id", "created_at",
+        "corrected_critique", "note", "judgement_id", "supersedes_id", "created_at", "retracted",
     }
     sample_columns = {c["name"] for c in inspector.get_columns("sample")}
     assert {"shown_order", "scores", "parse_status", "parse_reason", "rescue_used", "meta_score"} <= sample_columns

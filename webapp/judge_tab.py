@@ -11,7 +11,7 @@ import gradio as gr
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_turns
 from core.store.judgements import fetch_judgement, store_judgement
-from core.types import Judgement, JudgeInput, SamplingParams
+from core.types import JudgeInput, Judgement, SamplingParams
 from webapp.cards import sample_card_html, vote_panel_html
 from webapp.charts import heatmap_figure, vote_figure
 from webapp.studio import Studio

@@ -6,10 +6,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.errors import InputError
-from core.store.schema import JudgeModel, JudgementRow, SampleRow
+from core.store.schema import JudgementRow, JudgeModel, SampleRow
 from core.types import (
-    Judgement,
     JudgeInput,
+    Judgement,
     ModelInfo,
     ParsedOutput,
     ParseFailure,

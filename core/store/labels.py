@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import ColumnElement, Engine, and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -37,6 +37,7 @@ class Label:
     judgement_id: int | None
     supersedes_id: int | None
     created_at: datetime
+    retracted: bool = False
 
 
 def annotator_id(session: Session, name: str, role: str = "annotator") -> int:
@@ -99,29 +100,71 @@ def _check(item: Item, best: int | None, scores: Sequence[int] | None) -> None:
     n = item.n_responses
     if best is not None and not 0 <= best < n:
         raise InputError(f"best must name one of the {n} responses (0..{n - 1}) or a tie, got {best}")
-    if scores is not None:
-        if len(scores) != n or not all(isinstance(s, int) for s in scores):
-            raise InputError(f"corrected scores need one integer per response ({n}), got {scores}")
+    if scores is not None and (len(scores) != n or not all(isinstance(s, int) for s in scores)):
+        raise InputError(f"corrected scores need one integer per response ({n}), got {scores}")
+
+
+def chain_head(row: type[Annotation] = Annotation) -> ColumnElement[bool]:
+    """SQL: `row` is the newest of its annotator's chain on its item (not superseded)."""
+    newer = aliased(Annotation)
+    return ~exists().where(newer.supersedes_id == row.id)
+
+
+def is_current(row: type[Annotation] = Annotation) -> ColumnElement[bool]:
+    """SQL: `row` is an annotator's current label (newest, and not an undo)."""
+    return and_(chain_head(row), row.retracted.is_(False))
 
 
 def _current_id(session: Session, item_id: int, who: int) -> int | None:
-    newer = aliased(Annotation)
     return session.scalar(
         select(Annotation.id).where(
-            Annotation.item_id == item_id,
-            Annotation.annotator_id == who,
-            ~exists().where(newer.supersedes_id == Annotation.id),
+            Annotation.item_id == item_id, Annotation.annotator_id == who, chain_head()
         )
     )
 
 
+def undo_last_label(engine: Engine, annotator: str) -> Label | None:
+    """Undo `annotator`'s most recent label, append-only: a new row restores the
+    label it had replaced, or withdraws it (`retracted`) if it replaced none.
+    Returns the restored label, or None when the label was withdrawn or there
+    was nothing to undo."""
+    with Session(engine) as session, session.begin():
+        who = session.scalar(select(Annotator.id).where(Annotator.name == annotator))
+        last = session.scalar(
+            select(Annotation)
+            .where(Annotation.annotator_id == who, is_current())
+            .order_by(Annotation.id.desc())
+            .limit(1)
+        ) if who is not None else None
+        if last is None:
+            return None
+        before = session.get(Annotation, last.supersedes_id) if last.supersedes_id else None
+        if before is None or before.retracted:
+            session.add(Annotation(item_id=last.item_id, annotator_id=who, supersedes_id=last.id,
+                                   retracted=True))
+            return None
+        restored = Annotation(
+            item_id=last.item_id,
+            annotator_id=who,
+            best=before.best,
+            corrected_scores=before.corrected_scores,
+            corrected_principles=before.corrected_principles,
+            corrected_critique=before.corrected_critique,
+            note=before.note,
+            judgement_id=before.judgement_id,
+            supersedes_id=last.id,
+        )
+        session.add(restored)
+        session.flush()
+        return _label(restored, annotator)
+
+
 def current_labels(session: Session, item_id: int) -> list[Label]:
-    """Each annotator's current (not superseded) label on the item."""
-    newer = aliased(Annotation)
+    """Each annotator's current label on the item (superseded and undone ones left out)."""
     rows = session.execute(
         select(Annotation, Annotator.name)
         .join(Annotator)
-        .where(Annotation.item_id == item_id, ~exists().where(newer.supersedes_id == Annotation.id))
+        .where(Annotation.item_id == item_id, is_current())
         .order_by(Annotation.id)
     )
     return [_label(row, name) for row, name in rows]
@@ -151,4 +194,5 @@ def _label(row: Annotation, annotator: str) -> Label:
         judgement_id=row.judgement_id,
         supersedes_id=row.supersedes_id,
         created_at=row.created_at,
+        retracted=row.retracted,
     )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError
 from core.store.judgements import load_judgement
-from core.store.labels import Label, current_labels
+from core.store.labels import Label, current_labels, is_current
 from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
 from core.types import Judgement, Turn
 
@@ -54,11 +54,6 @@ class ItemView:
     judgement_id: int | None
 
 
-def _not_superseded() -> object:
-    newer = aliased(Annotation)
-    return ~exists().where(newer.supersedes_id == Annotation.id)
-
-
 def _latest_where(*conditions: object) -> object:
     """EXISTS: the item's latest judgement meets `conditions`."""
     latest_ids = (
@@ -86,15 +81,15 @@ def _verdict_wrong(best: object) -> object:
 def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
     """A SQL condition on `Item` that holds for the items in `queue`."""
     if queue is Queue.UNLABELLED:
-        return ~exists().where(Annotation.item_id == Item.id)
+        return ~exists().where(Annotation.item_id == Item.id, is_current())
     if queue is Queue.ANNOTATORS_DISAGREE:
-        other, newer = aliased(Annotation), aliased(Annotation)
+        other = aliased(Annotation)
         return exists().where(
             Annotation.item_id == Item.id,
-            _not_superseded(),
+            is_current(),
             other.item_id == Item.id,
             other.annotator_id != Annotation.annotator_id,
-            ~exists().where(newer.supersedes_id == other.id),
+            is_current(other),
             func.coalesce(other.best, -1) != func.coalesce(Annotation.best, -1),
         )
     if queue is Queue.LOW_MARGIN:
@@ -109,7 +104,7 @@ def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
     # Correlate through the judgement row: it is in the enclosing query's FROM.
     against_label = exists().where(
         Annotation.item_id == JudgementRow.item_id,
-        _not_superseded(),
+        is_current(),
         _verdict_wrong(Annotation.best),
     )
     against_truth = exists().where(
@@ -143,6 +138,7 @@ def queue_items(
                 Annotation.item_id == Item.id,
                 Annotation.annotator_id == Annotator.id,
                 Annotator.name == annotator,
+                is_current(),
             )
         )
     return list(session.scalars(query.limit(limit)))

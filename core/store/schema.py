@@ -192,7 +192,8 @@ class Annotator(Base):
 class Annotation(Base):
     """A human label: best response (or tie), optional corrections, a note.
 
-    Append-only: a correction is a new row with `supersedes_id` set."""
+    Append-only: a correction is a new row with `supersedes_id` set; an undo is
+    a new row that restores the label before, or a `retracted` row if none."""
 
     __tablename__ = "annotation"
     __table_args__ = (Index("ix_annotation_item_annotator", "item_id", "annotator_id"),)
@@ -211,6 +212,8 @@ class Annotation(Base):
     supersedes_id: Mapped[int | None] = mapped_column(
         ForeignKey("annotation.id"), unique=True
     )
+    # An undo: this row withdraws the label it supersedes and is no label itself.
+    retracted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     annotator: Mapped[Annotator] = relationship()
