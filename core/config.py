@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         None, description="score rescue; None means on for the embedded model, off otherwise"
     )
 
+    demo_file: Path | None = Field(
+        PROJECT_ROOT / "data" / "demo" / "llmbar-natural.json",
+        description="loaded as a demo dataset when the studio starts on an empty database; "
+        "None: no demo data",
+    )
     prefill: bool | None = Field(
         None,
         description="start every reply with 'Specific Criteria:'; None means on for the "

@@ -354,3 +354,14 @@ def test_upgrade_of_an_empty_database_matches_the_models(store):
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     assert {"dataset", "item", "ground_truth", "judge_model", "judgement", "sample",
             "annotator", "annotation", "import_run", "alembic_version"} == set(inspect(store).get_table_names())
+
+
+def test_the_demo_dataset_loads_once_into_an_empty_store(store):
+    from core.config import Settings
+    from core.store.demo import DEMO_DATASET, ensure_demo_dataset
+
+    path = Settings().demo_file
+    report = ensure_demo_dataset(store, path)
+    assert report is not None and report.dataset == DEMO_DATASET and report.imported == 100
+    assert ensure_demo_dataset(store, path) is None  # not again, and not over other data
+    assert (path.parent / "SOURCE.md").read_text().count("MIT") >= 1

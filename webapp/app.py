@@ -6,6 +6,7 @@ import gradio as gr
 
 from core.config import Settings
 from core.store import open_store
+from core.store.demo import ensure_demo_dataset
 from webapp.cards import CARD_CSS
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
@@ -27,4 +28,6 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     studio = Studio(settings, open_store(settings))
+    if settings.demo_file is not None:
+        ensure_demo_dataset(studio.engine, settings.demo_file)
     build_app(studio).queue().launch(server_name=host, server_port=port, css=CARD_CSS)
