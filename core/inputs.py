@@ -109,3 +109,19 @@ def parse_turns(text: str) -> tuple[Turn, ...]:
                 f"earlier turns, line {number}: start each turn with 'User:' or 'Assistant:'"
             )
     return tuple(Turn(role=role, content="\n".join(lines).strip()) for role, lines in turns)
+
+
+def parse_score_list(text: str, n_responses: int) -> tuple[int, ...] | None:
+    """Corrected scores typed as '7, 5' (one integer per response); None when blank."""
+    if not text.strip():
+        return None
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        scores = tuple(int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"corrected scores must be integers separated by commas, got '{text}'") from None
+    if len(scores) != n_responses:
+        raise InputError(
+            f"corrected scores need one integer per response ({n_responses}), got {len(scores)}"
+        )
+    return scores

@@ -80,3 +80,16 @@ def test_parse_turns_names_the_line_without_a_role():
 
     with pytest.raises(InputError, match="line 2: start each turn"):
         parse_turns("\nno role here\nUser: x")
+
+
+def test_parse_score_list():
+    from core.errors import InputError
+    from core.inputs import parse_score_list
+
+    assert parse_score_list("7, 5", 2) == (7, 5)
+    assert parse_score_list(" 7 5 ", 2) == (7, 5)
+    assert parse_score_list("  ", 2) is None
+    with pytest.raises(InputError, match="one integer per response \\(2\\), got 3"):
+        parse_score_list("1,2,3", 2)
+    with pytest.raises(InputError, match="must be integers"):
+        parse_score_list("7, five", 2)

@@ -8,6 +8,7 @@ from core.config import Settings
 from core.store import open_store
 from core.store.demo import ensure_demo_dataset
 from webapp.cards import CARD_CSS
+from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
 
@@ -21,6 +22,8 @@ def build_app(studio: Studio) -> gr.Blocks:
         )
         with gr.Tab("Judge", id="judge"):
             judge_outputs = build_judge_tab(studio)
+        with gr.Tab("Annotate", id="annotate"):
+            build_annotate_tab(studio)
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
     return app
@@ -30,4 +33,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     studio = Studio(settings, open_store(settings))
     if settings.demo_file is not None:
         ensure_demo_dataset(studio.engine, settings.demo_file)
-    build_app(studio).queue().launch(server_name=host, server_port=port, css=CARD_CSS)
+    build_app(studio).queue().launch(
+        server_name=host, server_port=port, css=CARD_CSS, head=KEYBOARD_JS
+    )

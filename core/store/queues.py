@@ -8,6 +8,7 @@ hides the other annotators' labels and the judge's verdict.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -119,10 +120,12 @@ def queue_items(
     *,
     dataset: str | None = None,
     annotator: str | None = None,
-    limit: int = 50,
+    limit: int | None = 50,
     margin_threshold: int = 2,
+    exclude: Collection[int] = (),
 ) -> list[int]:
-    """Ids of the items in `queue`, oldest first, without those `annotator` labelled."""
+    """Ids of the items in `queue`, oldest first, without those `annotator` labelled
+    (and without `exclude`, e.g. the items they skipped)."""
     try:
         queue = Queue(queue)
     except ValueError:
@@ -141,6 +144,8 @@ def queue_items(
                 is_current(),
             )
         )
+    if exclude:
+        query = query.where(Item.id.not_in(list(exclude)))
     return list(session.scalars(query.limit(limit)))
 
 

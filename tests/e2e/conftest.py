@@ -38,13 +38,18 @@ def screenshots() -> Path:
 
 
 @pytest.fixture(scope="session")
-def studio_url(tmp_path_factory):
+def database_url(tmp_path_factory) -> str:
+    """The served studio's store: a fresh SQLite file (the demo dataset loads on start)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'studio.db'}"
+
+
+@pytest.fixture(scope="session")
+def studio_url(tmp_path_factory, database_url):
     """`grm-studio serve` on a free loopback port, with a fresh SQLite store."""
-    database = tmp_path_factory.mktemp("e2e") / "studio.db"
     port = _free_port()
     env = {
         **os.environ,
-        "GRM_STUDIO_DATABASE_URL": f"sqlite:///{database}",
+        "GRM_STUDIO_DATABASE_URL": database_url,
         "GRM_STUDIO_MAX_NEW_TOKENS": "32",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }

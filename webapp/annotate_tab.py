@@ -1,0 +1,203 @@
+"""The Annotate tab: walk a queue, pick the best response, correct, note.
+
+Keyboard (outside text fields): 1-9 pick a response, Enter saves and moves on,
+S skips, U undoes the last label. The walk's position lives in a per-session
+`Walk` (gr.State); every label goes to the store at once.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gradio as gr
+from sqlalchemy.orm import Session
+
+from core.errors import GRMStudioError, InputError
+from core.inputs import parse_score_list
+from core.store.labels import add_label, undo_last_label
+from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
+from webapp.cards import sample_cards_html
+from webapp.studio import Studio
+
+TIE = "Tie"
+ALL = "all datasets"
+
+KEYBOARD_JS = """
+<script>
+document.addEventListener("keydown", (event) => {
+  const best = document.querySelector("#annotate-best");
+  if (!best || best.offsetParent === null) return;          // Annotate tab not shown
+  const tag = (event.target.tagName || "").toLowerCase();
+  if (tag === "textarea" || tag === "input" && event.target.type !== "radio") return;
+  const click = (selector) => { const el = document.querySelector(selector); if (el) el.click(); };
+  if (/^[1-9]$/.test(event.key)) {
+    const options = best.querySelectorAll("input[type=radio]");
+    const option = options[Number(event.key) - 1];
+    if (option) { option.click(); event.preventDefault(); }
+  } else if (event.key === "Enter") { click("#annotate-save"); event.preventDefault(); }
+  else if (event.key === "s" || event.key === "S") { click("#annotate-skip"); }
+  else if (event.key === "u" || event.key === "U") { click("#annotate-undo"); }
+});
+</script>
+"""
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One annotator's walk through a queue in this browser session."""
+
+    annotator: str = ""
+    queue: str = Queue.UNLABELLED.value
+    dataset: str | None = None
+    blind: bool = False
+    item_id: int | None = None
+    skipped: tuple[int, ...] = ()
+    saved: int = 0
+
+
+def next_item(studio: Studio, walk: Walk) -> tuple[Walk, ItemView | None, int]:
+    """The walk moved to the next pending item (or None), and how many are pending."""
+    with Session(studio.engine) as session:
+        pending = queue_items(
+            session, walk.queue, dataset=walk.dataset, annotator=walk.annotator,
+            limit=None, exclude=walk.skipped,
+        )
+        view = (
+            item_view(session, pending[0], annotator=walk.annotator, blind=walk.blind)
+            if pending else None
+        )
+    return replace(walk, item_id=pending[0] if pending else None), view, len(pending)
+
+
+def save_label(
+    studio: Studio, walk: Walk, best: str | None, scores: str, principles: str,
+    critique: str, note: str, judgement_id: int | None,
+) -> Walk:
+    """Store the annotator's label on the current item; raises InputError."""
+    if walk.item_id is None:
+        raise InputError("no item is open: choose a queue and press Start")
+    if not best:
+        raise InputError("pick the best response (keys 1-9) or Tie first")
+    with Session(studio.engine) as session:
+        n = len(item_view(session, walk.item_id).responses)
+    add_label(
+        studio.engine, walk.item_id, walk.annotator,
+        None if best == TIE else int(best.split()[-1]) - 1,
+        corrected_scores=parse_score_list(scores or "", n),
+        corrected_principles=principles, corrected_critique=critique, note=note,
+        judgement_id=judgement_id,
+    )
+    return replace(walk, saved=walk.saved + 1)
+
+
+def item_html(view: ItemView) -> str:
+    """The item as escaped HTML: earlier turns, query, numbered responses."""
+    turns = "".join(
+        f"<p><b>{html.escape(t.role)}:</b> <span class='grm-text'>{html.escape(t.content)}</span></p>"
+        for t in view.context
+    )
+    responses = "".join(
+        f"<div class='grm-card'><b>Response {i}</b><div class='grm-text'>{html.escape(r)}</div></div>"
+        for i, r in enumerate(view.responses, start=1)
+    )
+    return (
+        f"<div id='annotate-item-{view.item_id}'>{turns}<p><b>Query</b> "
+        f"<span class='grm-muted'>(item {view.item_id}, {html.escape(view.dataset)})</span></p>"
+        f"<div class='grm-text'>{html.escape(view.query)}</div>{responses}</div>"
+    )
+
+
+def others_markdown(view: ItemView, annotator: str) -> str:
+    lines = [
+        f"- {'you' if label.annotator == annotator else label.annotator}: "
+        f"{'tie' if label.best is None else f'Response {label.best + 1}'}"
+        for label in view.labels
+    ]
+    if view.ground_truth not in ("none", None):
+        lines.append(f"- dataset label: Response {int(view.ground_truth) + 1}")
+    return "\n".join(lines) or "_no labels yet_"
+
+
+def build_annotate_tab(studio: Studio) -> None:
+    walk_state = gr.State(Walk())
+    with gr.Row():
+        annotator = gr.Textbox(label="Annotator", elem_id="annotate-annotator", scale=2)
+        queue = gr.Dropdown(
+            [q.value for q in Queue], value=Queue.UNLABELLED.value, label="Queue",
+            info="; ".join(f"{q.value}: {h}" for q, h in QUEUE_HELP.items()), scale=3,
+        )
+        dataset = gr.Textbox(label="Dataset (blank: all)", scale=2)
+        blind = gr.Checkbox(label="Blind (hide others' labels and the judge)", scale=2)
+        start = gr.Button("Start", variant="primary", elem_id="annotate-start", scale=1)
+    progress = gr.Markdown(elem_id="annotate-progress")
+    item = gr.HTML(elem_id="annotate-item")
+    with gr.Accordion("The judge's samples", open=False) as samples_box:
+        samples = gr.HTML(elem_id="annotate-samples")
+    others = gr.Markdown(elem_id="annotate-labels")
+    best = gr.Radio([], label="Best response (keys 1-9)", elem_id="annotate-best")
+    with gr.Accordion("Corrections and note (optional)", open=False):
+        scores = gr.Textbox(label="Corrected scores, e.g. 7, 5", elem_id="annotate-scores")
+        principles = gr.Textbox(label="Corrected principles", lines=3)
+        critique = gr.Textbox(label="Corrected critique", lines=3)
+        note = gr.Textbox(label="Note", elem_id="annotate-note")
+    with gr.Row():
+        save = gr.Button("Save & next (Enter)", variant="primary", elem_id="annotate-save")
+        skip = gr.Button("Skip (S)", elem_id="annotate-skip")
+        undo = gr.Button("Undo last (U)", elem_id="annotate-undo")
+    judgement_id = gr.State(None)
+    cleared = [scores, principles, critique, note]
+
+    def show(walk: Walk) -> dict[Any, Any]:
+        walk, view, pending = next_item(studio, walk)
+        done = f"{walk.saved} labelled this session · {len(walk.skipped)} skipped"
+        base = {walk_state: walk, **{c: "" for c in cleared}}
+        if view is None:
+            return {**base, progress: f"**Queue done.** {done}", item: "", samples: "",
+                    others: "", best: gr.update(choices=[], value=None), judgement_id: None}
+        choices = [f"Response {i}" for i in range(1, len(view.responses) + 1)] + [TIE]
+        judged = view.judgement is not None
+        return {
+            **base,
+            progress: f"**{pending} item(s) pending** in `{walk.queue}` · {done}",
+            item: item_html(view),
+            samples: sample_cards_html(view.judgement) if judged else "<i>not judged yet</i>",
+            samples_box: gr.update(visible=not walk.blind),
+            others: "" if walk.blind else others_markdown(view, walk.annotator),
+            best: gr.update(choices=choices, value=None),
+            judgement_id: view.judgement_id,
+        }
+
+    outputs = [walk_state, progress, item, samples, samples_box, others, best, judgement_id,
+               *cleared]
+
+    def on_start(name: str, queue_name: str, dataset_name: str, blind_on: bool) -> dict[Any, Any]:
+        if not (name or "").strip():
+            raise gr.Error("enter your annotator name first")
+        return show(Walk(annotator=name.strip(), queue=queue_name,
+                         dataset=(dataset_name or "").strip() or None, blind=blind_on))
+
+    def on_save(walk: Walk, choice: str | None, s: str, p: str, c: str, n: str,
+                jid: int | None) -> dict[Any, Any]:
+        try:
+            return show(save_label(studio, walk, choice, s, p, c, n, jid))
+        except GRMStudioError as err:
+            raise gr.Error(str(err)) from None
+
+    def on_skip(walk: Walk) -> dict[Any, Any]:
+        if walk.item_id is None:
+            return show(walk)
+        return show(replace(walk, skipped=(*walk.skipped, walk.item_id)))
+
+    def on_undo(walk: Walk) -> dict[Any, Any]:
+        if walk.annotator:
+            undo_last_label(studio.engine, walk.annotator)
+            walk = replace(walk, saved=max(0, walk.saved - 1))
+        return show(walk)
+
+    start.click(on_start, [annotator, queue, dataset, blind], outputs)
+    save.click(on_save, [walk_state, best, scores, principles, critique, note, judgement_id],
+               outputs)
+    skip.click(on_skip, walk_state, outputs)
+    undo.click(on_undo, walk_state, outputs)
