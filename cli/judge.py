@@ -88,7 +88,6 @@ def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
     from core.engine import Judge
     from core.store import open_store
     from core.store.batch import BatchReport, judge_dataset, require_dataset
-    from core.types import SamplingParams
 
     engine = open_store(settings)
     require_dataset(engine, dataset)  # before the slow model load
@@ -99,10 +98,7 @@ def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
         rescue=settings.rescue_enabled,
         prefill=settings.prefill_enabled,
     )
-    params = SamplingParams(
-        k=settings.k, temperature=settings.temperature, top_p=settings.top_p,
-        max_new_tokens=settings.max_new_tokens, seed=settings.seed,
-    )
+    params = settings.sampling()
     with Progress() as progress:
         task = progress.add_task(f"judging {dataset}", total=None)
 

@@ -70,12 +70,8 @@ def judge(
     call; pass one (see `load_backend`) to judge many times.
     """
     settings = settings or Settings()
-    params = SamplingParams(
-        k=settings.k if k is None else k,
-        temperature=settings.temperature if temperature is None else temperature,
-        top_p=settings.top_p if top_p is None else top_p,
-        max_new_tokens=settings.max_new_tokens if max_new_tokens is None else max_new_tokens,
-        seed=settings.seed if seed is None else seed,
+    params = settings.sampling(
+        k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
     )
     item = JudgeInput(query=query, responses=tuple(responses), context=tuple(context))
     template = template or settings.template

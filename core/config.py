@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.types import SamplingParams
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +63,18 @@ class Settings(BaseSettings):
         description="start every reply with 'Specific Criteria:'; None means on for the "
         "embedded model, off otherwise",
     )
+
+    def sampling(self, **overrides: float | None) -> SamplingParams:
+        """The sampling parameters these settings give, with the non-None overrides."""
+        values = {
+            "k": self.k,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "seed": self.seed,
+        }
+        values.update({name: v for name, v in overrides.items() if v is not None})
+        return SamplingParams(**values)
 
     @property
     def resolved_database_url(self) -> str:

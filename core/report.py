@@ -16,22 +16,26 @@ def _block(title: str, text: str | None) -> str:
     return f"  {title}:\n{body}"
 
 
-def _status(sample: Sample) -> str:
+def parse_status(sample: Sample) -> str:
+    """One line on how the sample's scores were (or were not) read."""
     parse = sample.parse
     if sample.rescue is not None:
         failure = sample.rescue.original_failure
         outcome = "rescued" if isinstance(parse, ParsedOutput) else f"rescue failed ({parse.reason})"
         return f"failed to parse ({failure.kind}: {failure.reason}), {outcome}"
     if isinstance(parse, ParsedOutput):
-        return f"parsed ({parse.score_format})"
-    return f"FAILED to parse ({parse.kind}: {parse.reason})"
+        missing = parse.missing_sections
+        return f"parsed ({parse.score_format})" + (
+            f"; missing sections: {', '.join(missing)}" if missing else ""
+        )
+    return f"failed to parse ({parse.kind}: {parse.reason})"
 
 
 def render_sample(sample: Sample, k: int) -> str:
     shown = ", ".join(_label(i) for i in sample.shown_order)
     parse = sample.parse
     lines = [
-        f"── Sample {sample.index + 1}/{k} · shown order: {shown} · {_status(sample)}"
+        f"── Sample {sample.index + 1}/{k} · shown order: {shown} · {parse_status(sample)}"
         + (" · cut off at the token limit" if sample.finish_reason == "length" else "")
     ]
     if parse.principles or parse.critique:

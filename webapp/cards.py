@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
+from core.report import parse_status
 from core.types import Judgement, ParsedOutput, ParseFailure, Sample
 
 CARD_CSS = """
@@ -65,19 +66,6 @@ def sample_status(sample: Sample) -> tuple[str, str]:
     return "failed", f"failed ({parse.reason}){rescued}"
 
 
-def _parse_detail(sample: Sample) -> str:
-    """The parse status line, as `core.report` words it."""
-    parse = sample.parse
-    if sample.rescue is not None:
-        failure = sample.rescue.original_failure
-        outcome = "rescued" if isinstance(parse, ParsedOutput) else f"rescue failed ({parse.reason})"
-        return f"failed to parse ({failure.kind}: {failure.reason}), {outcome}"
-    if isinstance(parse, ParsedOutput):
-        missing = f"; missing sections: {', '.join(parse.missing_sections)}" if parse.missing_sections else ""
-        return f"parsed ({parse.score_format}){missing}"
-    return f"failed to parse ({parse.kind}: {parse.reason})"
-
-
 def _scores_table(sample: Sample) -> str:
     n = len(sample.shown_order)
     if sample.scores is None:
@@ -131,7 +119,7 @@ def sample_card_html(sample: Sample, k: int) -> str:
         f'<details class="grm-card grm-card--{kind}" data-sample="{sample.index + 1}">'
         f"<summary>{escape(header)}</summary>"
         f"{_body_sections(sample)}{_scores_table(sample)}"
-        f'<div class="grm-label">Parse</div><div>{escape(_parse_detail(sample))}</div>'
+        f'<div class="grm-label">Parse</div><div>{escape(parse_status(sample))}</div>'
         f"{_rescue_block(sample)}</details>"
     )
 

@@ -11,7 +11,7 @@ import gradio as gr
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_turns
 from core.store.judgements import fetch_judgement, store_judgement
-from core.types import JudgeInput, Judgement, SamplingParams
+from core.types import JudgeInput, Judgement
 from webapp.cards import sample_card_html, vote_panel_html
 from webapp.charts import heatmap_figure, vote_figure
 from webapp.studio import Studio
@@ -30,14 +30,7 @@ class JudgeRequest:
 
 def run_judgement(studio: Studio, request: JudgeRequest) -> tuple[int, Judgement]:
     """Judge and save; returns (judgement id, judgement). Raises GRMStudioError."""
-    settings = studio.settings
-    params = SamplingParams(
-        k=request.k,
-        temperature=request.temperature,
-        top_p=settings.top_p,
-        max_new_tokens=settings.max_new_tokens,
-        seed=settings.seed,
-    )
+    params = studio.settings.sampling(k=request.k, temperature=request.temperature)
     item = JudgeInput(
         query=request.query, responses=request.responses, context=parse_turns(request.turns)
     )
