@@ -9,6 +9,7 @@ from core.store import open_store
 from core.store.demo import ensure_demo_dataset
 from webapp.cards import CARD_CSS
 from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
+from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
 
@@ -24,6 +25,8 @@ def build_app(studio: Studio) -> gr.Blocks:
             judge_outputs = build_judge_tab(studio)
         with gr.Tab("Annotate", id="annotate"):
             build_annotate_tab(studio)
+        with gr.Tab("Insights", id="insights"):
+            build_insights_tab(studio)
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
     return app
