@@ -9,6 +9,7 @@ from core.store import open_store
 from core.store.demo import ensure_demo_dataset
 from webapp.cards import CARD_CSS
 from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
+from webapp.datasets_tab import build_datasets_tab
 from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
@@ -23,6 +24,8 @@ def build_app(studio: Studio) -> gr.Blocks:
         )
         with gr.Tab("Judge", id="judge"):
             judge_outputs = build_judge_tab(studio)
+        with gr.Tab("Datasets", id="datasets"):
+            build_datasets_tab(studio)
         with gr.Tab("Annotate", id="annotate"):
             build_annotate_tab(studio)
         with gr.Tab("Insights", id="insights"):

@@ -1,0 +1,299 @@
+"""The Datasets tab: browsing the store (SQLite and PostgreSQL), importing an
+upload, opening an item and batch judging, with a replaying backend."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
+from core.errors import InputError
+from core.store.browse import browse_items, dataset_names
+from core.store.db import make_engine, upgrade
+from core.store.importing import import_file
+from core.store.judgements import save_judgement
+from core.store.labels import add_label
+from core.store.queues import Queue
+from core.store.schema import Item, JudgementRow
+from webapp.datasets_tab import (
+    browse_table,
+    build_datasets_tab,
+    import_upload,
+    judge_in_batches,
+    open_item,
+)
+from webapp.studio import Studio
+
+INJECTION = "'; DROP TABLE item; --"
+PAIRS = [
+    {"prompt": f"question {i}?", "responses": [f"good answer {i}", f"bad answer {i}"], "best": 0}
+    for i in range(5)
+]
+ODD = [  # the "other" dataset: text that LIKE wildcards or JSON escaping would get wrong
+    {"prompt": "Is it 100% true?", "responses": ["yes", "one tree cat"], "best": 0},
+    {"prompt": "snake_case or camelCase?", "responses": ["and/or", "no"], "best": 1},
+    {"prompt": f"Robert{INJECTION}", "responses": ['say "hi"', "Grüße <b>"], "best": 0},
+]
+
+
+def scores_text(a: int, b: int) -> str:
+    return f"Specific Criteria: c\nAnalysis: a\nScores: \\boxed{{{a}, {b}}}"
+
+
+GOOD = scores_text(9, 2)
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def ids_of(engine, dataset: str) -> list[int]:
+    return [r.item_id for r in browse_items(engine, dataset=dataset, limit=500).rows]
+
+
+@pytest.fixture
+def filled(store, tmp_path):
+    """toy: five items judged and labelled so each queue holds known items
+    (as in test_store's queue test); other: three unjudged items with odd text."""
+    import_file(store, write_jsonl(tmp_path / "toy.jsonl", PAIRS), "toy")
+    import_file(store, write_jsonl(tmp_path / "odd.jsonl", ODD), "other")
+    completions = [scores_text(9, 2), scores_text(8, 3), scores_text(2, 9), scores_text(3, 8),
+                   scores_text(5, 5), scores_text(6, 6), scores_text(9, 2), scores_text(2, 4),
+                   scores_text(9, 2), "nothing"]
+    judge = Judge(ScriptedBackend(completions), rescue=False, shuffle=False)
+    toy = ids_of(store, "toy")
+    with Session(store) as session, session.begin():
+        for item_id in toy:
+            item = session.get_one(Item, item_id)
+            judgement = judge.judge(JudgeInput(query=item.query, responses=tuple(item.responses)),
+                                    SamplingParams(k=2))
+            save_judgement(session, judgement, item_id=item_id)
+    add_label(store, toy[0], "alice", 1)
+    add_label(store, toy[0], "alice", 0)  # a correction: still one current label
+    add_label(store, toy[0], "bob", 1)
+    add_label(store, toy[1], "alice", 1)
+    return store, toy, ids_of(store, "other")
+
+
+def test_dataset_filter_rows_and_latest_verdict(filled):
+    store, toy, _ = filled
+    assert dataset_names(store) == ["other", "toy"]
+    page = browse_items(store, dataset="toy")
+    assert page.total == 5 and [r.item_id for r in page.rows] == toy
+    first, _, third, *_ = page.rows
+    assert (first.dataset, first.query, first.n_responses) == ("toy", "question 0?", 2)
+    assert first.labels == 2  # alice's correction replaced her first label
+    assert (first.winner, first.tie, first.verdict) == (0, False, "R1") and first.margin > 0
+    assert third.tie is True and third.verdict.startswith("TIE (pick R")
+    unjudged = browse_items(store, dataset="other").rows
+    assert all(r.judgement_id is None and r.labels == 0 and r.verdict == "" for r in unjudged)
+    assert browse_items(store).total == 8
+    assert browse_items(store, dataset="missing").total == 0
+
+
+def test_labelled_filter_combines_with_the_dataset(filled):
+    store, toy, _ = filled
+    assert [r.item_id for r in browse_items(store, labelled=True).rows] == toy[:2]
+    assert [r.item_id for r in browse_items(store, labelled=False, dataset="toy").rows] == toy[2:]
+    assert browse_items(store, labelled=False).total == 6
+
+
+QUEUES = {Queue.UNLABELLED: {2, 3, 4}, Queue.JUDGE_DISAGREES: {0, 1, 2},
+          Queue.ANNOTATORS_DISAGREE: {0}, Queue.LOW_MARGIN: {2}, Queue.SPLIT_VOTE: {3},
+          "parse-failures": {4}}  # a queue's value works too
+
+
+def test_each_queue_filters_items(filled):
+    store, toy, _ = filled
+    for queue, members in QUEUES.items():
+        found = browse_items(store, dataset="toy", queue=queue)
+        assert {r.item_id for r in found.rows} == {toy[i] for i in members}, queue
+        assert found.total == len(members), queue
+
+
+def test_filters_are_combined_with_and_and_a_bad_queue_is_refused(filled):
+    store, toy, _ = filled
+    found = browse_items(store, queue=Queue.UNLABELLED, search="question 3")
+    assert [r.item_id for r in found.rows] == [toy[3]]
+    assert browse_items(store, labelled=True, queue=Queue.UNLABELLED).total == 0
+    with pytest.raises(InputError, match="unknown queue 'nope'"):
+        browse_items(store, queue="nope")
+
+
+SEARCHES = {  # search text -> the items found, as dataset:position
+    "QUESTION 2": ["toy:2"], "bad answer 4": ["toy:4"], "%": ["other:0"], "100%": ["other:0"],
+    "_": ["other:1"], "e_c": ["other:1"], "and/or": ["other:1"], '"hi"': ["other:2"],
+    "<b>": ["other:2"], INJECTION: ["other:2"], "nowhere at all": [],
+    "   ": [*(f"toy:{n}" for n in range(5)), *(f"other:{n}" for n in range(3))],
+}
+
+
+def test_search_is_a_literal_case_insensitive_substring(filled):
+    store, toy, other = filled
+    names = {**{i: f"toy:{n}" for n, i in enumerate(toy)},
+             **{i: f"other:{n}" for n, i in enumerate(other)}}
+    for text, expected in SEARCHES.items():
+        found = browse_items(store, search=text)
+        assert sorted(names[r.item_id] for r in found.rows) == sorted(expected), text
+        assert found.total == len(expected), text
+
+
+def test_sql_in_the_search_text_is_harmless(filled):
+    store, *_ = filled
+    for text in (INJECTION, "x' OR '1'='1", "\\", "%' --"):
+        assert browse_items(store, search=text, dataset="toy").total == 0
+    assert "item" in inspect(store).get_table_names()
+    assert browse_items(store).total == 8
+
+
+def test_paging(filled):
+    store, toy, _ = filled
+    pages = [browse_items(store, dataset="toy", limit=2, offset=o) for o in (0, 2, 4, 6)]
+    assert [[r.item_id for r in p.rows] for p in pages] == [toy[:2], toy[2:4], toy[4:], []]
+    assert {p.total for p in pages} == {5}
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}):
+        with pytest.raises(InputError):
+            browse_items(store, **bad)
+
+
+# --- the tab's handlers, on a SQLite studio ---------------------------------
+
+
+@pytest.fixture
+def studio(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    upgrade(engine)
+    yield Studio(Settings(), engine, backend=ScriptedBackend([GOOD] * 50))
+    engine.dispose()
+
+
+def count_items(studio) -> int:
+    with Session(studio.engine) as session:
+        return session.scalar(select(func.count(Item.id)))
+
+
+def test_import_a_good_file_then_the_same_file_again(studio, tmp_path):
+    path = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+    report = import_upload(studio, str(path), "", "")
+    assert "imported 5 item(s) into &#x27;pairs&#x27;" in report  # named after the file
+    assert "Skipped" not in report
+    again = import_upload(studio, str(path), "pairs", "")
+    assert "already imported" in again and count_items(studio) == 5
+    assert "&lt;b&gt;" in import_upload(studio, str(path), "<b>bold</b>", "")
+
+
+def test_import_report_lists_bad_lines(studio, tmp_path):
+    path = tmp_path / "broken.jsonl"
+    lines = [json.dumps(PAIRS[0]), "{not json", json.dumps({"prompt": "q"}), json.dumps(PAIRS[1])]
+    path.write_text("\n".join(lines) + "\n")
+    report = import_upload(studio, str(path), "broken", "responses_best")
+    assert "imported 2 item(s)" in report and "skipped 2" in report
+    assert '<li data-line="2">line 2: invalid JSON' in report
+    assert '<li data-line="3">line 3: missing field &#x27;responses&#x27;' in report
+
+
+def test_an_empty_or_unreadable_file_gives_a_clear_message_and_stores_nothing(studio, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    message = import_upload(studio, str(empty), "nothing", "")
+    assert "Could not import empty.jsonl" in message and "empty" in message
+    assert str(tmp_path) not in message  # the server's upload path is not shown
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x00\xff")
+    assert "cannot tell what kind of file" in import_upload(studio, str(binary), "", "")
+    assert "Choose a file" in import_upload(studio, None, "x", "")
+    assert count_items(studio) == 0 and dataset_names(studio.engine) == []
+
+
+def test_browse_table_and_item_viewer_escape_untrusted_text(studio, tmp_path):
+    script = {"prompt": "<script>alert(1)</script>", "responses": ["<i>a</i>", "b"], "best": 1}
+    records = [*PAIRS, script]
+    import_upload(studio, str(write_jsonl(tmp_path / "p.jsonl", records)), "toy", "")
+    frame, status, page = browse_table(studio, "toy", "any", "", "script", 1)
+    assert list(frame["query"]) == ["<script>alert(1)</script>"]  # a plain-text cell
+    assert (status, page) == ("Items 1–1 of 1 · page 1 of 1", 1)
+    frame, status, page = browse_table(studio, "", "no", "", "", 9)  # past the end: last page
+    assert page == 1 and len(frame) == 6
+    html = open_item(studio, float(frame["item"].iloc[-1]))
+    assert "&lt;script&gt;" in html and "<script>" not in html and "&lt;i&gt;a&lt;/i&gt;" in html
+    assert "Ground truth</div><div>R2" in html and "not judged yet" in html
+    assert "no item with id 999" in open_item(studio, 999)
+    assert "not an item id" in open_item(studio, "abc")
+
+
+class GatedBackend(ScriptedBackend):
+    """Generates only when the test releases a permit."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.permits = threading.Semaphore(0)
+
+    def generate(self, prompts, params, **kwargs):
+        assert self.permits.acquire(timeout=10)
+        return super().generate(prompts, params, **kwargs)
+
+
+def judgements(studio) -> list[int]:
+    with Session(studio.engine) as session:
+        return list(session.scalars(select(JudgementRow.item_id).order_by(JudgementRow.item_id)))
+
+
+def test_batch_judging_reports_progress_and_a_rerun_judges_nothing_new(studio, tmp_path):
+    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:3]), "toy")
+    seen: list[tuple] = []
+    updates = list(judge_in_batches(studio, "toy", 0, 2, lambda *a, **kw: seen.append(a[0])))
+    assert updates[0].startswith("Loading the judge") and "k=2" in updates[1]
+    assert [u.split(":")[1].split(",")[0] for u in updates[2:5]] == [
+        " 1 of 3 item(s) done", " 2 of 3 item(s) done", " 3 of 3 item(s) done"]
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert updates[-1].startswith("Done: judged 3 item(s) of 'toy'; 0 of 3 were already")
+    assert "resumable" in updates[-1]
+    assert len(judgements(studio)) == 3 and len(studio.backend.prompts) == 6
+    again = list(judge_in_batches(studio, "toy", 0, 2))
+    assert again[-1].startswith("Done: judged 0 item(s) of 'toy'; 3 of 3 were already judged")
+    assert len(judgements(studio)) == 3 and len(studio.backend.prompts) == 6
+    more = list(judge_in_batches(studio, "toy", 1, 3))  # new settings (k=3), first item only
+    assert more[-1].startswith("Done: judged 1 item(s)") and len(judgements(studio)) == 4
+
+
+def test_closing_the_batch_stops_after_the_item_in_flight_and_a_rerun_resumes(studio, tmp_path):
+    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:4]), "toy")
+    studio.backend = GatedBackend([GOOD] * 50)
+    updates = judge_in_batches(studio, "toy", 0, 2)
+    next(updates), next(updates)
+    studio.backend.permits.release()
+    assert "1 of 4 item(s) done" in next(updates)
+    updates.close()  # the stop button / a closed page
+    studio.backend.permits.release(10)
+    for thread in threading.enumerate():
+        if thread.name == "judge-dataset-toy":
+            thread.join(timeout=10)
+    assert len(judgements(studio)) == 2  # the item in flight was finished and saved
+    rest = list(judge_in_batches(studio, "toy", 0, 2))
+    assert rest[-1].startswith("Done: judged 2 item(s) of 'toy'; 2 of 4 were already judged")
+    assert len(set(judgements(studio))) == 4
+
+
+def test_batch_judging_a_missing_dataset_says_so(studio):
+    assert list(judge_in_batches(studio, "", 0, 2)) == ["Choose a dataset to judge."]
+    (message,) = judge_in_batches(studio, "ghost", 0, 2)
+    assert message.startswith("Cannot judge: there is no dataset 'ghost'")
+    assert studio.backend.prompts == []
+
+
+def test_the_tab_builds_with_its_elem_ids(studio):
+    with gr.Blocks() as app:
+        build_datasets_tab(studio)
+    ids = {getattr(block, "elem_id", None) for block in app.blocks.values()}
+    assert {"datasets-upload", "datasets-name", "datasets-shape", "datasets-import",
+            "datasets-import-report", "datasets-filter-dataset", "datasets-filter-labelled",
+            "datasets-filter-queue", "datasets-search", "datasets-table", "datasets-item-id",
+            "datasets-item", "datasets-judge-dataset", "datasets-judge-limit", "datasets-judge-k",
+            "datasets-judge", "datasets-judge-stop", "datasets-judge-progress"} <= ids

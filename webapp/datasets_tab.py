@@ -1,0 +1,344 @@
+"""The Datasets tab: import a preference-data file, browse and search its items,
+open one, and judge a whole dataset with live progress (resumably).
+
+The handlers are module-level functions of the studio and plain values, so
+they are tested without a browser; `build_datasets_tab` only wires them to
+components. Text from files and models is escaped or shown in plain components.
+"""
+
+from __future__ import annotations
+
+import queue as queues
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from core.datasets import SHAPE_NAMES
+from core.datasets.sources import source_name
+from core.errors import GRMStudioError, InputError
+from core.store.batch import BatchReport, judge_dataset, require_dataset
+from core.store.browse import browse_items, dataset_names, view_item
+from core.store.importing import ImportReport, import_file
+from core.store.queues import QUEUE_HELP, ItemView, Queue
+from webapp.cards import vote_panel_html
+from webapp.studio import Studio
+
+ANY = ""  # a dropdown's "no filter" value
+LABELLED = {"any": None, "yes": True, "no": False}
+PAGE_SIZE = 50
+SHOWN_SKIPS = 200  # skipped lines listed in an import report; the rest are counted
+COLUMNS = ["item", "dataset", "category", "query", "responses", "labels", "verdict", "margin"]
+DATASET_NAME_CHARS = 200  # the width of dataset.name
+
+
+def _message(text: str, *, error: bool = False) -> str:
+    kind = "error" if error else "note"
+    return f'<div class="grm-{kind}">{escape(text)}</div>'
+
+
+def import_report_html(report: ImportReport) -> str:
+    """The import report: counts, then every skipped line with its reason."""
+    html = f'<div class="grm-import">{escape(report.summary())}</div>'
+    if report.skipped:
+        items = "".join(
+            f'<li data-line="{s.line}">{escape(s.reason)}</li>'
+            for s in report.skipped[:SHOWN_SKIPS]
+        )
+        more = len(report.skipped) - SHOWN_SKIPS
+        rest = f"<li>… and {more} more</li>" if more > 0 else ""
+        html += f'<div class="grm-label">Skipped</div><ul class="grm-skipped">{items}{rest}</ul>'
+    return html
+
+
+def import_upload(studio: Studio, file_path: str | None, dataset: str, shape: str) -> str:
+    """Import an uploaded file (dataset name defaults to the file's); the report as HTML."""
+    if not file_path:
+        return _message("Choose a file to import first.", error=True)
+    path = Path(file_path)
+    name = dataset.strip() or source_name(path)
+    if len(name) > DATASET_NAME_CHARS:
+        return _message(f"A dataset name has at most {DATASET_NAME_CHARS} characters.", error=True)
+    try:
+        report = import_file(studio.engine, path, name, shape=shape or None)
+    except GRMStudioError as err:  # the upload's server path means nothing to the user
+        reason = str(err).replace(str(path), path.name)
+        return _message(f"Could not import {path.name}: {reason}", error=True)
+    return import_report_html(report)
+
+
+def browse_table(
+    studio: Studio, dataset: str, labelled: str, queue: str, search: str, page: int
+) -> tuple[pd.DataFrame, str, int]:
+    """(table, "items a–b of n", page shown) for the filters; a page past the
+    end shows the last one. Raises InputError on a bad filter."""
+    page = max(1, int(page or 1))
+    filters: dict[str, Any] = {
+        "dataset": dataset or None, "labelled": LABELLED.get(labelled), "queue": queue or None,
+        "search": search or None, "limit": PAGE_SIZE,
+    }
+    found = browse_items(studio.engine, offset=(page - 1) * PAGE_SIZE, **filters)
+    last = max(1, -(-found.total // PAGE_SIZE))
+    if page > last:
+        page = last
+        found = browse_items(studio.engine, offset=(page - 1) * PAGE_SIZE, **filters)
+    frame = pd.DataFrame(
+        [
+            [r.item_id, r.dataset, r.category or "", r.query, r.n_responses, r.labels,
+             r.verdict, "" if r.margin is None else r.margin]
+            for r in found.rows
+        ],
+        columns=COLUMNS,
+    )
+    if not found.total:
+        return frame, "No items match these filters.", 1
+    first = found.offset + 1
+    shown = f"Items {first}–{found.offset + len(found.rows)} of {found.total}"
+    return frame, f"{shown} · page {page} of {last}", page
+
+
+def _block(title: str, text: str) -> str:
+    return f'<div class="grm-label">{escape(title)}</div><div class="grm-text">{escape(text)}</div>'
+
+
+def item_html(view: ItemView) -> str:
+    """An item: earlier turns, query, responses, ground truth, labels, latest judgement."""
+    parts = [f'<div class="grm-muted">Item {view.item_id} · dataset {escape(view.dataset)}</div>']
+    parts += [_block(f"Earlier turn ({t.role})", t.content) for t in view.context]
+    parts.append(_block("Query", view.query))
+    parts += [_block(f"Response R{i + 1}", r) for i, r in enumerate(view.responses)]
+    truth = view.ground_truth
+    truth_text = "a tie" if truth is None else "none in the dataset" if truth == "none" else (
+        f"R{int(truth) + 1}"
+    )
+    parts.append(f'<div class="grm-label">Ground truth</div><div>{escape(truth_text)}</div>')
+    rows = "".join(
+        f"<tr><td>{escape(label.annotator)}</td>"
+        f"<td>{'tie' if label.best is None else f'R{label.best + 1}'}</td>"
+        f"<td>{escape(label.note or '')}</td></tr>"
+        for label in view.labels
+    )
+    parts.append(
+        '<div class="grm-label">Labels</div>'
+        + (f'<table class="grm-table"><tr><th>annotator</th><th>best</th><th>note</th></tr>{rows}'
+           "</table>" if rows else '<div class="grm-muted">none yet</div>')
+    )
+    if view.judgement is None:
+        parts.append('<div class="grm-label">Judgement</div>'
+                     '<div class="grm-muted">not judged yet</div>')
+    else:
+        link = f'<a href="?judgement={view.judgement_id}">judgement #{view.judgement_id}</a>'
+        parts.append(f'<div class="grm-label">Latest judgement ({link})</div>')
+        parts.append(vote_panel_html(view.judgement))
+    return '<div class="grm-item">' + "".join(parts) + "</div>"
+
+
+def open_item(studio: Studio, raw_id: float | str | None) -> str:
+    """The item viewer's HTML for an id typed or picked (a message when there is none)."""
+    try:
+        item_id = int(float(raw_id)) if raw_id not in (None, "") else None
+    except ValueError:
+        item_id = None
+    if item_id is None:
+        return _message(f"'{raw_id}' is not an item id.", error=True)
+    try:
+        return item_html(view_item(studio.engine, item_id))
+    except InputError as err:
+        return _message(str(err), error=True)
+
+
+def _progress_line(dataset: str, report: BatchReport) -> str:
+    todo = report.total - report.already_done
+    return (
+        f"Judging '{dataset}': {report.judged + len(report.failed)} of {todo} item(s) done, "
+        f"{len(report.failed)} failed; {report.already_done} already judged with these "
+        "settings were skipped."
+    )
+
+
+def _final_lines(dataset: str, report: BatchReport) -> str:
+    lines = [
+        (f"Done: judged {report.judged} item(s) of '{dataset}'; {report.already_done} of "
+         f"{report.total} were already judged with these settings and were skipped; "
+         f"{len(report.failed)} failed."),
+        "Judging is resumable: a rerun with the same settings judges only the items left.",
+    ]
+    lines += [f"item {item_id}: {reason}" for item_id, reason in report.failed]
+    return "\n".join(lines)
+
+
+def judge_in_batches(
+    studio: Studio,
+    dataset: str,
+    limit: int | None,
+    k: int,
+    progress: Callable[..., Any] | None = None,
+) -> Iterator[str]:
+    """Judge `dataset` (its first `limit` items; 0/None: all) with k samples,
+    yielding a progress line after every item and a summary at the end.
+
+    Each item's judgement is saved as soon as it is done; closing this
+    generator stops the run after the item in flight, and a rerun with the same
+    settings skips every item already judged."""
+    if not dataset:
+        yield "Choose a dataset to judge."
+        return
+    settings = studio.settings
+    params = settings.sampling(k=int(k))
+    try:
+        require_dataset(studio.engine, dataset)  # before the slow model load
+        yield f"Loading the judge '{settings.model}' …"
+        judge = studio.judge()
+    except GRMStudioError as err:
+        yield f"Cannot judge: {err}"
+        return
+    updates: queues.Queue[tuple[str, Any]] = queues.Queue()
+    stop = threading.Event()
+
+    def on_item(report: BatchReport) -> None:
+        updates.put(("item", replace(report, failed=list(report.failed))))
+        if stop.is_set():
+            raise _Stopped
+
+    def run() -> None:
+        try:
+            done = judge_dataset(
+                studio.engine, judge, dataset, params, limit=int(limit or 0) or None,
+                on_item=on_item,
+            )
+            updates.put(("done", done))
+        except _Stopped:
+            updates.put(("stopped", None))
+        except BaseException as err:  # noqa: BLE001 - handed to the generator's thread
+            updates.put(("error", err))
+
+    yield f"Judging '{dataset}' with k={params.k} …"
+    threading.Thread(target=run, name=f"judge-dataset-{dataset}", daemon=True).start()
+    try:
+        while True:
+            kind, value = updates.get()
+            if kind == "item":
+                todo = value.total - value.already_done
+                if progress is not None:
+                    progress((value.judged + len(value.failed), todo), desc="judging items")
+                yield _progress_line(dataset, value)
+            elif kind == "done":
+                yield _final_lines(dataset, value)
+                return
+            elif kind == "stopped":
+                return
+            elif isinstance(value, GRMStudioError):
+                yield f"Stopped by an error: {value}. Finished items are saved; rerun to resume."
+                return
+            else:
+                raise value
+    finally:
+        stop.set()  # closed early (stop button, page closed): end after the current item
+
+
+class _Stopped(Exception):
+    """Raised inside the batch run when its generator was closed."""
+
+
+def _dataset_updates(studio: Studio) -> tuple[Any, Any]:
+    names = dataset_names(studio.engine)
+    return gr.update(choices=[("all datasets", ANY), *names]), gr.update(choices=names)
+
+
+def build_datasets_tab(studio: Studio) -> None:
+    """Import, browse (filters, table, item viewer) and batch judging."""
+    names = dataset_names(studio.engine)
+    with gr.Accordion("Import a file", open=not names):
+        with gr.Row():
+            upload = gr.File(
+                label="Preference data (.jsonl, .json, .csv, .tsv; optionally .gz)",
+                file_types=[".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".gz"],
+                type="filepath", elem_id="datasets-upload",
+            )
+            with gr.Column():
+                name = gr.Textbox(label="Dataset name", placeholder="default: the file's name",
+                                  elem_id="datasets-name")
+                shape = gr.Dropdown([("detect from the fields", ANY), *SHAPE_NAMES], value=ANY,
+                                    label="Record shape", elem_id="datasets-shape")
+                do_import = gr.Button("Import", variant="primary", elem_id="datasets-import")
+        report = gr.HTML(elem_id="datasets-import-report")
+    gr.Markdown("### Browse")
+    with gr.Row():
+        dataset = gr.Dropdown([("all datasets", ANY), *names], value=ANY, label="Dataset",
+                              elem_id="datasets-filter-dataset")
+        labelled = gr.Radio(list(LABELLED), value="any", label="Labelled",
+                            elem_id="datasets-filter-labelled")
+        queue_choices = [(f"{q.value}: {QUEUE_HELP[q]}", q.value) for q in Queue]
+        queue = gr.Dropdown([("any", ANY), *queue_choices],
+                            value=ANY, label="Queue", elem_id="datasets-filter-queue")
+        search = gr.Textbox(label="Search query and responses", elem_id="datasets-search")
+    with gr.Row():
+        previous = gr.Button("◀ previous", size="sm", elem_id="datasets-previous")
+        page = gr.Number(1, precision=0, minimum=1, label="Page", elem_id="datasets-page")
+        following = gr.Button("next ▶", size="sm", elem_id="datasets-next")
+        show = gr.Button("Show items", variant="primary", elem_id="datasets-browse")
+        refresh = gr.Button("↻ dataset list", size="sm", elem_id="datasets-refresh")
+    status = gr.Markdown(lambda: browse_table(studio, ANY, "any", ANY, "", 1)[1],
+                         elem_id="datasets-browse-status")
+    table = gr.Dataframe(lambda: browse_table(studio, ANY, "any", ANY, "", 1)[0], headers=COLUMNS,
+                         interactive=False, wrap=True, elem_id="datasets-table")
+    with gr.Row():
+        item_id = gr.Number(None, label="Item id (or click a row)", precision=0,
+                            elem_id="datasets-item-id")
+        show_item = gr.Button("Open item", elem_id="datasets-open-item")
+    viewer = gr.HTML(elem_id="datasets-item")
+    gr.Markdown("### Judge a dataset\nEvery item's judgement is saved as it is done; a rerun "
+                "with the same settings skips finished items, so a stopped run resumes.")
+    with gr.Row():
+        judge_set = gr.Dropdown(names, label="Dataset", elem_id="datasets-judge-dataset")
+        limit = gr.Number(0, precision=0, minimum=0, label="First N items (0: all)",
+                          elem_id="datasets-judge-limit")
+        k = gr.Slider(1, 16, value=studio.settings.k, step=1, label="k (samples)",
+                      elem_id="datasets-judge-k")
+    with gr.Row():
+        start = gr.Button("Judge dataset", variant="primary", elem_id="datasets-judge")
+        stop = gr.Button("Stop", elem_id="datasets-judge-stop")
+    progress_text = gr.Textbox(label="Progress", lines=4, interactive=False,
+                               elem_id="datasets-judge-progress")
+
+    def on_import(path: str | None, ds_name: str, ds_shape: str) -> tuple[Any, Any, Any]:
+        return (import_upload(studio, path, ds_name or "", ds_shape or ANY),
+                *_dataset_updates(studio))
+
+    def on_browse(ds: str, lab: str, q: str, text: str, number: float) -> tuple[Any, Any, Any]:
+        try:
+            return browse_table(studio, ds or ANY, lab, q or ANY, text or "", int(number or 1))
+        except GRMStudioError as err:
+            raise gr.Error(str(err)) from None
+
+    def on_select(event: gr.SelectData) -> tuple[Any, str]:
+        picked = (event.row_value or [None])[0]
+        return picked, open_item(studio, picked)
+
+    def on_judge(ds: str, first: float, samples: float,
+                 progress: gr.Progress = gr.Progress()) -> Iterator[str]:  # noqa: B008
+        yield from judge_in_batches(studio, ds, int(first or 0), int(samples), progress)
+
+    filters = [dataset, labelled, queue, search]
+    browsed = [table, status, page]
+    do_import.click(on_import, [upload, name, shape], [report, dataset, judge_set])
+    refresh.click(lambda: _dataset_updates(studio), None, [dataset, judge_set])
+    show.click(on_browse, [*filters, page], browsed)
+    search.submit(lambda *f: on_browse(*f, 1), filters, browsed)
+    for box in (dataset, labelled, queue):
+        box.input(lambda *f: on_browse(*f, 1), filters, browsed)
+    def paged(step: int) -> Callable[..., tuple[Any, Any, Any]]:
+        return lambda *f: on_browse(*f[:-1], max(1, int(f[-1] or 1) + step))
+
+    previous.click(paged(-1), [*filters, page], browsed)
+    following.click(paged(+1), [*filters, page], browsed)
+    table.select(on_select, None, [item_id, viewer])
+    show_item.click(lambda raw: open_item(studio, raw), item_id, viewer)
+    item_id.submit(lambda raw: open_item(studio, raw), item_id, viewer)
+    running = start.click(on_judge, [judge_set, limit, k], progress_text)
+    stop.click(None, None, None, cancels=[running])
