@@ -54,3 +54,14 @@ def store(store_url):
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+SCREENSHOTS_KEY = pytest.StashKey()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say where the browser tests of this run left their screenshots."""
+    folder = terminalreporter.config.stash.get(SCREENSHOTS_KEY, None)
+    if folder is not None:
+        shots = ", ".join(sorted(p.name for p in folder.glob("*.png")))
+        terminalreporter.write_line(f"screenshots of the studio's tabs: {folder} ({shots})")

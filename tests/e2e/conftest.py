@@ -31,9 +31,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
+def screenshots(pytestconfig) -> Path:
+    """The folder for screenshots; the run's summary prints where it is."""
+    from tests.conftest import SCREENSHOTS_KEY
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots: {SCREENSHOTS}")
+    pytestconfig.stash[SCREENSHOTS_KEY] = SCREENSHOTS
     return SCREENSHOTS
 
 
