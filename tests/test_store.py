@@ -88,6 +88,11 @@ def test_bad_lines_are_skipped_with_line_numbers(store, tmp_path):
     assert "invalid JSON" in report.skipped[0].reason
 
 
+def test_a_missing_file_is_a_clear_error(store, tmp_path):
+    with pytest.raises(InputError, match="cannot read .*nope.jsonl"):
+        import_file(store, tmp_path / "nope.jsonl", "toy")
+
+
 def test_an_empty_file_is_an_error_and_stores_nothing(store, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -127,17 +132,22 @@ def test_labels_are_append_only_with_readable_history(store, tmp_path):
 
 
 def test_undo_is_append_only_and_restores_or_withdraws(store, tmp_path):
-    from core.store.labels import undo_last_label
+    from core.store.labels import undo_label
 
     import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:2]), "toy")
     one, two = item_ids(store)
-    add_label(store, one, "alice", 0)
-    add_label(store, one, "alice", 1, note="changed my mind")
-    add_label(store, two, "alice", 1)
-    assert undo_last_label(store, "alice") is None  # item two had no label before: withdrawn
-    restored = undo_last_label(store, "alice")  # item one: back to the first label
+    first = add_label(store, one, "alice", 0)
+    second = add_label(store, one, "alice", 1, note="changed my mind")
+    third = add_label(store, two, "alice", 1)
+    assert undo_label(store, third.id) is None  # item two had no label before: withdrawn
+    (counts,) = dataset_counts(store)
+    assert (counts.labelled, counts.labels) == (1, 1)  # undone and superseded rows don't count
+    restored = undo_label(store, second.id)  # item one: back to the first label
     assert restored is not None and restored.best == 0 and restored.note is None
-    assert undo_last_label(store, "nobody") is None
+    with pytest.raises(InputError, match="changed since"):
+        undo_label(store, first.id)  # superseded: undoing it would lose the restore
+    with pytest.raises(InputError, match="no label with id"):
+        undo_label(store, 9999)
     with Session(store) as session:
         assert [lab.best for lab in current_labels(session, one)] == [0]
         assert current_labels(session, two) == []
@@ -146,6 +156,31 @@ def test_undo_is_append_only_and_restores_or_withdraws(store, tmp_path):
     add_label(store, two, "alice", 0)  # labelling again continues the same chain
     with Session(store) as session:
         assert [lab.best for lab in current_labels(session, two)] == [0]
+
+
+def test_two_first_labels_at_once_make_one_chain(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:1]), "toy")
+    (item,) = item_ids(store)
+    start = threading.Barrier(2)
+    errors = []
+
+    def label(best: int) -> None:
+        try:
+            start.wait()
+            add_label(store, item, "alice", best)
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=label, args=(b,)) for b in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Session(store) as session:
+        assert len(current_labels(session, item)) == 1
+        chain = label_history(session, item)
+    assert [lab.supersedes_id for lab in chain] == [None, chain[0].id]
 
 
 @pytest.mark.parametrize(
@@ -259,6 +294,9 @@ def test_export_jsonl_and_dataframe(store, tmp_path):
     assert not list(out.parent.glob(".*partial"))
     with pytest.raises(InputError, match="unknown export"):
         export_jsonl(store, "everything", tmp_path / "x.jsonl")
+    with pytest.raises(InputError, match="no dataset 'nope'"):
+        export_jsonl(store, "judgements", tmp_path / "x.jsonl", dataset="nope")
+    assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_stats_count_and_score_the_judge(store, tmp_path):
@@ -298,7 +336,7 @@ def test_migrations_from_empty_and_from_the_first_revision(store_url):
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO dataset (name, created_at) VALUES ('kept', '2026-01-01')")
     upgrade(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
     inspector = inspect(engine)
     columns = {c["name"] for c in inspector.get_columns("annotation")}
     assert columns == {

@@ -42,11 +42,30 @@ def test_walk_saves_labels_and_moves_on(studio):
     walk = save_label(studio, walk, "Response 2", "3, 8", "", "", "b is right", None)
     assert labels(studio, first) == [("alice", 1, (3, 8), "b is right")]
     walk, view, pending = next_item(studio, walk)
-    assert pending == 2 and walk.item_id != first and walk.saved == 1
+    assert pending == 2 and walk.item_id != first and len(walk.saved) == 1
     walk = save_label(studio, walk, "Tie", "", "", "", "", None)
     assert labels(studio, walk.item_id) == [("alice", None, None, None)]
     _, _, still_for_bob = next_item(studio, Walk(annotator="bob", queue="unlabelled"))
     assert still_for_bob == 1  # two items are labelled now
+
+
+def test_undo_steps_back_through_this_walks_labels_only(studio):
+    from webapp.annotate_tab import undo_last
+
+    walk, _, _ = next_item(studio, Walk(annotator="alice"))
+    first = walk.item_id
+    walk = save_label(studio, walk, "Response 1", "", "", "", "", None)
+    walk, _, _ = next_item(studio, walk)
+    second = walk.item_id
+    walk = save_label(studio, walk, "Response 2", "", "", "", "", None)
+    walk = undo_last(studio, walk)
+    assert labels(studio, second) == [] and labels(studio, first) == [("alice", 0, None, None)]
+    walk = undo_last(studio, walk)
+    assert labels(studio, first) == []
+    with pytest.raises(InputError, match="nothing to undo"):
+        undo_last(studio, walk)
+    with pytest.raises(InputError, match="nothing to undo"):
+        undo_last(studio, Walk(annotator="pandalm:annotator1"))  # never others' labels
 
 
 def test_skipped_items_are_left_for_later_in_this_walk(studio):

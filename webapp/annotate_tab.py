@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_score_list
-from core.store.labels import add_label, undo_last_label
+from core.store.labels import add_label, undo_label
 from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
+from core.store.schema import Item
 from webapp.cards import sample_cards_html
 from webapp.studio import Studio
 
@@ -54,7 +55,7 @@ class Walk:
     blind: bool = False
     item_id: int | None = None
     skipped: tuple[int, ...] = ()
-    saved: int = 0
+    saved: tuple[int, ...] = ()  # ids of the labels this walk wrote, newest last (for undo)
 
 
 def next_item(studio: Studio, walk: Walk) -> tuple[Walk, ItemView | None, int]:
@@ -81,15 +82,23 @@ def save_label(
     if not best:
         raise InputError("pick the best response (keys 1-9) or Tie first")
     with Session(studio.engine) as session:
-        n = len(item_view(session, walk.item_id).responses)
-    add_label(
+        n = session.get_one(Item, walk.item_id).n_responses
+    label = add_label(
         studio.engine, walk.item_id, walk.annotator,
         None if best == TIE else int(best.split()[-1]) - 1,
         corrected_scores=parse_score_list(scores or "", n),
         corrected_principles=principles, corrected_critique=critique, note=note,
         judgement_id=judgement_id,
     )
-    return replace(walk, saved=walk.saved + 1)
+    return replace(walk, saved=(*walk.saved, label.id))
+
+
+def undo_last(studio: Studio, walk: Walk) -> Walk:
+    """Undo the newest label this walk wrote (append-only); raises InputError."""
+    if not walk.saved:
+        raise InputError("nothing to undo: no label saved in this session")
+    undo_label(studio.engine, walk.saved[-1])
+    return replace(walk, saved=walk.saved[:-1])
 
 
 def item_html(view: ItemView) -> str:
@@ -109,15 +118,16 @@ def item_html(view: ItemView) -> str:
     )
 
 
-def others_markdown(view: ItemView, annotator: str) -> str:
+def others_html(view: ItemView, annotator: str) -> str:
+    """Current labels on the item (names come from users and files: escaped)."""
     lines = [
-        f"- {'you' if label.annotator == annotator else label.annotator}: "
-        f"{'tie' if label.best is None else f'Response {label.best + 1}'}"
+        f"<li>{'you' if label.annotator == annotator else html.escape(label.annotator)}: "
+        f"{'tie' if label.best is None else f'Response {label.best + 1}'}</li>"
         for label in view.labels
     ]
     if view.ground_truth not in ("none", None):
-        lines.append(f"- dataset label: Response {int(view.ground_truth) + 1}")
-    return "\n".join(lines) or "_no labels yet_"
+        lines.append(f"<li>dataset label: Response {int(view.ground_truth) + 1}</li>")
+    return f"<ul>{''.join(lines)}</ul>" if lines else "<i>no labels yet</i>"
 
 
 def build_annotate_tab(studio: Studio) -> None:
@@ -135,7 +145,7 @@ def build_annotate_tab(studio: Studio) -> None:
     item = gr.HTML(elem_id="annotate-item")
     with gr.Accordion("The judge's samples", open=False) as samples_box:
         samples = gr.HTML(elem_id="annotate-samples")
-    others = gr.Markdown(elem_id="annotate-labels")
+    others = gr.HTML(elem_id="annotate-labels")
     best = gr.Radio([], label="Best response (keys 1-9)", elem_id="annotate-best")
     with gr.Accordion("Corrections and note (optional)", open=False):
         scores = gr.Textbox(label="Corrected scores, e.g. 7, 5", elem_id="annotate-scores")
@@ -151,7 +161,7 @@ def build_annotate_tab(studio: Studio) -> None:
 
     def show(walk: Walk) -> dict[Any, Any]:
         walk, view, pending = next_item(studio, walk)
-        done = f"{walk.saved} labelled this session · {len(walk.skipped)} skipped"
+        done = f"{len(walk.saved)} labelled this session · {len(walk.skipped)} skipped"
         base = {walk_state: walk, **{c: "" for c in cleared}}
         if view is None:
             return {**base, progress: f"**Queue done.** {done}", item: "", samples: "",
@@ -164,7 +174,7 @@ def build_annotate_tab(studio: Studio) -> None:
             item: item_html(view),
             samples: sample_cards_html(view.judgement) if judged else "<i>not judged yet</i>",
             samples_box: gr.update(visible=not walk.blind),
-            others: "" if walk.blind else others_markdown(view, walk.annotator),
+            others: "" if walk.blind else others_html(view, walk.annotator),
             best: gr.update(choices=choices, value=None),
             judgement_id: view.judgement_id,
         }
@@ -191,10 +201,10 @@ def build_annotate_tab(studio: Studio) -> None:
         return show(replace(walk, skipped=(*walk.skipped, walk.item_id)))
 
     def on_undo(walk: Walk) -> dict[Any, Any]:
-        if walk.annotator:
-            undo_last_label(studio.engine, walk.annotator)
-            walk = replace(walk, saved=max(0, walk.saved - 1))
-        return show(walk)
+        try:
+            return show(undo_last(studio, walk))
+        except GRMStudioError as err:
+            raise gr.Error(str(err)) from None
 
     start.click(on_start, [annotator, queue, dataset, blind], outputs)
     save.click(on_save, [walk_state, best, scores, principles, critique, note, judgement_id],

@@ -9,6 +9,8 @@ both win: the loser re-reads the current label and supersedes the winner's.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +23,7 @@ from core.errors import InputError
 from core.store.schema import Annotation, Annotator, Item
 
 ROLES = ("admin", "annotator", "viewer", "imported")
-_RETRIES = 5
+_RETRIES = 20  # concurrent writers on one chain each lose at most a few races
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def add_label(
         except IntegrityError:
             if attempt == _RETRIES - 1:
                 raise
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # let the winner commit
     raise AssertionError("unreachable")
 
 
@@ -123,40 +126,37 @@ def _current_id(session: Session, item_id: int, who: int) -> int | None:
     )
 
 
-def undo_last_label(engine: Engine, annotator: str) -> Label | None:
-    """Undo `annotator`'s most recent label, append-only: a new row restores the
-    label it had replaced, or withdraws it (`retracted`) if it replaced none.
-    Returns the restored label, or None when the label was withdrawn or there
-    was nothing to undo."""
+def undo_label(engine: Engine, label_id: int) -> Label | None:
+    """Undo label `label_id`, append-only: a new row restores the label it had
+    replaced, or withdraws it (`retracted`) if it replaced none. Only a label
+    that is still its annotator's current one can be undone (InputError
+    otherwise). Returns the restored label, or None when it was withdrawn."""
     with Session(engine) as session, session.begin():
-        who = session.scalar(select(Annotator.id).where(Annotator.name == annotator))
-        last = session.scalar(
-            select(Annotation)
-            .where(Annotation.annotator_id == who, is_current())
-            .order_by(Annotation.id.desc())
-            .limit(1)
-        ) if who is not None else None
-        if last is None:
-            return None
-        before = session.get(Annotation, last.supersedes_id) if last.supersedes_id else None
+        row = session.get(Annotation, label_id)
+        if row is None or row.retracted:
+            raise InputError(f"there is no label with id {label_id} to undo")
+        if _current_id(session, row.item_id, row.annotator_id) != row.id:
+            raise InputError(f"label {label_id} has been changed since; nothing undone")
+        name = session.get_one(Annotator, row.annotator_id).name
+        before = session.get(Annotation, row.supersedes_id) if row.supersedes_id else None
         if before is None or before.retracted:
-            session.add(Annotation(item_id=last.item_id, annotator_id=who, supersedes_id=last.id,
-                                   retracted=True))
+            session.add(Annotation(item_id=row.item_id, annotator_id=row.annotator_id,
+                                   supersedes_id=row.id, retracted=True))
             return None
         restored = Annotation(
-            item_id=last.item_id,
-            annotator_id=who,
+            item_id=row.item_id,
+            annotator_id=row.annotator_id,
             best=before.best,
             corrected_scores=before.corrected_scores,
             corrected_principles=before.corrected_principles,
             corrected_critique=before.corrected_critique,
             note=before.note,
             judgement_id=before.judgement_id,
-            supersedes_id=last.id,
+            supersedes_id=row.id,
         )
         session.add(restored)
         session.flush()
-        return _label(restored, annotator)
+        return _label(restored, name)
 
 
 def current_labels(session: Session, item_id: int) -> list[Label]:

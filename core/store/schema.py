@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -196,7 +197,19 @@ class Annotation(Base):
     a new row that restores the label before, or a `retracted` row if none."""
 
     __tablename__ = "annotation"
-    __table_args__ = (Index("ix_annotation_item_annotator", "item_id", "annotator_id"),)
+    __table_args__ = (
+        Index("ix_annotation_item_annotator", "item_id", "annotator_id"),
+        # One chain per annotator and item: only one row may start it. (The unique
+        # supersedes_id keeps the rest of the chain linear; NULLs never clash there.)
+        Index(
+            "uq_annotation_chain_start",
+            "item_id",
+            "annotator_id",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
