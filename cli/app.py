@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from core.config import Settings
 from core.errors import GRMStudioError
@@ -44,5 +44,7 @@ def reported_errors() -> Iterator[None]:
         yield
     except GRMStudioError as err:
         raise fail(str(err)) from None
-    except OperationalError as err:
-        raise fail(f"database error: {err.orig}; check GRM_STUDIO_DATABASE_URL") from None
+    except DBAPIError as err:
+        raise fail(
+            f"database error: {str(err.orig).strip()}; check GRM_STUDIO_DATABASE_URL and the input"
+        ) from None

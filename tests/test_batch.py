@@ -59,6 +59,8 @@ def test_rerun_skips_finished_items_and_an_interruption_loses_nothing(store, tmp
     assert len(ids) == len(set(ids)) == 6
     other = judge_dataset(store, judge, "toy", SamplingParams(k=2, seed=9))  # new settings
     assert other.judged == 6
+    prefilled = Judge(ScriptedBackend([GOOD] * 20), prefill=True)
+    assert judge_dataset(store, prefilled, "toy", SamplingParams(k=2)).judged == 6
 
 
 SLOW_RUN = textwrap.dedent(

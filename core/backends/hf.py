@@ -8,6 +8,7 @@ not by the engine, so the rest of GRM Studio starts without them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ class TransformersBackend:
         self.tokenizer = tokenizer
         self.info = info
         self._score_tokens: dict[int, str] | None = None
+        # One model, many callers (web requests, a batch thread): one generation at
+        # a time, so that a seed set for a call is the seed its sampler uses.
+        self._lock = threading.Lock()
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -91,8 +95,8 @@ class TransformersBackend:
             if params.greedy
             else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
         )
-        torch.manual_seed(params.seed)
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
+            torch.manual_seed(params.seed)
             output = self.model.generate(
                 **batch,
                 **sampling,
@@ -120,7 +124,7 @@ class TransformersBackend:
             grammars, self._score_token_table(), batch["input_ids"].shape[1],
             self.tokenizer.eos_token_id,
         )
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
             output = self.model.generate(
                 **batch,
                 do_sample=False,

@@ -57,6 +57,7 @@ def _done_item_ids(
                 JudgementRow.max_new_tokens == params.max_new_tokens,
                 JudgementRow.seed == params.seed,
                 JudgementRow.rescue_enabled == judge.rescue,
+                JudgementRow.reply_prefix == judge.prefill,
             )
         )
     )

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import InputError
 from core.store.queues import ItemView, Queue, item_view, queue_filter
+from core.store.labels import is_current
 from core.store.schema import Annotation, Dataset, Item, JudgementRow
 
 SNIPPET_CHARS = 120
@@ -117,7 +118,7 @@ def _conditions(
     if dataset:
         conditions.append(Dataset.name == dataset)
     if labelled is not None:
-        any_label = exists().where(Annotation.item_id == Item.id)
+        any_label = exists().where(Annotation.item_id == Item.id, is_current())
         conditions.append(any_label if labelled else ~any_label)
     if queue:
         in_queue = queue_filter(_as_queue(queue), margin_threshold)
@@ -140,13 +141,9 @@ def _rows(session: Session, item_ids: list[int]) -> tuple[ItemRow, ...]:
         .where(newer_judgement.item_id == Item.id)
         .scalar_subquery()
     )
-    newer_label = aliased(Annotation)
     labels = (
         select(func.count(Annotation.id))
-        .where(
-            Annotation.item_id == Item.id,
-            ~exists().where(newer_label.supersedes_id == Annotation.id),
-        )
+        .where(Annotation.item_id == Item.id, is_current())
         .scalar_subquery()
     )
     query = (

@@ -16,7 +16,10 @@ DEMO_DATASET = "demo-llmbar-natural"
 
 
 def ensure_demo_dataset(engine: Engine, path: Path) -> ImportReport | None:
-    """Import the demo file when the store has no dataset yet; None otherwise."""
+    """Import the demo file when the store has no dataset yet (and the file is
+    there: an installed copy of GRM Studio may not carry it); None otherwise."""
+    if not path.is_file():
+        return None
     with Session(engine) as session:
         if session.scalar(select(func.count(Dataset.id))):
             return None

@@ -83,7 +83,10 @@ def judgement_records(engine: Engine, dataset: str | None = None) -> Iterator[di
             .options(selectinload(JudgementRow.samples), selectinload(JudgementRow.judge_model))
         )
         if dataset is not None:
-            item_ids = select(Item.id).where(Item.dataset_id == dataset_id(session, dataset))
+            ds_id = dataset_id(session, dataset)
+            if ds_id is None:
+                raise InputError(f"there is no dataset '{dataset}'")
+            item_ids = select(Item.id).where(Item.dataset_id == ds_id)
             query = query.where(JudgementRow.item_id.in_(item_ids))
         for row in session.scalars(query.execution_options(yield_per=PAGE)):
             yield {

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.datasets import read_dataset
 from core.datasets.records import Skipped, SourceItem
+from core.errors import InputError
 from core.files import file_sha256
 from core.store.labels import annotator_id
 from core.store.schema import Annotation, Dataset, GroundTruth, ImportRun, Item
@@ -74,7 +75,10 @@ def import_file(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import `path` into `dataset` (created if new); see the module docstring."""
-    digest = file_sha256(path)
+    try:
+        digest = file_sha256(path)
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
     with Session(engine) as session, session.begin():
         ds_id = dataset_id(session, dataset, create=True)
         assert ds_id is not None

@@ -21,7 +21,7 @@ from core.agreement import (
     judge_human_kappa,
     krippendorff_alpha,
 )
-from core.store.labels import current_labels
+from core.store.labels import current_labels, is_current
 from core.store.schema import Annotation, Dataset, GroundTruth, Item, JudgementRow
 
 
@@ -47,24 +47,20 @@ class Agreement:
 
 def dataset_counts(engine: Engine) -> list[DatasetCounts]:
     with Session(engine) as session:
-        def per_dataset(column: object) -> dict[int, int]:
+        def per_dataset(counted: object, table: type, *where: object) -> dict[int, int]:
             query = (
-                select(Item.dataset_id, func.count(func.distinct(column)))
-                .select_from(Item)
+                select(Item.dataset_id, counted)
+                .join(table, table.item_id == Item.id)  # type: ignore[attr-defined]
+                .where(*where)
+                .group_by(Item.dataset_id)
             )
-            return dict(session.execute(query.join_from(Item, column.table).group_by(Item.dataset_id)).all())  # type: ignore[attr-defined]
+            return dict(session.execute(query).all())  # type: ignore[arg-type]
 
         items = dict(session.execute(select(Item.dataset_id, func.count()).group_by(Item.dataset_id)).all())
-        truths = per_dataset(GroundTruth.item_id)
-        labelled = per_dataset(Annotation.item_id)
-        judged = per_dataset(JudgementRow.item_id)
-        labels = dict(
-            session.execute(
-                select(Item.dataset_id, func.count(Annotation.id))
-                .join(Annotation, Annotation.item_id == Item.id)
-                .group_by(Item.dataset_id)
-            ).all()
-        )
+        truths = per_dataset(func.count(func.distinct(GroundTruth.item_id)), GroundTruth)
+        labelled = per_dataset(func.count(func.distinct(Annotation.item_id)), Annotation, is_current())
+        judged = per_dataset(func.count(func.distinct(JudgementRow.item_id)), JudgementRow)
+        labels = per_dataset(func.count(Annotation.id), Annotation, is_current())
         return [
             DatasetCounts(
                 dataset=name,
