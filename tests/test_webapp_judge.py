@@ -75,3 +75,15 @@ def test_app_builds_with_the_judge_tab_components(studio):
     ids = {getattr(block, "elem_id", None) for block in app.blocks.values()}
     assert {"query", "turns", "response-1", "response-9", "judge", "vote-panel", "vote-plot",
             "score-heatmap", "sample-cards"} <= ids
+
+
+def test_a_hostile_judgement_link_is_refused_as_text(studio):
+    from webapp.judge_tab import build_judge_tab
+
+    with gr.Blocks():
+        outputs = build_judge_tab(studio)
+    on_load, _ = reopen_on_load(studio, outputs)
+    shown = on_load(FakeRequest({"judgement": "<img src=x onerror=alert(1)>"}))
+    assert "&lt;img" in shown[outputs.status] and "<img" not in shown[outputs.status]
+    huge = on_load(FakeRequest({"judgement": str(2**70)}))
+    assert "is not a judgement id" in huge[outputs.status]

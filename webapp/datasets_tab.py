@@ -142,9 +142,9 @@ def open_item(studio: Studio, raw_id: float | str | None) -> str:
     """The item viewer's HTML for an id typed or picked (a message when there is none)."""
     try:
         item_id = int(float(raw_id)) if raw_id not in (None, "") else None
-    except ValueError:
+    except (ValueError, OverflowError):  # 'abc', 'inf'
         item_id = None
-    if item_id is None:
+    if item_id is None or not 1 <= item_id < 2**63:
         return _message(f"'{raw_id}' is not an item id.", error=True)
     try:
         return item_html(view_item(studio.engine, item_id))

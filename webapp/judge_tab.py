@@ -3,6 +3,7 @@ and the vote. Every judgement is saved; `?judgement=ID` reopens one."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,8 @@ def open_judgement(studio: Studio, raw_id: str) -> Judgement:
         judgement_id = int(raw_id)
     except ValueError:
         raise InputError(f"'{raw_id}' is not a judgement id") from None
+    if not 1 <= judgement_id < 2**63:
+        raise InputError(f"'{raw_id}' is not a judgement id")
     return fetch_judgement(studio.engine, judgement_id)
 
 
@@ -147,7 +150,8 @@ def reopen_on_load(studio: Studio, outputs: _Outputs) -> tuple[Any, list[Any]]:
         try:
             judgement = open_judgement(studio, raw)
         except GRMStudioError as err:
-            return {outputs.status: f"**Could not open judgement:** {err}"}
+            # The message quotes the link's text: keep it from rendering as Markdown/HTML.
+            return {outputs.status: f"**Could not open judgement:** {html.escape(str(err))}"}
         return outputs.show(int(raw), judgement)
 
     return on_load, outputs.components

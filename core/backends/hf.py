@@ -37,6 +37,11 @@ class TransformersBackend:
         # One model, many callers (web requests, a batch thread): one generation at
         # a time, so that a seed set for a call is the seed its sampler uses.
         self._lock = threading.Lock()
+        # Chat models may end a turn with a token other than the tokenizer's EOS
+        # (Gemma: <end_of_turn>); stop at any the generation config names.
+        configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        ids = configured if isinstance(configured, list) else [configured]
+        self._stop_ids = [i for i in dict.fromkeys([tokenizer.eos_token_id, *ids]) if i is not None]
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -103,7 +108,7 @@ class TransformersBackend:
                 top_k=None,
                 max_new_tokens=params.max_new_tokens,
                 pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=self._stop_ids,
             )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
@@ -122,7 +127,7 @@ class TransformersBackend:
         grammars = [ScoreGrammar(r.n_responses, r.score_range) for r in requests]
         processor = _ScoreConstraint(
             grammars, self._score_token_table(), batch["input_ids"].shape[1],
-            self.tokenizer.eos_token_id,
+            self._stop_ids[0],
         )
         with self._lock, torch.inference_mode():
             output = self.model.generate(
@@ -131,7 +136,7 @@ class TransformersBackend:
                 max_new_tokens=max(g.max_chars for g in grammars),
                 logits_processor=LogitsProcessorList([processor]),
                 pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=self._stop_ids,
             )
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
         return [self._decode_until_eos(row) for row in new_tokens]
@@ -164,15 +169,19 @@ class TransformersBackend:
             "attention_mask": torch.tensor(mask, device=device),
         }
 
+    def _stop_index(self, row: list[int]) -> int | None:
+        """Where the first stop token of `row` is, or None."""
+        return next((i for i, token in enumerate(row) if token in self._stop_ids), None)
+
     def _decode_until_eos(self, row: list[int]) -> str:
-        eos = self.tokenizer.eos_token_id
-        end = row.index(eos) if eos in row else len(row)
+        stop = self._stop_index(row)
+        end = len(row) if stop is None else stop
         return self.tokenizer.decode(row[:end], skip_special_tokens=True)
 
     def _completion(self, row: list[int], prompt_tokens: int) -> Completion:
-        eos = self.tokenizer.eos_token_id
-        stopped = eos in row
-        used = row.index(eos) + 1 if stopped else len(row)
+        stop = self._stop_index(row)
+        stopped = stop is not None
+        used = len(row) if stop is None else stop + 1
         return Completion(
             text=self._decode_until_eos(row),
             finish_reason="stop" if stopped else "length",
