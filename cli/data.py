@@ -77,3 +77,21 @@ def export(
     with reported_errors():
         count = export_jsonl(open_store(load_settings()), kind, output, dataset)
     typer.echo(f"wrote {count} {kind} record(s) to {output}")
+
+
+@app.command()
+def account(
+    name: Annotated[str, typer.Argument(help="the annotator's sign-in name")],
+    role: Annotated[str, typer.Option(help="admin, annotator or viewer")] = "annotator",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                          help="asked for when not given; never printed")
+    ] = "",
+) -> None:
+    """Create an account, or change its role and password (argon2-hashed)."""
+    from core.store import open_store
+    from core.store.accounts import set_account
+
+    with reported_errors():
+        created = set_account(open_store(load_settings()), name, role, password)
+    typer.echo(f"account '{created.name}' ({created.role}) saved")

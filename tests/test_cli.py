@@ -150,3 +150,18 @@ def test_batch_judge_a_dataset_with_the_embedded_model(database, tmp_path):
     stats = run("stats", "--dataset", "tiny")
     assert re.search(r"tiny\s+2\s+2\s+0\s+2\s+0", stats.output)
     assert "judge accuracy vs ground truth" in stats.output
+
+
+def test_account_command_prompts_for_a_hidden_password(database):
+    from sqlalchemy import create_engine
+
+    from core.store.accounts import authenticate
+
+    result = runner.invoke(app, ["account", "ada", "--role", "viewer"],
+                           input="s3cret-words\ns3cret-words\n")
+    assert result.exit_code == 0, result.output
+    assert "account 'ada' (viewer) saved" in result.output
+    assert "s3cret-words" not in result.output
+    assert authenticate(create_engine(database), "ada", "s3cret-words").role == "viewer"
+    short = runner.invoke(app, ["account", "bo"], input="short\nshort\n")
+    assert short.exit_code == 2 and "at least 8" in short.output

@@ -187,6 +187,7 @@ class Annotator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # admin | annotator | viewer | imported
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; None: no sign-in
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
