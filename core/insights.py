@@ -19,11 +19,12 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
 
 from core.agreement import Estimate, Label, cohen_kappa, judge_accuracy, judge_label
 from core.errors import InputError
+from core.store.judgements import latest_judgement_ids
 from core.store.labels import is_current
 from core.store.schema import (
     Annotation,
@@ -152,8 +153,7 @@ def _in_dataset(query: Select[Any], item_id: Any, dataset: str | None) -> Select
 
 def _latest_judged(session: Session, dataset: str | None) -> list[_Judged]:
     """Each preference item's latest judgement."""
-    latest = select(func.max(JudgementRow.id)).where(JudgementRow.item_id.is_not(None))
-    latest = _in_dataset(latest, JudgementRow.item_id, dataset).group_by(JudgementRow.item_id)
+    latest = _in_dataset(latest_judgement_ids(), JudgementRow.item_id, dataset)
     rows = session.execute(
         select(Item.id, Dataset.name, Item.category, JudgementRow.totals, JudgementRow.margin,
                JudgementRow.valid_samples)

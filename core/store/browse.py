@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import InputError
-from core.store.queues import ItemView, Queue, item_view, queue_filter
 from core.store.labels import is_current
+from core.store.queues import ItemView, Queue, item_view, queue_filter
 from core.store.schema import Annotation, Dataset, Item, JudgementRow
 
 SNIPPET_CHARS = 120

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.errors import InputError
@@ -71,6 +71,15 @@ def save_judgement(session: Session, judgement: Judgement, item_id: int | None =
     session.add(row)
     session.flush()
     return row.id
+
+
+def latest_judgement_ids() -> Select[tuple[int]]:
+    """SQL: the id of each item's latest judgement (the judge's current verdict)."""
+    return (
+        select(func.max(JudgementRow.id))
+        .where(JudgementRow.item_id.is_not(None))
+        .group_by(JudgementRow.item_id)
+    )
 
 
 def store_judgement(engine: Engine, judgement: Judgement, item_id: int | None = None) -> int:

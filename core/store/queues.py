@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError
-from core.store.judgements import load_judgement
+from core.store.judgements import latest_judgement_ids, load_judgement
 from core.store.labels import Label, current_labels, is_current
 from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
 from core.types import Judgement, Turn
@@ -57,13 +57,8 @@ class ItemView:
 
 def _latest_where(*conditions: object) -> object:
     """EXISTS: the item's latest judgement meets `conditions`."""
-    latest_ids = (
-        select(func.max(JudgementRow.id))
-        .where(JudgementRow.item_id.is_not(None))
-        .group_by(JudgementRow.item_id)
-    )
     return exists().where(
-        JudgementRow.item_id == Item.id, JudgementRow.id.in_(latest_ids), *conditions
+        JudgementRow.item_id == Item.id, JudgementRow.id.in_(latest_judgement_ids()), *conditions
     )
 
 

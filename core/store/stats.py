@@ -21,6 +21,7 @@ from core.agreement import (
     judge_human_kappa,
     krippendorff_alpha,
 )
+from core.store.judgements import latest_judgement_ids
 from core.store.labels import current_labels, is_current
 from core.store.schema import Annotation, Dataset, GroundTruth, Item, JudgementRow
 
@@ -112,8 +113,9 @@ def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> A
 
 
 def _latest_totals(session: Session) -> dict[int, list[int]]:
-    latest = select(func.max(JudgementRow.id)).where(JudgementRow.item_id.is_not(None)).group_by(JudgementRow.item_id)
     rows = session.execute(
-        select(JudgementRow.item_id, JudgementRow.totals).where(JudgementRow.id.in_(latest))
+        select(JudgementRow.item_id, JudgementRow.totals).where(
+            JudgementRow.id.in_(latest_judgement_ids())
+        )
     )
     return {item_id: list(totals) for item_id, totals in rows}
