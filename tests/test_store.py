@@ -336,7 +336,7 @@ def test_migrations_from_empty_and_from_the_first_revision(store_url):
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO dataset (name, created_at) VALUES ('kept', '2026-01-01')")
     upgrade(engine)
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0006"
     inspector = inspect(engine)
     columns = {c["name"] for c in inspector.get_columns("annotation")}
     assert columns == {
