@@ -391,7 +391,9 @@ def test_upgrade_of_an_empty_database_matches_the_models(store):
     with store.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     assert {"dataset", "item", "ground_truth", "judge_model", "judgement", "sample",
-            "annotator", "annotation", "import_run", "alembic_version"} == set(inspect(store).get_table_names())
+            "annotator", "annotation", "import_run", "web_session", "alembic_version"} <= set(
+        inspect(store).get_table_names()
+    )  # the rest: compare_metadata above finds any table the models and migrations disagree on
 
 
 def test_the_demo_dataset_loads_once_into_an_empty_store(store):
