@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         "embedded model, off otherwise",
     )
 
+    read_only: bool = Field(
+        False,
+        description="demo mode for stakeholders: no sign-in, everything can be seen, "
+        "nothing can be written",
+    )
+    session_hours: float = Field(
+        12.0, gt=0.0, le=24 * 30, description="a web sign-in ends this long after it starts"
+    )
+
     def sampling(self, **overrides: float | None) -> SamplingParams:
         """The sampling parameters these settings give, with the non-None overrides."""
         values = {

@@ -62,3 +62,32 @@ def vote(rows: Sequence[Sequence[int] | None], n_responses: int, *, seed: int = 
         margin=totals[winner] - totals[runner_up] if runner_up is not None else None,
         **common,
     )
+
+
+def meta_selected(
+    rows: Sequence[Sequence[int] | None], meta_scores: Sequence[float], k_meta: int | None = None
+) -> tuple[int, ...]:
+    """The indices of the `k_meta` valid samples the meta RM rates highest (default:
+    half of all samples, at least one); an earlier sample wins an equal rating."""
+    if len(meta_scores) != len(rows):
+        raise ValueError(f"{len(meta_scores)} meta scores for {len(rows)} samples")
+    k_meta = max(1, len(rows) // 2) if k_meta is None else k_meta
+    if k_meta < 1:
+        raise ValueError("k_meta must be at least 1")
+    valid = [i for i, r in enumerate(rows) if r is not None]
+    ranked = sorted(valid, key=lambda i: (-meta_scores[i], i))
+    return tuple(sorted(ranked[:k_meta]))
+
+
+def meta_guided_vote(
+    rows: Sequence[Sequence[int] | None],
+    meta_scores: Sequence[float],
+    n_responses: int,
+    *,
+    k_meta: int | None = None,
+    seed: int = 0,
+) -> Vote:
+    """Meta-guided voting (grm-method.md §3): the plain vote over only the `k_meta`
+    valid samples with the highest meta reward; the others count as excluded."""
+    chosen = set(meta_selected(rows, meta_scores, k_meta))
+    return vote([r if i in chosen else None for i, r in enumerate(rows)], n_responses, seed=seed)

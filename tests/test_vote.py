@@ -56,3 +56,25 @@ def test_single_response_has_no_margin_or_split():
 def test_strict_winner():
     assert strict_winner([3, 9, 2]) == 1
     assert strict_winner([9, 9, 2]) is None
+
+
+def test_meta_guided_vote_counts_only_the_top_rated_valid_samples():
+    from core.vote import meta_guided_vote, meta_selected
+
+    rows = [(9, 1), (1, 9), None, (2, 8)]
+    meta = [0.9, 0.1, 0.99, 0.5]
+    # the invalid sample is never chosen, however high its meta score
+    assert meta_selected(rows, meta) == (0, 3)
+    guided = meta_guided_vote(rows, meta, 2)
+    assert guided.totals == (11, 9) and guided.winner == 0
+    assert guided.valid_samples == 2 and guided.invalid_samples == 2
+    assert meta_guided_vote(rows, meta, 2, k_meta=3).totals == (12, 18)
+
+
+def test_meta_guided_vote_rejects_mismatched_scores():
+    import pytest
+
+    from core.vote import meta_guided_vote
+
+    with pytest.raises(ValueError, match="2 meta scores for 3 samples"):
+        meta_guided_vote([(1,), (2,), (3,)], [0.1, 0.2], 1)
