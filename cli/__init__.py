@@ -34,14 +34,18 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it local")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 7860,
     model: Annotated[Optional[str], typer.Option(help="'embedded', a directory or .gguf")] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="demo mode: no sign-in, nothing is saved")
+    ] = False,
 ) -> None:
-    """Start the web app (the judge model loads on the first judgement)."""
+    """Start the web app behind sign-in (the judge model loads on the first judgement)."""
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from webapp.app import serve as serve_app
 
-    serve_app(load_settings(model=model), host=host, port=port)
+    overrides = {"read_only": True} if read_only else {}
+    serve_app(load_settings(model=model, **overrides), host=host, port=port)
 
 
 def main() -> None:

@@ -36,3 +36,7 @@ class BackendError(GRMStudioError):
 
 class ConfigError(GRMStudioError):
     """A setting has a value GRM Studio cannot use."""
+
+
+class NotAllowedError(GRMStudioError):
+    """The signed-in account's role does not allow this action (or nobody is signed in)."""

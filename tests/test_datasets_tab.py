@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
 from core.errors import InputError
+from core.store.accounts import Account
 from core.store.browse import browse_items, dataset_names
 from core.store.db import make_engine, upgrade
 from core.store.importing import import_file
@@ -30,6 +31,7 @@ from webapp.datasets_tab import (
 )
 from webapp.studio import Studio
 
+ADMIN = Account("root", "admin")
 INJECTION = "'; DROP TABLE item; --"
 PAIRS = [
     {"prompt": f"question {i}?", "responses": [f"good answer {i}", f"bad answer {i}"], "best": 0}
@@ -181,19 +183,19 @@ def count_items(studio) -> int:
 
 def test_import_a_good_file_then_the_same_file_again(studio, tmp_path):
     path = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
-    report = import_upload(studio, str(path), "", "")
+    report = import_upload(studio, ADMIN, str(path), "", "")
     assert "imported 5 item(s) into &#x27;pairs&#x27;" in report  # named after the file
     assert "Skipped" not in report
-    again = import_upload(studio, str(path), "pairs", "")
+    again = import_upload(studio, ADMIN, str(path), "pairs", "")
     assert "already imported" in again and count_items(studio) == 5
-    assert "&lt;b&gt;" in import_upload(studio, str(path), "<b>bold</b>", "")
+    assert "&lt;b&gt;" in import_upload(studio, ADMIN, str(path), "<b>bold</b>", "")
 
 
 def test_import_report_lists_bad_lines(studio, tmp_path):
     path = tmp_path / "broken.jsonl"
     lines = [json.dumps(PAIRS[0]), "{not json", json.dumps({"prompt": "q"}), json.dumps(PAIRS[1])]
     path.write_text("\n".join(lines) + "\n")
-    report = import_upload(studio, str(path), "broken", "responses_best")
+    report = import_upload(studio, ADMIN, str(path), "broken", "responses_best")
     assert "imported 2 item(s)" in report and "skipped 2" in report
     assert '<li data-line="2">line 2: invalid JSON' in report
     assert '<li data-line="3">line 3: missing field &#x27;responses&#x27;' in report
@@ -202,20 +204,20 @@ def test_import_report_lists_bad_lines(studio, tmp_path):
 def test_an_empty_or_unreadable_file_gives_a_clear_message_and_stores_nothing(studio, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    message = import_upload(studio, str(empty), "nothing", "")
+    message = import_upload(studio, ADMIN, str(empty), "nothing", "")
     assert "Could not import empty.jsonl" in message and "empty" in message
     assert str(tmp_path) not in message  # the server's upload path is not shown
     binary = tmp_path / "blob.bin"
     binary.write_bytes(b"\x00\xff")
-    assert "cannot tell what kind of file" in import_upload(studio, str(binary), "", "")
-    assert "Choose a file" in import_upload(studio, None, "x", "")
+    assert "cannot tell what kind of file" in import_upload(studio, ADMIN, str(binary), "", "")
+    assert "Choose a file" in import_upload(studio, ADMIN, None, "x", "")
     assert count_items(studio) == 0 and dataset_names(studio.engine) == []
 
 
 def test_browse_table_and_item_viewer_escape_untrusted_text(studio, tmp_path):
     script = {"prompt": "<script>alert(1)</script>", "responses": ["<i>a</i>", "b"], "best": 1}
     records = [*PAIRS, script]
-    import_upload(studio, str(write_jsonl(tmp_path / "p.jsonl", records)), "toy", "")
+    import_upload(studio, ADMIN, str(write_jsonl(tmp_path / "p.jsonl", records)), "toy", "")
     frame, status, page = browse_table(studio, "toy", "any", "", "script", 1)
     assert list(frame["query"]) == ["<script>alert(1)</script>"]  # a plain-text cell
     assert (status, page) == ("Items 1–1 of 1 · page 1 of 1", 1)
@@ -248,7 +250,7 @@ def judgements(studio) -> list[int]:
 def test_batch_judging_reports_progress_and_a_rerun_judges_nothing_new(studio, tmp_path):
     import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:3]), "toy")
     seen: list[tuple] = []
-    updates = list(judge_in_batches(studio, "toy", 0, 2, lambda *a, **kw: seen.append(a[0])))
+    updates = list(judge_in_batches(studio, ADMIN, "toy", 0, 2, lambda *a, **kw: seen.append(a[0])))
     assert updates[0].startswith("Loading the judge") and "k=2" in updates[1]
     assert [u.split(":")[1].split(",")[0] for u in updates[2:5]] == [
         " 1 of 3 item(s) done", " 2 of 3 item(s) done", " 3 of 3 item(s) done"]
@@ -256,17 +258,17 @@ def test_batch_judging_reports_progress_and_a_rerun_judges_nothing_new(studio, t
     assert updates[-1].startswith("Done: judged 3 item(s) of 'toy'; 0 of 3 were already")
     assert "resumable" in updates[-1]
     assert len(judgements(studio)) == 3 and len(studio.backend.prompts) == 6
-    again = list(judge_in_batches(studio, "toy", 0, 2))
+    again = list(judge_in_batches(studio, ADMIN, "toy", 0, 2))
     assert again[-1].startswith("Done: judged 0 item(s) of 'toy'; 3 of 3 were already judged")
     assert len(judgements(studio)) == 3 and len(studio.backend.prompts) == 6
-    more = list(judge_in_batches(studio, "toy", 1, 3))  # new settings (k=3), first item only
+    more = list(judge_in_batches(studio, ADMIN, "toy", 1, 3))  # new settings (k=3), first item only
     assert more[-1].startswith("Done: judged 1 item(s)") and len(judgements(studio)) == 4
 
 
 def test_closing_the_batch_stops_after_the_item_in_flight_and_a_rerun_resumes(studio, tmp_path):
     import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:4]), "toy")
     studio.backend = GatedBackend([GOOD] * 50)
-    updates = judge_in_batches(studio, "toy", 0, 2)
+    updates = judge_in_batches(studio, ADMIN, "toy", 0, 2)
     next(updates), next(updates)
     studio.backend.permits.release()
     assert "1 of 4 item(s) done" in next(updates)
@@ -276,14 +278,14 @@ def test_closing_the_batch_stops_after_the_item_in_flight_and_a_rerun_resumes(st
         if thread.name == "judge-dataset-toy":
             thread.join(timeout=10)
     assert len(judgements(studio)) == 2  # the item in flight was finished and saved
-    rest = list(judge_in_batches(studio, "toy", 0, 2))
+    rest = list(judge_in_batches(studio, ADMIN, "toy", 0, 2))
     assert rest[-1].startswith("Done: judged 2 item(s) of 'toy'; 2 of 4 were already judged")
     assert len(set(judgements(studio))) == 4
 
 
 def test_batch_judging_a_missing_dataset_says_so(studio):
-    assert list(judge_in_batches(studio, "", 0, 2)) == ["Choose a dataset to judge."]
-    (message,) = judge_in_batches(studio, "ghost", 0, 2)
+    assert list(judge_in_batches(studio, ADMIN, "", 0, 2)) == ["Choose a dataset to judge."]
+    (message,) = judge_in_batches(studio, ADMIN, "ghost", 0, 2)
     assert message.startswith("Cannot judge: there is no dataset 'ghost'")
     assert studio.backend.prompts == []
 
@@ -297,3 +299,18 @@ def test_the_tab_builds_with_its_elem_ids(studio):
             "datasets-filter-queue", "datasets-search", "datasets-table", "datasets-item-id",
             "datasets-item", "datasets-judge-dataset", "datasets-judge-limit", "datasets-judge-k",
             "datasets-judge", "datasets-judge-stop", "datasets-judge-progress"} <= ids
+
+
+def test_importing_and_batch_judging_need_an_admin(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'roles.db'}")
+    upgrade(engine)
+    studio = Studio(Settings(), engine, backend=ScriptedBackend(["Scores: \\boxed{9, 1}"] * 4))
+    path = write_jsonl(tmp_path / "p.jsonl", PAIRS)
+    for account in (Account("ann", "annotator"), Account("vic", "viewer"), None):
+        assert "Not imported" in import_upload(studio, account, str(path), "toy", "")
+    assert dataset_names(engine) == []
+    import_upload(studio, ADMIN, str(path), "toy", "")
+    (refused,) = judge_in_batches(studio, Account("ann", "annotator"), "toy", 0, 2)
+    assert "may not judge whole datasets" in refused
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(JudgementRow)) == 0

@@ -139,7 +139,9 @@ def test_undo_is_append_only_and_restores_or_withdraws(store, tmp_path):
     first = add_label(store, one, "alice", 0)
     second = add_label(store, one, "alice", 1, note="changed my mind")
     third = add_label(store, two, "alice", 1)
-    assert undo_label(store, third.id) is None  # item two had no label before: withdrawn
+    with pytest.raises(InputError, match="not bob's to undo"):
+        undo_label(store, third.id, annotator="bob")
+    assert undo_label(store, third.id, annotator="alice") is None  # item two had no label before: withdrawn
     (counts,) = dataset_counts(store)
     assert (counts.labelled, counts.labels) == (1, 1)  # undone and superseded rows don't count
     restored = undo_label(store, second.id)  # item one: back to the first label

@@ -5,11 +5,13 @@ import pytest
 
 from core import ScriptedBackend, Settings
 from core.errors import InputError
+from core.store.accounts import Account
 from core.store.db import make_engine, upgrade
 from webapp.app import build_app
 from webapp.judge_tab import JudgeRequest, open_judgement, reopen_on_load, run_judgement
 from webapp.studio import Studio
 
+ADA = Account("ada", "annotator")
 GOOD = "Specific Criteria: facts\nAnalysis: first is right\nScores: \\boxed{9, 2}"
 
 
@@ -27,7 +29,7 @@ def request(**overrides):
 
 
 def test_a_judgement_is_saved_and_reopens_by_id(studio):
-    judgement_id, judgement = run_judgement(studio, request())
+    judgement_id, judgement = run_judgement(studio, request(), ADA)
     assert judgement.input.context[1].content == "hello"
     reopened = open_judgement(studio, str(judgement_id))
     assert reopened.samples == judgement.samples and reopened.vote == judgement.vote
@@ -39,9 +41,9 @@ def test_a_judgement_is_saved_and_reopens_by_id(studio):
 
 def test_bad_input_raises_before_generating(studio):
     with pytest.raises(InputError, match="the query is empty"):
-        run_judgement(studio, request(query="  "))
+        run_judgement(studio, request(query="  "), ADA)
     with pytest.raises(InputError, match="line 1: start each turn"):
-        run_judgement(studio, request(turns="no role"))
+        run_judgement(studio, request(turns="no role"), ADA)
     assert studio.backend.prompts == []
 
 
@@ -55,7 +57,7 @@ class FakeRequest:
 def test_page_load_shows_the_judgement_named_in_the_link(studio):
     from webapp.judge_tab import build_judge_tab
 
-    judgement_id, _ = run_judgement(studio, request())
+    judgement_id, _ = run_judgement(studio, request(), ADA)
     with gr.Blocks():
         outputs = build_judge_tab(studio)
     on_load, components = reopen_on_load(studio, outputs)
@@ -87,3 +89,37 @@ def test_a_hostile_judgement_link_is_refused_as_text(studio):
     assert "&lt;img" in shown[outputs.status] and "<img" not in shown[outputs.status]
     huge = on_load(FakeRequest({"judgement": str(2**70)}))
     assert "is not a judgement id" in huge[outputs.status]
+
+
+def test_a_viewer_sees_the_judgement_but_nothing_is_saved(studio):
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from core.store.schema import JudgementRow
+
+    for account in (Account("vic", "viewer"), Account("demo", "demo"), None):
+        judgement_id, judgement = run_judgement(studio, request(), account)
+        assert judgement_id is None and judgement.vote.valid_samples == 2
+    with Session(studio.engine) as session:
+        assert session.scalar(select(func.count()).select_from(JudgementRow)) == 0
+
+
+def test_the_model_picker_offers_registered_judges_and_refuses_others(studio, tmp_path):
+    from sqlalchemy.orm import Session
+
+    from core.store.schema import JudgeModel
+
+    checkpoint = tmp_path / "rft-1"
+    checkpoint.mkdir()
+    with Session(studio.engine) as session, session.begin():
+        session.add_all([
+            JudgeModel(name="rft-1", backend="transformers", source=str(checkpoint)),
+            JudgeModel(name="gone", backend="transformers", source=str(tmp_path / "deleted")),
+            JudgeModel(name="vllm", backend="openai", source="http://127.0.0.1:8000/v1"),
+        ])
+    models = [m for _, m in studio.model_choices()]
+    assert models == ["embedded", "http://127.0.0.1:8000/v1", str(checkpoint)]
+    with pytest.raises(InputError, match="'/etc' is not a registered judge model"):
+        run_judgement(studio, request(model="/etc"), ADA)
+    # the configured model by name is the shared, already loaded backend
+    assert run_judgement(studio, request(model="embedded"), ADA)[0] is not None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_score_list
+from core.store.accounts import Account, Action, require
 from core.store.labels import add_label, undo_label
 from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
 from core.store.schema import Item
@@ -73,10 +74,12 @@ def next_item(studio: Studio, walk: Walk) -> tuple[Walk, ItemView | None, int]:
 
 
 def save_label(
-    studio: Studio, walk: Walk, best: str | None, scores: str, principles: str,
-    critique: str, note: str, judgement_id: int | None,
+    studio: Studio, account: Account | None, walk: Walk, best: str | None, scores: str,
+    principles: str, critique: str, note: str, judgement_id: int | None,
 ) -> Walk:
-    """Store the annotator's label on the current item; raises InputError."""
+    """Store the signed-in account's label on the current item; raises
+    NotAllowedError (role) or InputError."""
+    account = require(account, Action.LABEL)
     if walk.item_id is None:
         raise InputError("no item is open: choose a queue and press Start")
     if not best:
@@ -84,7 +87,7 @@ def save_label(
     with Session(studio.engine) as session:
         n = session.get_one(Item, walk.item_id).n_responses
     label = add_label(
-        studio.engine, walk.item_id, walk.annotator,
+        studio.engine, walk.item_id, account.name,
         None if best == TIE else int(best.split()[-1]) - 1,
         corrected_scores=parse_score_list(scores or "", n),
         corrected_principles=principles, corrected_critique=critique, note=note,
@@ -93,11 +96,13 @@ def save_label(
     return replace(walk, saved=(*walk.saved, label.id))
 
 
-def undo_last(studio: Studio, walk: Walk) -> Walk:
-    """Undo the newest label this walk wrote (append-only); raises InputError."""
+def undo_last(studio: Studio, account: Account | None, walk: Walk) -> Walk:
+    """Undo the newest label this walk wrote (append-only); raises
+    NotAllowedError (role) or InputError."""
+    account = require(account, Action.LABEL)
     if not walk.saved:
         raise InputError("nothing to undo: no label saved in this session")
-    undo_label(studio.engine, walk.saved[-1])
+    undo_label(studio.engine, walk.saved[-1], annotator=account.name)
     return replace(walk, saved=walk.saved[:-1])
 
 
@@ -133,7 +138,6 @@ def others_html(view: ItemView, annotator: str) -> str:
 def build_annotate_tab(studio: Studio) -> None:
     walk_state = gr.State(Walk())
     with gr.Row():
-        annotator = gr.Textbox(label="Annotator", elem_id="annotate-annotator", scale=2)
         queue = gr.Dropdown(
             [q.value for q in Queue], value=Queue.UNLABELLED.value, label="Queue",
             info="; ".join(f"{q.value}: {h}" for q, h in QUEUE_HELP.items()), scale=3,
@@ -182,16 +186,18 @@ def build_annotate_tab(studio: Studio) -> None:
     outputs = [walk_state, progress, item, samples, samples_box, others, best, judgement_id,
                *cleared]
 
-    def on_start(name: str, queue_name: str, dataset_name: str, blind_on: bool) -> dict[Any, Any]:
-        if not (name or "").strip():
-            raise gr.Error("enter your annotator name first")
-        return show(Walk(annotator=name.strip(), queue=queue_name,
+    def on_start(queue_name: str, dataset_name: str, blind_on: bool,
+                 request: gr.Request) -> dict[Any, Any]:
+        account = studio.account(request)
+        if account is None:
+            raise gr.Error("sign in first")
+        return show(Walk(annotator=account.name, queue=queue_name,
                          dataset=(dataset_name or "").strip() or None, blind=blind_on))
 
     def on_save(walk: Walk, choice: str | None, s: str, p: str, c: str, n: str,
-                jid: int | None) -> dict[Any, Any]:
+                jid: int | None, request: gr.Request) -> dict[Any, Any]:
         try:
-            return show(save_label(studio, walk, choice, s, p, c, n, jid))
+            return show(save_label(studio, studio.account(request), walk, choice, s, p, c, n, jid))
         except GRMStudioError as err:
             raise gr.Error(str(err)) from None
 
@@ -200,13 +206,13 @@ def build_annotate_tab(studio: Studio) -> None:
             return show(walk)
         return show(replace(walk, skipped=(*walk.skipped, walk.item_id)))
 
-    def on_undo(walk: Walk) -> dict[Any, Any]:
+    def on_undo(walk: Walk, request: gr.Request) -> dict[Any, Any]:
         try:
-            return show(undo_last(studio, walk))
+            return show(undo_last(studio, studio.account(request), walk))
         except GRMStudioError as err:
             raise gr.Error(str(err)) from None
 
-    start.click(on_start, [annotator, queue, dataset, blind], outputs)
+    start.click(on_start, [queue, dataset, blind], outputs)
     save.click(on_save, [walk_state, best, scores, principles, critique, note, judgement_id],
                outputs)
     skip.click(on_skip, walk_state, outputs)

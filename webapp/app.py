@@ -1,27 +1,40 @@
-"""Assemble the GRM Studio web app from its tabs, and serve it."""
+"""Assemble the GRM Studio web app from its tabs, and serve it behind sign-in."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import gradio as gr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.config import Settings
+from core.files import atomic_write
 from core.store import open_store
+from core.store.accounts import set_account
 from core.store.demo import ensure_demo_dataset
-from webapp.cards import CARD_CSS
+from core.store.schema import Annotator
 from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
+from webapp.auth import account_banner, server_app
+from webapp.cards import CARD_CSS
 from webapp.datasets_tab import build_datasets_tab
 from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
 
+FIRST_ADMIN = "admin"
+
 
 def build_app(studio: Studio) -> gr.Blocks:
     """The whole studio; every tab gets the same `Studio` (settings, store, model)."""
     with gr.Blocks(title="GRM Studio") as app:
-        gr.Markdown(
-            "# GRM Studio\nJudge responses with a generative reward model: "
-            f"`{studio.settings.model}`, k shuffled samples, then the vote."
-        )
+        with gr.Row():
+            gr.Markdown(
+                "# GRM Studio\nJudge responses with a generative reward model: "
+                f"`{studio.settings.model}`, k shuffled samples, then the vote."
+            )
+            banner = gr.HTML(elem_id="account")
         with gr.Tab("Judge", id="judge"):
             judge_outputs = build_judge_tab(studio)
         with gr.Tab("Datasets", id="datasets"):
@@ -32,13 +45,41 @@ def build_app(studio: Studio) -> gr.Blocks:
             build_insights_tab(studio)
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
+
+        def who(request: gr.Request) -> str:
+            return account_banner(studio, request)
+
+        app.load(who, None, banner)
     return app
 
 
+def first_admin(studio: Studio) -> Path | None:
+    """On a store nobody can sign in to, an 'admin' account with a random password,
+    written to a file only its owner can read (never printed or logged); the
+    file's path, or None when an account already exists."""
+    with Session(studio.engine) as session:
+        if session.scalar(select(Annotator.id).where(Annotator.password_hash.is_not(None))):
+            return None
+    password = os.urandom(18).hex()
+    set_account(studio.engine, FIRST_ADMIN, "admin", password)
+    path = studio.settings.data_dir / "first-admin-password.txt"
+    with atomic_write(path) as handle:  # mkstemp: readable by its owner only
+        handle.write(f"{password}\n")
+    return path
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    import uvicorn
+
     studio = Studio(settings, open_store(settings))
     if settings.demo_file is not None:
         ensure_demo_dataset(studio.engine, settings.demo_file)
-    build_app(studio).queue().launch(
-        server_name=host, server_port=port, css=CARD_CSS, head=KEYBOARD_JS
-    )
+    blocks = build_app(studio).queue()
+    app = server_app(studio, blocks, css=CARD_CSS, head=KEYBOARD_JS)
+    if settings.read_only:
+        print("Read-only demo: no sign-in; everything can be seen, nothing is saved.")
+    elif (secret := first_admin(studio)) is not None:
+        print(f"First start: sign in as '{FIRST_ADMIN}' with the password in {secret}; "
+              f"add accounts with `grm-studio account NAME --role annotator`.")
+    print(f"GRM Studio on http://{host}:{port}", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -21,7 +21,8 @@ import pandas as pd
 
 from core.datasets import SHAPE_NAMES
 from core.datasets.sources import source_name
-from core.errors import GRMStudioError, InputError
+from core.errors import GRMStudioError, InputError, NotAllowedError
+from core.store.accounts import Account, Action, require
 from core.store.batch import BatchReport, judge_dataset, require_dataset
 from core.store.browse import browse_items, dataset_names, view_item
 from core.store.importing import ImportReport, import_file
@@ -56,8 +57,15 @@ def import_report_html(report: ImportReport) -> str:
     return html
 
 
-def import_upload(studio: Studio, file_path: str | None, dataset: str, shape: str) -> str:
-    """Import an uploaded file (dataset name defaults to the file's); the report as HTML."""
+def import_upload(
+    studio: Studio, account: Account | None, file_path: str | None, dataset: str, shape: str
+) -> str:
+    """Import an uploaded file (dataset name defaults to the file's) if `account` may;
+    the report as HTML."""
+    try:
+        require(account, Action.IMPORT)
+    except NotAllowedError as err:
+        return _message(f"Not imported: {err}.", error=True)
     if not file_path:
         return _message("Choose a file to import first.", error=True)
     path = Path(file_path)
@@ -174,6 +182,7 @@ def _final_lines(dataset: str, report: BatchReport) -> str:
 
 def judge_in_batches(
     studio: Studio,
+    account: Account | None,
     dataset: str,
     limit: int | None,
     k: int,
@@ -185,6 +194,11 @@ def judge_in_batches(
     Each item's judgement is saved as soon as it is done; closing this
     generator stops the run after the item in flight, and a rerun with the same
     settings skips every item already judged."""
+    try:
+        require(account, Action.BATCH)
+    except NotAllowedError as err:
+        yield f"Cannot judge: {err}."
+        return
     if not dataset:
         yield "Choose a dataset to judge."
         return
@@ -306,8 +320,11 @@ def build_datasets_tab(studio: Studio) -> None:
     progress_text = gr.Textbox(label="Progress", lines=4, interactive=False,
                                elem_id="datasets-judge-progress")
 
-    def on_import(path: str | None, ds_name: str, ds_shape: str) -> tuple[Any, Any, Any]:
-        return (import_upload(studio, path, ds_name or "", ds_shape or ANY),
+    def on_import(
+        path: str | None, ds_name: str, ds_shape: str, request: gr.Request
+    ) -> tuple[Any, Any, Any]:
+        account = studio.account(request)
+        return (import_upload(studio, account, path, ds_name or "", ds_shape or ANY),
                 *_dataset_updates(studio))
 
     def on_browse(ds: str, lab: str, q: str, text: str, number: float) -> tuple[Any, Any, Any]:
@@ -320,9 +337,10 @@ def build_datasets_tab(studio: Studio) -> None:
         picked = (event.row_value or [None])[0]
         return picked, open_item(studio, picked)
 
-    def on_judge(ds: str, first: float, samples: float,
+    def on_judge(ds: str, first: float, samples: float, request: gr.Request,
                  progress: gr.Progress = gr.Progress()) -> Iterator[str]:  # noqa: B008
-        yield from judge_in_batches(studio, ds, int(first or 0), int(samples), progress)
+        account = studio.account(request)
+        yield from judge_in_batches(studio, account, ds, int(first or 0), int(samples), progress)
 
     filters = [dataset, labelled, queue, search]
     browsed = [table, status, page]

@@ -1,5 +1,7 @@
 """The Judge tab: a query (and earlier turns), 1..n responses -> k sample cards
-and the vote. Every judgement is saved; `?judgement=ID` reopens one."""
+and the vote. Every judgement of an account that may judge is saved, and
+`?judgement=ID` reopens it; a viewer (or the read-only demo) sees the
+judgement but nothing is written."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import gradio as gr
 
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_turns
+from core.store.accounts import Account, Action
 from core.store.judgements import fetch_judgement, store_judgement
 from core.types import JudgeInput, Judgement
 from webapp.cards import sample_card_html, vote_panel_html
@@ -27,15 +30,21 @@ class JudgeRequest:
     responses: tuple[str, ...]
     k: int
     temperature: float
+    model: str | None = None  # one of Studio.model_choices(); None: the configured model
 
 
-def run_judgement(studio: Studio, request: JudgeRequest) -> tuple[int, Judgement]:
-    """Judge and save; returns (judgement id, judgement). Raises GRMStudioError."""
+def run_judgement(
+    studio: Studio, request: JudgeRequest, account: Account | None
+) -> tuple[int | None, Judgement]:
+    """Judge, and save when `account` may; returns (judgement id or None when not
+    saved, judgement). Raises GRMStudioError."""
     params = studio.settings.sampling(k=request.k, temperature=request.temperature)
     item = JudgeInput(
         query=request.query, responses=request.responses, context=parse_turns(request.turns)
     )
-    judgement = studio.judge().judge(item, params)
+    judgement = studio.judge(request.model).judge(item, params)
+    if account is None or not account.may(Action.JUDGE):
+        return None, judgement
     return store_judgement(studio.engine, judgement), judgement
 
 
@@ -63,11 +72,15 @@ class _Outputs:
     def components(self) -> list[Any]:
         return [self.status, self.vote, self.vote_plot, self.heatmap, self.cards]
 
-    def show(self, judgement_id: int, judgement: Judgement) -> dict[Any, Any]:
+    def show(self, judgement_id: int | None, judgement: Judgement) -> dict[Any, Any]:
         k = judgement.params.k
+        saved = (
+            f"Judgement **#{judgement_id}** · [link](?judgement={judgement_id})"
+            if judgement_id is not None else "**Not saved** (read-only)"
+        )
         return {
-            self.status: f"Judgement **#{judgement_id}** · [link](?judgement={judgement_id}) · "
-            f"{judgement.model.name} · k={k} · {judgement.seconds:.1f} s",
+            self.status: f"{saved} · {html.escape(judgement.model.name)} · k={k} · "
+            f"{judgement.seconds:.1f} s",
             self.vote: vote_panel_html(judgement),
             self.vote_plot: vote_figure(judgement),
             self.heatmap: heatmap_figure(judgement),
@@ -99,7 +112,11 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 temperature = gr.Slider(
                     0.0, 1.5, value=settings.temperature, step=0.05, label="temperature"
                 )
-            gr.Textbox(value=settings.model, label="Judge model", interactive=False)
+            model = gr.Dropdown(
+                studio.model_choices(), value=settings.model, label="Judge model",
+                info="the configured model, or a registered (e.g. fine-tuned) judge",
+                elem_id="judge-model",
+            )
             run = gr.Button("Judge", variant="primary", elem_id="judge")
         with gr.Column(scale=3):
             outputs = _Outputs(
@@ -119,24 +136,28 @@ def build_judge_tab(studio: Studio) -> _Outputs:
     remove.click(lambda c: resize(c, -1), inputs=count, outputs=[count, *boxes])
 
     def on_judge(
-        query_text: str, turns_text: str, current: int, k_value: float, temp: float, *texts: str,
-        progress: gr.Progress = gr.Progress(),
+        query_text: str, turns_text: str, current: int, k_value: float, temp: float,
+        model_name: str | None, request: gr.Request, *texts: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for progress)
     ) -> dict[Any, Any]:
         progress(0.1, desc=f"sampling {int(k_value)} judgement(s)")
-        request = JudgeRequest(  # a textbox never shown (closed accordion) sends None
+        judge_request = JudgeRequest(  # a textbox never shown (closed accordion) sends None
             query=query_text or "",
             turns=turns_text or "",
             responses=tuple(t or "" for t in texts[: int(current)]),
             k=int(k_value),
             temperature=float(temp),
+            model=model_name or None,
         )
         try:
-            judgement_id, judgement = run_judgement(studio, request)
+            judgement_id, judgement = run_judgement(studio, judge_request, studio.account(request))
         except GRMStudioError as err:
             raise gr.Error(str(err)) from None
         return outputs.show(judgement_id, judgement)
 
-    run.click(on_judge, inputs=[query, turns, count, k, temperature, *boxes], outputs=shown)
+    run.click(on_judge, inputs=[query, turns, count, k, temperature, model, *boxes], outputs=shown)
+    # registered models change while the page is open (training adds some)
+    model.focus(lambda: gr.update(choices=studio.model_choices()), None, model)
     return outputs
 
 

@@ -4,30 +4,83 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from core.backends import Backend, load_backend
 from core.config import Settings
 from core.engine import Judge
+from core.errors import InputError
+from core.store.accounts import Account, Action, require
+from core.store.schema import JudgeModel
+from core.store.sessions import session_account
+
+SESSION_COOKIE = "grm_studio_session"
+DEMO_ACCOUNT = Account("demo", "demo")
 
 
 @dataclass
 class Studio:
-    """The settings, the store and the judge model (loaded once, on first use, shared)."""
+    """The settings, the store and the judge models (each loaded once, on first use,
+    and shared by every browser)."""
 
     settings: Settings
     engine: Engine
-    backend: Backend | None = None
+    backend: Backend | None = None  # the configured model's
+    _other: tuple[str, Backend] | None = None  # the one other model picked last
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def judge(self) -> Judge:
+    # --- who is asking -------------------------------------------------------
+    def account(self, request: Any) -> Account | None:
+        """The account behind a web request (its session cookie), read afresh from
+        the store; the demo account in read-only mode; None when signed out."""
+        if self.settings.read_only:
+            return DEMO_ACCOUNT
+        cookies = getattr(request, "cookies", None) or {}
+        return session_account(self.engine, cookies.get(SESSION_COOKIE))
+
+    def require(self, request: Any, action: Action) -> Account:
+        """The account behind `request` if its role allows `action`; NotAllowedError
+        otherwise. Every handler that writes calls this first."""
+        return require(self.account(request), action)
+
+    # --- the judge -----------------------------------------------------------
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(label, model) pairs the Judge tab offers: the configured model, then
+        every registered judge that can be loaded here (a directory or a server)."""
+        choices = [(f"{self.settings.model} (configured)", self.settings.model)]
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())
+            ).all()
+        for name, source in rows:
+            loadable = source.startswith(("http://", "https://")) or Path(source).is_dir()
+            if loadable and source not in {m for _, m in choices}:
+                choices.append((f"{name} ({source})", source))
+        return choices
+
+    def judge(self, model: str | None = None) -> Judge:
+        """A Judge on `model` (one of `model_choices`; None: the configured one)."""
+        settings = self.settings
         with self._lock:
-            if self.backend is None:
-                self.backend = load_backend(self.settings)
+            if model is None or model == settings.model:
+                if self.backend is None:
+                    self.backend = load_backend(settings)
+                backend = self.backend
+            else:
+                if model not in {m for _, m in self.model_choices()}:
+                    raise InputError(f"'{model}' is not a registered judge model")
+                settings = settings.model_copy(update={"model": model})
+                if self._other is None or self._other[0] != model:
+                    self._other = None  # let the previous one go before loading
+                    self._other = (model, load_backend(settings))
+                backend = self._other[1]
         return Judge(
-            self.backend,
-            template=self.settings.template,
-            rescue=self.settings.rescue_enabled,
-            prefill=self.settings.prefill_enabled,
+            backend,
+            template=settings.template,
+            rescue=settings.rescue_enabled,
+            prefill=settings.prefill_enabled,
         )

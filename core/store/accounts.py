@@ -1,25 +1,43 @@
 """Annotator accounts: roles and argon2-hashed passwords (argon2-cffi).
 
 Passwords are never stored or logged in clear; a wrong name and a wrong
-password give the same answer. What each role may do is decided here, so
-that every front asks the same question (`may_write`) on the server side.
+password give the same answer. What each role may do is decided here
+(`ALLOWED`), so that every front asks the same question on the server side:
+`account.require(Action.LABEL)` before it writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from core.errors import InputError
-from core.store.schema import Annotator
+from core.errors import InputError, NotAllowedError
+from core.store.schema import Annotator, WebSession
 
 SIGN_IN_ROLES = ("admin", "annotator", "viewer")
-WRITE_ROLES = frozenset({"admin", "annotator"})
 MIN_PASSWORD = 8
+
+
+class Action(StrEnum):
+    """Everything a front can do that writes to the store."""
+
+    JUDGE = "save judgements"
+    LABEL = "label items"
+    IMPORT = "import datasets"
+    BATCH = "judge whole datasets"
+    TRAIN = "build training data and train models"
+
+
+ALLOWED: dict[str, frozenset[Action]] = {
+    "admin": frozenset(Action),
+    "annotator": frozenset({Action.JUDGE, Action.LABEL}),
+    "viewer": frozenset(),  # sees everything, writes nothing
+}
 
 
 @dataclass(frozen=True)
@@ -27,14 +45,36 @@ class Account:
     name: str
     role: str
 
+    def may(self, action: Action) -> bool:
+        return action in ALLOWED.get(self.role, frozenset())
+
     @property
     def may_write(self) -> bool:
-        """Whether this account may add labels, import or judge into the store."""
-        return self.role in WRITE_ROLES
+        """Whether this account may write anything at all to the store."""
+        return bool(ALLOWED.get(self.role))
+
+    def require(self, action: Action) -> Account:
+        """This account, or NotAllowedError naming what its role lacks."""
+        if self.may(action):
+            return self
+        if self.role == "demo":
+            raise NotAllowedError(f"this studio is a read-only demo: it does not {action.value}")
+        raise NotAllowedError(
+            f"'{self.name}' is signed in as {self.role} and may not {action.value}; "
+            "ask an admin for another role"
+        )
+
+
+def require(account: Account | None, action: Action) -> Account:
+    """`account.require(action)`, or NotAllowedError when nobody is signed in."""
+    if account is None:
+        raise NotAllowedError(f"sign in to {action.value}")
+    return account.require(action)
 
 
 def set_account(engine: Engine, name: str, role: str, password: str) -> Account:
-    """Create the account `name`, or change its role and password."""
+    """Create the account `name`, or change its role and password (which ends its
+    web sessions)."""
     name = name.strip()
     if not name:
         raise InputError("an account needs a name")
@@ -51,6 +91,8 @@ def set_account(engine: Engine, name: str, role: str, password: str) -> Account:
             raise InputError(f"'{name}' is a labeller imported from a dataset, not an account")
         else:
             row.role, row.password_hash = role, digest
+            # a new password signs every browser out
+            session.execute(delete(WebSession).where(WebSession.annotator_id == row.id))
     return Account(name, role)
 
 

@@ -126,11 +126,12 @@ def _current_id(session: Session, item_id: int, who: int) -> int | None:
     )
 
 
-def undo_label(engine: Engine, label_id: int) -> Label | None:
+def undo_label(engine: Engine, label_id: int, *, annotator: str | None = None) -> Label | None:
     """Undo label `label_id`, append-only: a new row restores the label it had
     replaced, or withdraws it (`retracted`) if it replaced none. Only a label
     that is still its annotator's current one can be undone (InputError
-    otherwise). Returns the restored label, or None when it was withdrawn."""
+    otherwise); with `annotator`, only that annotator's own label. Returns the
+    restored label, or None when it was withdrawn."""
     with Session(engine) as session, session.begin():
         row = session.get(Annotation, label_id)
         if row is None or row.retracted:
@@ -138,6 +139,8 @@ def undo_label(engine: Engine, label_id: int) -> Label | None:
         if _current_id(session, row.item_id, row.annotator_id) != row.id:
             raise InputError(f"label {label_id} has been changed since; nothing undone")
         name = session.get_one(Annotator, row.annotator_id).name
+        if annotator is not None and name != annotator:
+            raise InputError(f"label {label_id} is not {annotator}'s to undo")
         before = session.get(Annotation, row.supersedes_id) if row.supersedes_id else None
         if before is None or before.retracted:
             session.add(Annotation(item_id=row.item_id, annotator_id=row.annotator_id,

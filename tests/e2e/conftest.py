@@ -46,9 +46,26 @@ def database_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'studio.db'}"
 
 
+# name -> (role, password): the accounts the served studio is started with
+ACCOUNTS = {
+    "root": ("admin", "root-password"),
+    "kim": ("annotator", "kim-password"),
+    "vic": ("viewer", "vic-password"),
+}
+
+
 @pytest.fixture(scope="session")
 def studio_url(tmp_path_factory, database_url):
-    """`grm-studio serve` on a free loopback port, with a fresh SQLite store."""
+    """`grm-studio serve` on a free loopback port, with a fresh SQLite store that
+    has the ACCOUNTS."""
+    from core.store.accounts import set_account
+    from core.store.db import make_engine, upgrade
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    for name, (role, password) in ACCOUNTS.items():
+        set_account(engine, name, role, password)
+    engine.dispose()
     port = _free_port()
     env = {
         **os.environ,
@@ -95,3 +112,12 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     yield context.new_page()
     context.close()
+
+
+def sign_in(page, studio_url: str, name: str) -> None:
+    """Sign in through the login page as one of ACCOUNTS and wait for the studio."""
+    page.goto(studio_url)
+    page.locator("#login-name").fill(name)
+    page.locator("#login-password").fill(ACCOUNTS[name][1])
+    page.locator("#login-submit").click()
+    page.locator("#account-banner").wait_for(timeout=60_000)

@@ -5,14 +5,14 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from core.store.schema import Annotation, Annotator
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.e2e
 
 
 def test_keyboard_label_lands_in_the_database(page, studio_url, database_url, screenshots):
-    page.goto(studio_url)
+    sign_in(page, studio_url, "kim")
     page.get_by_role("tab", name="Annotate").click()
-    page.locator("#annotate-annotator textarea, #annotate-annotator input").first.fill("kim")
     page.locator("#annotate-start").click()
     page.locator("#annotate-item [id^=annotate-item-]").wait_for(timeout=30_000)
     item_id = int(page.locator("#annotate-item [id^=annotate-item-]").get_attribute("id").split("-")[-1])

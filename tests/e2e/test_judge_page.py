@@ -4,11 +4,13 @@ import re
 
 import pytest
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = [pytest.mark.model, pytest.mark.e2e]
 
 
 def test_judge_a_pair_and_see_the_cards_and_the_chart(page, studio_url, screenshots):
-    page.goto(studio_url)
+    sign_in(page, studio_url, "kim")
     page.locator("#query textarea").fill("What is the capital of France?")
     page.locator("#response-1 textarea").fill("Paris.")
     page.locator("#response-2 textarea").fill("<script>window.pwned = 1</script>Berlin.")

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from tests.e2e.conftest import sign_in
+
 pytestmark = pytest.mark.e2e
 
 
@@ -14,7 +16,7 @@ def test_import_a_file_through_the_upload_control(page, studio_url, tmp_path, sc
         + "{broken line\n"
         + json.dumps({"prompt": "2+2?", "responses": ["4", "5"], "best": 0}) + "\n"
     )
-    page.goto(studio_url)
+    sign_in(page, studio_url, "root")
     page.get_by_role("tab", name="Datasets").click()
     page.get_by_text("Import a file").click()  # closed once a dataset exists (the demo)
     page.locator("#datasets-upload input[type=file]").set_input_files(str(upload))
@@ -27,7 +29,7 @@ def test_import_a_file_through_the_upload_control(page, studio_url, tmp_path, sc
 
 
 def test_insights_tab_renders(page, studio_url, screenshots):
-    page.goto(studio_url)
+    sign_in(page, studio_url, "root")
     page.get_by_role("tab", name="Insights").click()
     page.locator("#insights-accuracy .js-plotly-plot").wait_for(timeout=60_000)
     page.screenshot(path=str(screenshots / "insights.png"), full_page=True)

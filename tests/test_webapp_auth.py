@@ -1,0 +1,93 @@
+"""Sign-in routes of the served app (FastAPI's TestClient, a real store):
+login, the session cookie, sign-out, expiry, the redirect, read-only mode."""
+
+from datetime import UTC, datetime, timedelta
+
+import gradio as gr
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from core import ScriptedBackend, Settings
+from core.store.accounts import set_account
+from core.store.db import make_engine, upgrade
+from core.store.schema import WebSession
+from webapp.auth import safe_next, server_app
+from webapp.studio import SESSION_COOKIE, Studio
+
+
+def client_for(tmp_path, **settings) -> tuple[TestClient, Studio]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'auth.db'}")
+    upgrade(engine)
+    set_account(engine, "kim", "annotator", "kim-password")
+    studio = Studio(Settings(**settings), engine, backend=ScriptedBackend([]))
+    with gr.Blocks() as blocks:
+        gr.Markdown("hello")
+    return TestClient(server_app(studio, blocks.queue()), follow_redirects=False), studio
+
+
+def test_pages_and_api_need_a_session_that_sign_in_gives(tmp_path):
+    client, studio = client_for(tmp_path)
+    page = client.get("/?judgement=7")
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=%2F%3Fjudgement%3D7"
+    assert client.get("/config").status_code == 401
+    wrong = client.post("/login", data={"name": "kim", "password": "nope"})
+    assert wrong.status_code == 401 and "wrong name or password" in wrong.text
+    assert SESSION_COOKIE not in wrong.cookies
+    signed = client.post(
+        "/login", data={"name": "kim", "password": "kim-password", "next": "/?judgement=7"}
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == "/?judgement=7"
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=43200" in cookie
+    assert client.get("/").status_code == 200
+    assert client.get("/config").status_code == 200
+    client.post("/logout")
+    assert client.get("/config").status_code == 401
+
+
+def test_an_expired_session_is_refused(tmp_path):
+    client, studio = client_for(tmp_path, session_hours=1)
+    client.post("/login", data={"name": "kim", "password": "kim-password"})
+    assert client.get("/config").status_code == 200
+    with studio.engine.begin() as connection:
+        connection.execute(update(WebSession).values(expires_at=datetime.now(UTC) - timedelta(1)))
+    assert client.get("/config").status_code == 401
+    assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("raw", "safe"),
+    [("/?judgement=3", "/?judgement=3"), ("https://evil.example/", "/"), ("//evil.example", "/"),
+     ("/\\evil.example", "/"), ("", "/"), (None, "/"), ("javascript:alert(1)", "/")],
+)
+def test_after_sign_in_only_this_site_is_a_destination(raw, safe):
+    assert safe_next(raw) == safe
+
+
+def test_the_login_page_escapes_what_it_echoes(tmp_path):
+    client, _ = client_for(tmp_path)
+    page = client.get("/login", params={"next": '/"><script>alert(1)</script>'})
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_read_only_mode_needs_no_sign_in(tmp_path):
+    client, studio = client_for(tmp_path, read_only=True)
+    assert client.get("/").status_code == 200
+    assert client.get("/config").status_code == 200
+    assert client.get("/login").headers["location"] == "/"
+    assert studio.account(None).role == "demo" and not studio.account(None).may_write
+
+
+def test_a_first_start_makes_an_admin_whose_password_only_its_owner_can_read(tmp_path):
+    from core.store.accounts import authenticate
+    from webapp.app import first_admin
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'first.db'}")
+    upgrade(engine)
+    studio = Studio(Settings(data_dir=tmp_path), engine)
+    secret = first_admin(studio)
+    assert secret is not None and secret.stat().st_mode & 0o077 == 0
+    password = secret.read_text().strip()
+    assert len(password) >= 32 and authenticate(engine, "admin", password).role == "admin"
+    assert first_admin(studio) is None  # an account exists: nothing made, nothing written
