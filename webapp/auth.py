@@ -130,8 +130,11 @@ def account_banner(studio: Studio, request: gr.Request) -> str:
 
 def server_app(studio: Studio, blocks: gr.Blocks, **mount_options: object) -> FastAPI:
     """The FastAPI app that serves `blocks` behind sign-in (or read-only, no sign-in)."""
+    from webapp.api import add_label_api
+
     app = FastAPI(title="GRM Studio", docs_url=None, redoc_url=None, openapi_url=None)
     add_sign_in_routes(app, studio)
+    add_label_api(app, studio)
     return gr.mount_gradio_app(
         app, blocks, path="/", auth_dependency=signed_in_name(studio), **mount_options
     )
