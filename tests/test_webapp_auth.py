@@ -27,7 +27,7 @@ def client_for(tmp_path, **settings) -> tuple[TestClient, Studio]:
 
 
 def test_pages_and_api_need_a_session_that_sign_in_gives(tmp_path):
-    client, studio = client_for(tmp_path)
+    client, _ = client_for(tmp_path)
     page = client.get("/?judgement=7")
     assert page.status_code == 303 and page.headers["location"] == "/login?next=%2F%3Fjudgement%3D7"
     assert client.get("/config").status_code == 401
