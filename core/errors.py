@@ -40,3 +40,8 @@ class ConfigError(GRMStudioError):
 
 class NotAllowedError(GRMStudioError):
     """The signed-in account's role does not allow this action (or nobody is signed in)."""
+
+
+class StoreUnavailableError(GRMStudioError):
+    """The database cannot be reached (down, restarting, network); what was saved
+    before is safe, and the same action can be tried again once it is back."""

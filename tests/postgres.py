@@ -30,6 +30,18 @@ class PostgresServer:
     def database_url(self, name: str) -> str:
         return f"postgresql+psycopg://grm@127.0.0.1:{self.port}/{name}"
 
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args],
+                       capture_output=True, check=True)
+
+    def go_away(self) -> None:
+        """Stop the server, keeping its data (a database that went away)."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def come_back(self) -> None:
+        options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-o", options, "-w", "-l", str(self.data_dir / "log"), "start")
+
     def stop(self) -> None:
         subprocess.run(
             [*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop"],

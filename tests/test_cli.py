@@ -125,7 +125,7 @@ def test_store_commands_report_a_bad_database_url(monkeypatch, tmp_path):
     monkeypatch.setenv("GRM_STUDIO_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = run("stats")
     assert result.exit_code == 2
-    assert "database error" in result.output and "Traceback" not in result.output
+    assert "database cannot be reached" in result.output and "Traceback" not in result.output
 
 
 def test_judge_unknown_dataset_is_a_clear_error(database):

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from core.errors import InputError, NotAllowedError
+from core.errors import InputError, NotAllowedError, StoreUnavailableError
 from core.store.accounts import Account, Action
 from core.store.labels import Label, add_label, undo_label
 from core.store.queues import item_view, queue_items
@@ -100,6 +100,7 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
     app.include_router(router)
     app.add_exception_handler(NotAllowedError, _status(403, studio))
     app.add_exception_handler(InputError, _status(400, studio))
+    app.add_exception_handler(StoreUnavailableError, _status(503, studio))
 
 
 def _status(code: int, studio: Studio) -> Callable[[Request, Exception], Response]:

@@ -14,19 +14,38 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+
+from core.errors import StoreUnavailableError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def _unreachable(context: ExceptionContext) -> None:
+    """A lost or refused connection becomes one clear StoreUnavailableError (a failed
+    pre-ping is left alone: SQLAlchemy reconnects after it)."""
+    if context.is_pre_ping or not (context.is_disconnect or context.connection is None):
+        return
+    reason = str(context.original_exception).strip().splitlines()[0]
+    raise StoreUnavailableError(
+        f"the database cannot be reached ({reason}); nothing already saved is lost: "
+        "try again once it is back"
+    ) from context.original_exception
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout.
+    A database that goes away raises StoreUnavailableError; the next use after it
+    is back reconnects (pre-ping)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "handle_error", _unreachable)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(engine, "handle_error", _unreachable)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
