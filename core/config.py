@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "data", description="where the SQLite file lives")
     database_url: str | None = Field(
         None,
+        repr=False,  # it may hold a password: never in a repr, a log line or an error
         description="any SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db; "
         "default: a SQLite file under data_dir",
     )

@@ -165,3 +165,15 @@ def test_account_command_prompts_for_a_hidden_password(database):
     assert authenticate(create_engine(database), "ada", "s3cret-words").role == "viewer"
     short = runner.invoke(app, ["account", "bo"], input="short\nshort\n")
     assert short.exit_code == 2 and "at least 8" in short.output
+
+
+def test_a_database_password_never_shows(monkeypatch):
+    from core.config import Settings
+
+    url = "postgresql+psycopg://grm:hunter2-secret@127.0.0.1:1/none"
+    monkeypatch.setenv("GRM_STUDIO_DATABASE_URL", url)
+    result = run("stats")
+    assert result.exit_code == 2 and "hunter2-secret" not in result.output
+    settings = Settings()
+    assert settings.resolved_database_url == url
+    assert "hunter2-secret" not in repr(settings) and "hunter2-secret" not in str(settings)
