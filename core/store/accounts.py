@@ -8,7 +8,9 @@ password give the same answer. What each role may do is decided here
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -33,11 +35,11 @@ class Action(StrEnum):
     TRAIN = "build training data and train models"
 
 
-ALLOWED: dict[str, frozenset[Action]] = {
+ALLOWED: Mapping[str, frozenset[Action]] = MappingProxyType({
     "admin": frozenset(Action),
     "annotator": frozenset({Action.JUDGE, Action.LABEL}),
     "viewer": frozenset(),  # sees everything, writes nothing
-}
+})
 
 
 @dataclass(frozen=True)
