@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from core.types import Turn
 
 _ROLES = ("system", "user", "assistant")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class RecordError(ValueError):
@@ -170,6 +172,18 @@ def to_turns(key: str, values: list[Any]) -> tuple[Turn, ...]:
             )
         turns.append(Turn(role=value["role"], content=value["content"]))
     return tuple(turns)
+
+
+def unstorable(value: str) -> str | None:
+    """What in `value` no database can store as text: a NUL character
+    (PostgreSQL refuses it) or a lone UTF-16 surrogate such as the JSON escape
+    "\\ud800" (not Unicode text at all); None when there is nothing."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "a NUL character (\\u0000)"
+    return f"a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which is not valid Unicode"
 
 
 def chosen_first(*texts: str) -> bool:
