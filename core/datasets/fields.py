@@ -18,6 +18,7 @@ from typing import Any
 from core.types import Turn
 
 _ROLES = ("system", "user", "assistant")
+MAX_ID_CHARS = 200  # the store's width for an item's id and category
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -101,7 +102,10 @@ def optional_id(rec: RawRecord, key: str) -> str | None:
     value = rec.data[key]
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise RecordError(f"'{key}' must be a string or an integer, got {describe(value)}")
-    return str(value).strip() or None
+    text = str(value).strip()
+    if len(text) > MAX_ID_CHARS:
+        raise RecordError(f"'{key}' is {len(text):,} characters long; at most {MAX_ID_CHARS}")
+    return text or None
 
 
 def integer(rec: RawRecord, key: str) -> int:
