@@ -54,6 +54,8 @@ class FakeServer:
     url: str
     chat_replies: list[Reply | Callable[[dict[str, Any]], Reply]]
     default: Callable[[dict[str, Any]], Reply]
+    models: list[dict[str, Any]] = field(default_factory=lambda: [{"id": "fake-grm"}])
+    tokenize: Callable[[dict[str, Any]], Reply] | None = None  # POST /tokenize (vLLM)
     requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -102,7 +104,7 @@ def fake() -> Iterator[FakeServer]:
             server = state["server"]
             server.requests.append((self.path, {}, dict(self.headers)))
             if self.path == "/v1/models":
-                self._send(Reply(body={"object": "list", "data": [{"id": "fake-grm"}]}))
+                self._send(Reply(body={"object": "list", "data": server.models}))
             else:
                 self._send(Reply(404, {"detail": "Not Found"}))
 
@@ -116,6 +118,9 @@ def fake() -> Iterator[FakeServer]:
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 queued = server.chat_replies.pop(0) if server.chat_replies else server.default
             try:
+                if self.path == "/tokenize" and server.tokenize is not None:
+                    self._send(server.tokenize(body))
+                    return
                 if self.path != "/v1/chat/completions":
                     self._send(Reply(404, {"detail": "Not Found"}))
                     return
@@ -291,6 +296,36 @@ def test_prefill_needs_a_server_that_continues_the_assistant_message(fake):
     body = fake.chat_bodies()[0]
     assert body["messages"][-1] == {"role": "assistant", "content": "Specific Criteria:"}
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+
+
+def test_a_vllm_style_server_gives_context_and_token_counts_for_the_length_check(fake):
+    from core.errors import PromptTooLongError
+
+    fake.models = [{"id": "grm-27b", "max_model_len": 100}]
+    fake.tokenize = lambda body: Reply(body={"count": len(body["messages"][0]["content"]) // 4})
+    backend = _backend(fake)
+    assert backend.info.context_length == 100 and backend.info.name == "grm-27b"
+    assert backend.count_prompt_tokens("x" * 40) == 10
+    with pytest.raises(PromptTooLongError, match="the model's context is 100 tokens"):
+        judge("q?", ["a", "b"], k=2, max_new_tokens=16, backend=backend,
+              settings=Settings(model=fake.url))
+    assert fake.chat_bodies() == []  # refused before any generation
+
+
+def test_a_base_url_without_v1_gets_a_hint(fake):
+    with pytest.raises(BackendError, match=r"answered HTTP 404: Not Found; OpenAI-compatible "
+                       r"servers answer under /v1: try http://127\.0\.0\.1:\d+/v1"):
+        OpenAICompatBackend(fake.url.removesuffix("/v1"), retries=0)
+
+
+def test_a_prompt_error_with_n_does_not_switch_to_single_requests(fake):
+    too_long = Reply(400, {"error": {"message": "prompt is too long"}})
+    fake.chat_replies = [too_long, too_long]
+    backend = _backend(fake)
+    with pytest.raises(BackendError, match="prompt is too long"):
+        backend.generate(["A", "A"], PARAMS)
+    backend.generate(["A", "A"], PARAMS)
+    assert [b["n"] for b in fake.chat_bodies()] == [2, 1, 2]
 
 
 def test_no_rescue_and_no_token_count_without_a_tokenizer_endpoint(fake):

@@ -202,11 +202,12 @@ class OpenAICompatBackend:
             got = self._chat(request, params, prefix)[: request.n]
         except _Refused:
             got = []
-        if len(got) < request.n:
-            log.info("%s does not honour n > 1: one request per choice", self.base_url)
-            self._n_supported = False
+        short = len(got) < request.n
         for single in _singles(request, len(got)):
             got += self._chat(single, params, prefix)[:1]
+        if short:  # the single requests worked where n did not: n is what it ignores
+            log.info("%s does not honour n > 1: one request per choice", self.base_url)
+            self._n_supported = False
         return got
 
     def _chat(self, request: _Request, params: SamplingParams, prefix: str) -> list[Completion]:
@@ -274,7 +275,7 @@ class OpenAICompatBackend:
                     raise _Refused()
                 raise BackendError(
                     f"the judge server at {url} answered HTTP {reply.status_code}"
-                    f"{_attempts(attempt)}: {_error_text(reply)}"
+                    f"{_attempts(attempt)}: {_error_text(reply)}{self._hint(reply.status_code)}"
                 )
             data = _json_or_none(reply)
             if data is None:
@@ -323,6 +324,11 @@ class OpenAICompatBackend:
                 "set GRM_STUDIO_API_MODEL"
             )
         return name, _context_length(entry)
+
+    def _hint(self, status: int) -> str:
+        if status == 404 and not self.base_url.endswith("/v1"):
+            return f"; OpenAI-compatible servers answer under /v1: try {self.base_url}/v1"
+        return ""
 
     def _root(self) -> str:
         """The server's root: the base URL without a trailing /v1."""
@@ -384,10 +390,11 @@ def _context_length(entry: dict[str, Any]) -> int | None:
 def _token_count(data: Any) -> int | None:
     if not isinstance(data, dict):
         return None
-    if isinstance(data.get("count"), int):
-        return int(data["count"])
-    tokens = data.get("tokens")
-    return len(tokens) if isinstance(tokens, list) else None
+    count = data.get("count")
+    if not isinstance(count, int):
+        tokens = data.get("tokens")
+        count = len(tokens) if isinstance(tokens, list) else None
+    return count or None  # 0 for a prompt is a server that read the wrong field
 
 
 def _json_or_none(reply: httpx.Response) -> Any:
