@@ -467,3 +467,24 @@ def test_a_real_server_error_is_reported_with_its_message(llama_server):
         backend.generate([too_long], SamplingParams(max_new_tokens=8))
     assert f"the judge server at {llama_server}/chat/completions answered HTTP" in str(err.value)
     assert "context" in str(err.value).lower() or "token" in str(err.value).lower()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GRM_STUDIO_DATABASE_URL": f"postgresql+psycopg://grm:{KEY}@127.0.0.1:1/none"},
+        {"GRM_STUDIO_MODEL": "http://127.0.0.1:1/v1", "GRM_STUDIO_API_KEY": KEY,
+         "GRM_STUDIO_API_RETRIES": "0"},
+    ],
+)
+def test_the_cli_never_prints_a_secret_when_the_database_or_the_judge_fails(monkeypatch, env):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    command = ["stats"] if "GRM_STUDIO_DATABASE_URL" in env else ["judge", "-q", "q", "-r", "a"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert "error:" in result.output and KEY not in result.output
