@@ -197,7 +197,7 @@ def test_requests_in_flight_never_exceed_the_concurrency_limit(fake):
 
 def _slow(body: dict[str, Any]) -> Reply:
     reply = _choices(body)
-    reply.delay_s = 0.15
+    reply.delay_s = 0.4
     return reply
 
 
