@@ -407,7 +407,8 @@ def llama_server() -> Iterator[str]:
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_gguf_path()),
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-        "--n_threads", "2", "--verbose", "false",
+        # One thread: on a shared, busy CPU llama.cpp's threads wait on each other.
+        "--n_threads", "1", "--n_threads_batch", "1", "--verbose", "false",
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ | {"NO_COLOR": "1"}
@@ -437,7 +438,7 @@ def llama_server() -> Iterator[str]:
 
 @pytest.mark.model
 def test_a_pair_is_judged_end_to_end_by_a_real_llama_cpp_server(llama_server):
-    settings = Settings(model=llama_server, max_new_tokens=24, temperature=0.5, api_concurrency=2)
+    settings = Settings(model=llama_server, max_new_tokens=16, temperature=0.5, api_concurrency=2)
     backend = load_backend(settings)
     assert backend.info.backend == "openai" and backend.info.source == llama_server
     result = judge(
