@@ -6,20 +6,20 @@ from pathlib import Path
 
 from core.backends.base import Backend, RescueRequest
 from core.backends.embedded import embedded_gguf_path
-from core.backends.openai_compat import is_server_url
+from core.backends.openai_compat import OpenAICompatBackend, is_server_url
 from core.backends.scripted import ScriptedBackend
 from core.config import Settings
 from core.errors import BackendError
 
-__all__ = ["Backend", "RescueRequest", "ScriptedBackend", "load_backend"]
+__all__ = [
+    "Backend", "OpenAICompatBackend", "RescueRequest", "ScriptedBackend", "load_backend",
+]
 
 
 def load_backend(settings: Settings) -> Backend:
     """Load the judge that `settings.model` names (loading takes seconds: keep it);
     an http(s):// URL is an OpenAI-compatible server (`openai_compat`)."""
     if is_server_url(settings.model):
-        from core.backends.openai_compat import OpenAICompatBackend
-
         key = settings.api_key.get_secret_value() if settings.api_key else None
         return OpenAICompatBackend(
             settings.model,
