@@ -64,6 +64,7 @@ def _judge_one(
     as_json: bool,
 ) -> None:
     from core import judge as run_judge
+    from core.injection import flagged_responses, warning_line
     from core.inputs import read_responses_file
     from core.report import render_judgement
 
@@ -75,6 +76,8 @@ def _judge_one(
         query = query if query is not None else file_query
     if query is None:
         raise InputError("no query: pass --query (or a 'query' in the responses file)")
+    for index, flags in flagged_responses(responses).items():
+        typer.secho(f"warning: {warning_line(index, flags)}", fg=typer.colors.YELLOW, err=True)
     if not as_json:
         typer.echo(f"Loading judge '{settings.model}' ...", err=True)
     result = run_judge(query, responses, context=context, settings=settings)

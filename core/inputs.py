@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.datasets.fields import unstorable
 from core.errors import InputError, ResponsesFileError
 from core.types import Turn
 
@@ -64,12 +65,16 @@ def _from_document(path: Path, data: Any) -> tuple[list[str], str | None, list[T
         query = data.get("query")
         if query is not None and not isinstance(query, str):
             raise ResponsesFileError(f"{path}: 'query' must be a string")
+        if query is not None:
+            _check_text(path, query, "'query'")
         try:
             context = [Turn.model_validate(t) for t in data.get("context") or []]
         except ValueError as err:
             raise ResponsesFileError(
                 f"{path}: 'context' must be a list of {{role, content}} turns"
             ) from err
+        for i, turn in enumerate(context, start=1):
+            _check_text(path, turn.content, f"context turn {i}")
         responses = [_response_text(path, v, f"response {i}") for i, v in enumerate(data["responses"], 1)]
         return responses, query, context
     raise ResponsesFileError(
@@ -79,15 +84,23 @@ def _from_document(path: Path, data: Any) -> tuple[list[str], str | None, list[T
 
 def _response_text(path: Path, value: Any, where: str) -> str:
     if isinstance(value, str):
-        return value
+        return _check_text(path, value, where)
     if isinstance(value, dict):
         for key in ("response", "text", "content"):
             if isinstance(value.get(key), str):
-                return value[key]
+                return _check_text(path, value[key], where)
     raise ResponsesFileError(
         f"{path}: {where} must be a string or an object with a 'response' string, "
         f"got {type(value).__name__}"
     )
+
+
+def _check_text(path: Path, text: str, where: str) -> str:
+    """`text`, unless it holds what no model or database takes (NUL, a lone surrogate)."""
+    problem = unstorable(text)
+    if problem is not None:
+        raise ResponsesFileError(f"{path}: {where} contains {problem}; fix or remove it")
+    return text
 
 
 _ROLE_PREFIXES = {"user:": "user", "assistant:": "assistant", "system:": "system"}

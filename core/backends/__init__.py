@@ -6,15 +6,31 @@ from pathlib import Path
 
 from core.backends.base import Backend, RescueRequest
 from core.backends.embedded import embedded_gguf_path
+from core.backends.openai_compat import OpenAICompatBackend, is_server_url
 from core.backends.scripted import ScriptedBackend
 from core.config import Settings
 from core.errors import BackendError
 
-__all__ = ["Backend", "RescueRequest", "ScriptedBackend", "load_backend"]
+__all__ = [
+    "Backend", "OpenAICompatBackend", "RescueRequest", "ScriptedBackend", "load_backend",
+]
 
 
 def load_backend(settings: Settings) -> Backend:
-    """Load the judge that `settings.model` names (loading takes seconds: keep it)."""
+    """Load the judge that `settings.model` names (loading takes seconds: keep it);
+    an http(s):// URL is an OpenAI-compatible server (`openai_compat`)."""
+    if is_server_url(settings.model):
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        return OpenAICompatBackend(
+            settings.model,
+            model=settings.api_model,
+            api_key=key,
+            concurrency=settings.api_concurrency,
+            timeout_s=settings.api_timeout_s,
+            retries=settings.api_retries,
+            backoff_s=settings.api_backoff_s,
+            prefill=settings.api_prefill,
+        )
     from core.backends.hf import TransformersBackend
 
     if settings.model == "embedded":
@@ -23,8 +39,8 @@ def load_backend(settings: Settings) -> Backend:
         source = Path(settings.model).expanduser()
         if not source.exists():
             raise BackendError(
-                f"model '{settings.model}' not found: give 'embedded', a model directory "
-                "or a .gguf file"
+                f"model '{settings.model}' not found: give 'embedded', a model directory, "
+                "a .gguf file or the http(s):// URL of an OpenAI-compatible server"
             )
     return TransformersBackend.load(
         source,

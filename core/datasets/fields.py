@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from core.types import Turn
 
 _ROLES = ("system", "user", "assistant")
+MAX_ID_CHARS = 200  # the store's width for an item's id and category
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class RecordError(ValueError):
@@ -99,7 +102,10 @@ def optional_id(rec: RawRecord, key: str) -> str | None:
     value = rec.data[key]
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise RecordError(f"'{key}' must be a string or an integer, got {describe(value)}")
-    return str(value).strip() or None
+    text = str(value).strip()
+    if len(text) > MAX_ID_CHARS:
+        raise RecordError(f"'{key}' is {len(text):,} characters long; at most {MAX_ID_CHARS}")
+    return text or None
 
 
 def integer(rec: RawRecord, key: str) -> int:
@@ -170,6 +176,18 @@ def to_turns(key: str, values: list[Any]) -> tuple[Turn, ...]:
             )
         turns.append(Turn(role=value["role"], content=value["content"]))
     return tuple(turns)
+
+
+def unstorable(value: str) -> str | None:
+    """What in `value` no database can store as text: a NUL character
+    (PostgreSQL refuses it) or a lone UTF-16 surrogate such as the JSON escape
+    "\\ud800" (not Unicode text at all); None when there is nothing."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "a NUL character (\\u0000)"
+    return f"a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which is not valid Unicode"
 
 
 def chosen_first(*texts: str) -> bool:

@@ -46,6 +46,9 @@ class Shape:
         if not isinstance(rec.data, dict):
             reason = f"expected an object with the record's fields, got {f.describe(rec.data)}"
             return Skipped(rec.number, f"{rec.where}: {reason}")
+        problem = _unstorable_field(rec.data)
+        if problem is not None:
+            return Skipped(rec.number, f"{rec.where}: {problem}")
         try:
             item = self.read(rec)
         except RecordError as err:
@@ -56,6 +59,24 @@ class Shape:
             reason = f"responses {i} and {j} are identical, so no preference between them holds"
             return Skipped(rec.number, f"{rec.where}: {reason}")
         return item
+
+
+def _unstorable_field(data: dict[str, object]) -> str | None:
+    """Why a field's text cannot be stored (a NUL, a lone surrogate), naming the
+    field; None if every string in the record, however nested, can be."""
+    for key, value in data.items():
+        stack = [value]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, str):
+                problem = f.unstorable(current)
+                if problem is not None:
+                    return f"'{key}' contains {problem}; fix or remove it in the file"
+            elif isinstance(current, dict):
+                stack.extend(current.values())
+            elif isinstance(current, list):
+                stack.extend(current)
+    return None
 
 
 def _first_duplicate(responses: tuple[str, ...]) -> tuple[int, int] | None:

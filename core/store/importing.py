@@ -27,6 +27,7 @@ from core.store.labels import annotator_id
 from core.store.schema import Annotation, Dataset, GroundTruth, ImportRun, Item
 
 CHUNK = 500
+MAX_NAME_CHARS = 200  # the width of dataset.name
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ def content_hash(query: str, context: Iterable[Any], responses: Iterable[str]) -
 def dataset_id(session: Session, name: str, *, create: bool = False) -> int | None:
     found = session.scalar(select(Dataset.id).where(Dataset.name == name))
     if found is None and create:
+        if not name.strip():
+            raise InputError("a dataset needs a name")
+        if len(name) > MAX_NAME_CHARS:
+            raise InputError(
+                f"a dataset name holds at most {MAX_NAME_CHARS} characters, not {len(name):,}"
+            )
         row = Dataset(name=name)
         session.add(row)
         session.flush()
