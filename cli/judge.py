@@ -79,7 +79,7 @@ def _judge_one(
     for index, flags in flagged_responses(responses).items():
         typer.secho(f"warning: {warning_line(index, flags)}", fg=typer.colors.YELLOW, err=True)
     if not as_json:
-        typer.echo(f"Loading judge '{settings.model}' ...", err=True)
+        typer.echo(f"Loading judge '{settings.model_shown}' ...", err=True)
     result = run_judge(query, responses, context=context, settings=settings)
     typer.echo(result.model_dump_json(indent=2) if as_json else render_judgement(result))
 
@@ -94,7 +94,7 @@ def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
 
     engine = open_store(settings)
     require_dataset(engine, dataset)  # before the slow model load
-    typer.echo(f"Loading judge '{settings.model}' ...", err=True)
+    typer.echo(f"Loading judge '{settings.model_shown}' ...", err=True)
     judge_ = Judge(
         load_backend(settings),
         template=settings.template,

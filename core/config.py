@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         return SamplingParams(**values)
 
     @property
+    def model_shown(self) -> str:
+        """`model` as it may be printed: a server URL loses credentials and query."""
+        from core.backends.openai_compat import is_server_url, public_url
+
+        return public_url(self.model) if is_server_url(self.model) else self.model
+
+    @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'grm-studio.db'}"
 

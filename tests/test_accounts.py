@@ -32,6 +32,7 @@ def test_accounts_sign_in_with_hashed_passwords_and_roles(store):
         ("  ", "annotator", "long enough", "needs a name"),
         ("ada", "owner", "long enough", "unknown role"),
         ("ada", "viewer", "short", "at least 8"),
+        ("a" * 201, "viewer", "long enough", "at most 200 characters"),
     ],
 )
 def test_bad_accounts_are_refused(store, name, role, password, message):

@@ -407,3 +407,11 @@ def test_the_demo_dataset_loads_once_into_an_empty_store(store):
     assert report is not None and report.dataset == DEMO_DATASET and report.imported == 100
     assert ensure_demo_dataset(store, path) is None  # not again, and not over other data
     assert (path.parent / "SOURCE.md").read_text().count("MIT") >= 1
+
+
+def test_an_over_long_annotator_name_is_refused_on_every_database(store, tmp_path):
+    import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:1]), "toy")
+    (one,) = item_ids(store)
+    with pytest.raises(InputError, match="at most 200 characters"):
+        add_label(store, one, "x" * 201, 0)
+    assert add_label(store, one, "x" * 200, 0).annotator == "x" * 200

@@ -20,7 +20,7 @@ from core.store.accounts import Account, Action, require
 from core.store.labels import add_label, undo_label
 from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
 from core.store.schema import Item
-from webapp.cards import sample_cards_html
+from webapp.cards import injection_warnings_html, sample_cards_html
 from webapp.studio import Studio
 
 TIE = "Tie"
@@ -119,7 +119,8 @@ def item_html(view: ItemView) -> str:
     return (
         f"<div id='annotate-item-{view.item_id}'>{turns}<p><b>Query</b> "
         f"<span class='grm-muted'>(item {view.item_id}, {html.escape(view.dataset)})</span></p>"
-        f"<div class='grm-text'>{html.escape(view.query)}</div>{responses}</div>"
+        f"<div class='grm-text'>{html.escape(view.query)}</div>"
+        f"{injection_warnings_html(view.responses)}{responses}</div>"
     )
 
 

@@ -32,7 +32,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Row():
             gr.Markdown(
                 "# GRM Studio\nJudge responses with a generative reward model: "
-                f"`{studio.settings.model}`, k shuffled samples, then the vote."
+                f"`{studio.settings.model_shown}`, k shuffled samples, then the vote."
             )
             banner = gr.HTML(elem_id="account")
         with gr.Tab("Judge", id="judge"):

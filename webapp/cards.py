@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
+from core.injection import flagged_responses, warning_line
 from core.report import parse_status
 from core.types import Judgement, ParsedOutput, ParseFailure, Sample
 
@@ -30,6 +31,8 @@ CARD_CSS = """
 .grm-flag--split { background: #6a1b9a; }
 .grm-flag--none { background: #c62828; }
 .grm-muted { color: #607d8b; }
+.grm-injection { border-left: 5px solid #c62828; background: #fff3f0; padding: 2px 8px;
+  margin: 4px 0; }
 """
 
 _SNIPPET = 80  # characters of a response shown in the vote table (full text on hover)
@@ -202,5 +205,14 @@ def vote_panel_html(judgement: Judgement) -> str:
     query = _snippet(judgement.input.query)
     return (
         f'<div class="grm-vote"><div class="grm-muted">Query: {query}</div>'
-        f"{_headline(judgement)}{_counts(judgement)}{_totals_table(judgement)}</div>"
+        f"{_headline(judgement)}{injection_warnings_html(judgement.input.responses)}"
+        f"{_counts(judgement)}{_totals_table(judgement)}</div>"
+    )
+
+
+def injection_warnings_html(responses: tuple[str, ...] | list[str]) -> str:
+    """A warning per response that looks like it tries to steer the judge (escaped)."""
+    return "".join(
+        f'<div class="grm-injection">⚠ {_text(warning_line(index, flags))}</div>'
+        for index, flags in flagged_responses(responses).items()
     )

@@ -206,7 +206,7 @@ def judge_in_batches(
     params = settings.sampling(k=int(k))
     try:
         require_dataset(studio.engine, dataset)  # before the slow model load
-        yield f"Loading the judge '{settings.model}' …"
+        yield f"Loading the judge '{settings.model_shown}' …"
         judge = studio.judge()
     except GRMStudioError as err:
         yield f"Cannot judge: {err}"

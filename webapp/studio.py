@@ -51,7 +51,7 @@ class Studio:
     def model_choices(self) -> list[tuple[str, str]]:
         """(label, model) pairs the Judge tab offers: the configured model, then
         every registered judge that can be loaded here (a directory or a server)."""
-        choices = [(f"{self.settings.model} (configured)", self.settings.model)]
+        choices = [(f"{self.settings.model_shown} (configured)", self.settings.model)]
         with Session(self.engine) as session:
             rows = session.execute(
                 select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())

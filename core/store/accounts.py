@@ -80,6 +80,8 @@ def set_account(engine: Engine, name: str, role: str, password: str) -> Account:
     name = name.strip()
     if not name:
         raise InputError("an account needs a name")
+    if len(name) > 200:
+        raise InputError("an account's name has at most 200 characters")
     if role not in SIGN_IN_ROLES:
         raise InputError(f"unknown role '{role}'; one of {', '.join(SIGN_IN_ROLES)}")
     if len(password) < MIN_PASSWORD:

@@ -42,10 +42,15 @@ class Label:
     retracted: bool = False
 
 
+NAME_CHARS = 200  # the annotator.name column
+
+
 def annotator_id(session: Session, name: str, role: str = "annotator") -> int:
     """The id of annotator `name`, created with `role` if new."""
     if not name.strip():
         raise InputError("an annotator needs a name")
+    if len(name) > NAME_CHARS:
+        raise InputError(f"an annotator's name has at most {NAME_CHARS} characters")
     if role not in ROLES:
         raise InputError(f"unknown role '{role}'; one of {', '.join(ROLES)}")
     found = session.scalar(select(Annotator.id).where(Annotator.name == name))
