@@ -28,6 +28,9 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
     max_length: Annotated[int, typer.Option(min=16, help="tokens per example")] = 1024,
+    trainable_layers: Annotated[
+        Optional[int], typer.Option(min=0, help="train only the last N blocks and the head")
+    ] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     name: Annotated[Optional[str], typer.Option(help="registry name; default: the directory name")] = None,
 ) -> None:
@@ -38,7 +41,8 @@ def train(
     settings = load_settings()
     config = MetaTrainConfig(
         epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-        learning_rate=learning_rate, max_length=max_length, seed=seed,
+        learning_rate=learning_rate, max_length=max_length,
+        trainable_layers=trainable_layers, seed=seed,
     )
     with reported_errors():
         info = train_meta_rm(

@@ -52,6 +52,7 @@ class MetaTrainConfig:
     learning_rate: float = 2e-5
     weight_decay: float = 0.0
     max_length: int = 1024  # tokens per example; the start is cut, the scores kept
+    trainable_layers: int | None = None  # train only the last N blocks and the head; None: all
     seed: int = 0
 
 
@@ -98,12 +99,14 @@ def train_meta_rm(
     base = str(base_model or settings.model)
     model, tokenizer = _load_base(resolve_model_dir(base, settings.cache_dir))
     model.to(settings.resolved_device())
+    if config.trainable_layers is not None:
+        _freeze_all_but_last(model, config.trainable_layers)
     texts = [e.text for e in data.examples]
     labels = [1.0 if e.correct else 0.0 for e in data.examples]
     pos_weight = torch.tensor([data.negatives / data.positives], device=model.device)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
     )
     losses: list[float] = []
     model.train()
@@ -115,7 +118,7 @@ def train_meta_rm(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if on_step:
             on_step(len(losses), losses[-1])
     model.eval()
@@ -225,6 +228,25 @@ def _load_base(model_dir: Path) -> tuple[Any, Any]:
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1)
     _prepare(model, tokenizer)
     return model, tokenizer
+
+
+def _freeze_all_but_last(model: Any, n: int) -> None:
+    """Train only the last `n` transformer blocks, the final norm and the head."""
+    backbone = model.base_model
+    layers = getattr(backbone, "layers", None)
+    if layers is None or not 0 <= n <= len(layers):
+        raise InputError(
+            f"trainable_layers={n}: the base model has "
+            f"{'no list of layers' if layers is None else f'{len(layers)} layers'}"
+        )
+    model.requires_grad_(False)
+    for module in [*list(layers)[len(layers) - n :], getattr(backbone, "norm", None)]:
+        if module is not None:
+            module.requires_grad_(True)
+    prefix = model.base_model_prefix + "."
+    for name, parameter in model.named_parameters():
+        if not name.startswith(prefix):  # the classification head
+            parameter.requires_grad_(True)
 
 
 def _prepare(model: Any, tokenizer: Any) -> None:
