@@ -43,7 +43,7 @@ def train(
     """GRPO with reward +1 when the parsed scores pick the labelled best strictly, -1
     otherwise; saves the policy and registers it as a judge model."""
     from core.store import open_store
-    from core.templates import PRINCIPLES_PREFIX
+    from core.templates import PRINCIPLES_PREFIX, get_template
     from core.training.rl import RLConfig, train_rl
 
     settings = load_settings()
@@ -58,8 +58,9 @@ def train(
         gradient_checkpointing=gradient_checkpointing, seed=seed,
     )
     with reported_errors():
+        template = get_template(settings.template) if settings.template else None
         info = train_rl(open_store(settings), settings, dataset=dataset, out_dir=out,
-                        base_model=base_model, config=config, name=name)
+                        base_model=base_model, config=config, template=template, name=name)
     rewards = ", ".join(f"{r:+.2f}" for r in info.rewards[-5:]) or "none logged"
     typer.echo(
         f"trained judge saved to {info.path} (judge model id {info.judge_model_id}, sha256 "

@@ -112,10 +112,15 @@ def test_meta_guided_vote_keeps_the_samples_the_meta_rm_rates_highest():
 
 
 def test_meta_scores_are_stored_per_sample(store, tmp_path):
+    from core.training.meta_vote import stored_meta_guided
+
     scripted_store(store, tmp_path, n_items=1)
     assert load_meta_scores(store, 1) == (None, None)
+    assert stored_meta_guided(store, 1) is None
     save_meta_scores(store, 1, [0.25, 0.75])
     assert load_meta_scores(store, 1) == (0.25, 0.75)
+    view = stored_meta_guided(store, 1)
+    assert view.chosen == (1,) and view.meta_scores == (0.25, 0.75)
     from core.errors import InputError
 
     with pytest.raises(InputError, match="2 samples, got 1"):
@@ -140,6 +145,22 @@ def test_migration_0008_adds_the_meta_model_table_and_goes_back(store_url):
     command.downgrade(alembic_config(engine), "0006")
     assert "meta_model" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_a_staged_directory_appears_only_when_complete(tmp_path):
+    from core.errors import InputError
+    from core.training.meta_base import staged_directory
+
+    with pytest.raises(RuntimeError), staged_directory(tmp_path / "out") as staging:
+        (staging / "weights").write_text("half")
+        raise RuntimeError("killed mid-save")
+    assert list(tmp_path.iterdir()) == []
+    with staged_directory(tmp_path / "out") as staging:
+        (staging / "weights").write_text("all")
+    assert (tmp_path / "out" / "weights").read_text() == "all"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    with pytest.raises(InputError, match="already exists"), staged_directory(tmp_path / "out"):
+        pass
 
 
 # -- real training on the embedded model ----------------------------------------------
@@ -282,7 +303,7 @@ def test_judge_with_a_meta_model_prints_the_guided_vote_in_json(trained):
                  "--max-new-tokens", "4", "--no-rescue", "--meta-model", str(info.path), "--json",
                  env={"GRM_STUDIO_DATABASE_URL": settings.database_url})
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     meta_vote = payload["meta_vote"]
     assert meta_vote["k_meta"] == 1 and len(meta_vote["meta_scores"]) == 2
     assert meta_vote["plain"] == payload["vote"]

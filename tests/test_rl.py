@@ -110,3 +110,23 @@ def test_one_grpo_step_changes_the_weights_and_the_checkpoint_judges(store, tmp_
         SamplingParams(k=1, max_new_tokens=4),
     )
     assert judgement.samples[0].valid and judgement.vote.valid_samples == 1
+
+
+def test_rl_train_names_a_missing_dataset_and_an_unlabelled_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from core.store.db import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    path = tmp_path / "unlabelled.jsonl"
+    path.write_text(json.dumps({"prompt": "q?", "responses": ["a", "b"]}) + "\n")
+    import_file(engine, path, "raw")
+    env = {"GRM_STUDIO_DATABASE_URL": url}
+    result = CliRunner().invoke(app, ["rl", "train", str(tmp_path / "o"), "--dataset", "nope"], env=env)
+    assert result.exit_code == 2 and "there is no dataset 'nope'" in result.output
+    result = CliRunner().invoke(app, ["rl", "train", str(tmp_path / "o"), "--dataset", "raw"], env=env)
+    assert result.exit_code == 2 and "no labelled item" in result.output
+    assert not (tmp_path / "o").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pydantic import Field
+from sqlalchemy import Engine
 
 from core.types import Frozen, Judgement, Vote
 from core.vote import meta_guided_vote, meta_selected
@@ -68,3 +69,18 @@ def render_meta_guided(view: MetaGuidedVote) -> str:
         f"  Meta-guided:  {totals(view.vote)}"
         + ("  (differs from the plain vote)" if view.changes_winner else ""),
     ])
+
+
+def stored_meta_guided(
+    engine: Engine, judgement_id: int, *, k_meta: int | None = None
+) -> MetaGuidedVote | None:
+    """The meta-guided vote of stored judgement `judgement_id` from the meta rewards
+    stored with its samples; None until every sample has one (`grm-studio meta score`)."""
+    from core.store.judgements import fetch_judgement
+    from core.store.meta_scores import load_meta_scores
+
+    scores = load_meta_scores(engine, judgement_id)
+    if not scores or any(s is None for s in scores):
+        return None
+    rewards = [float(s) for s in scores if s is not None]
+    return meta_guided(fetch_judgement(engine, judgement_id), rewards, k_meta=k_meta)

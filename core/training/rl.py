@@ -172,12 +172,13 @@ def train_rl(
     """GRPO on `dataset`'s labelled items from `base_model` (default: the judge,
     `settings.model`); the policy is saved at `out_dir` (which must not exist)
     and registered as a judge model. `template` overrides the judge's default."""
+    config = config or RLConfig()
+    out_dir = check_free(out_dir)
+    require_dataset(engine, dataset)  # before the slow imports and loads
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    config = config or RLConfig()
-    out_dir = check_free(out_dir)
     base = str(base_model or settings.model)
     model_dir = resolve_model_dir(base, settings.cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
