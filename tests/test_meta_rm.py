@@ -4,6 +4,7 @@ and (marked `model`) a real training run on the embedded model."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,8 @@ def test_a_staged_directory_appears_only_when_complete(tmp_path):
 # -- real training on the embedded model ----------------------------------------------
 
 # Two steps on the last two blocks and the head: real training, sized for two shared CPU cores.
-TINY = dict(max_steps=2, batch_size=2, max_length=64, learning_rate=1e-4, trainable_layers=2)
+TINY = {"max_steps": 2, "batch_size": 2, "max_length": 64, "learning_rate": 1e-4,
+        "trainable_layers": 2}
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,7 @@ def test_training_changes_the_weights_and_registers_a_complete_model(trained):
 
     engine, settings, info = trained
     assert (info.positives, info.negatives, info.steps) == (2, 2, 2)
-    assert all(loss == loss for loss in info.losses)  # finite, not NaN
+    assert all(math.isfinite(loss) for loss in info.losses)
     saved = load_file(str(info.path / "model.safetensors"))
     base = load_file(str(resolve_model_dir("embedded", settings.cache_dir) / "model.safetensors"))
     shared = [name for name in saved if name in base]

@@ -74,7 +74,6 @@ SHORT = PromptTemplate(
 @pytest.mark.model
 def test_one_grpo_step_changes_the_weights_and_the_checkpoint_judges(store, tmp_path):
     from safetensors.torch import load_file
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from core import Judge, JudgeInput, SamplingParams
