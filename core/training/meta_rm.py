@@ -35,7 +35,7 @@ from core.training.meta_base import (
     resolve_model_dir,
     staged_directory,
 )
-from core.training.meta_data import meta_input_text, meta_training_set
+from core.training.meta_data import MetaTrainingSet, meta_input_text, meta_training_set
 from core.types import JudgeInput, Judgement, Sample
 
 MANIFEST = "meta_rm.json"
@@ -97,30 +97,12 @@ def train_meta_rm(
             f"labelled items{' in ' + repr(dataset) if dataset else ''}: judge more labelled items"
         )
     base = str(base_model or settings.model)
+    torch.manual_seed(config.seed)  # the new head's initial weights
     model, tokenizer = _load_base(resolve_model_dir(base, settings.cache_dir))
     model.to(settings.resolved_device())
     if config.trainable_layers is not None:
         _freeze_all_but_last(model, config.trainable_layers)
-    texts = [e.text for e in data.examples]
-    labels = [1.0 if e.correct else 0.0 for e in data.examples]
-    pos_weight = torch.tensor([data.negatives / data.positives], device=model.device)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    optimiser = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    losses: list[float] = []
-    model.train()
-    for batch in _batches(len(texts), config):
-        encoded = _encode(tokenizer, [texts[i] for i in batch], config.max_length, model.device)
-        target = torch.tensor([labels[i] for i in batch], device=model.device)
-        logits = model(**encoded).logits[:, 0]
-        loss = loss_fn(logits, target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(float(loss.detach()))
-        if on_step:
-            on_step(len(losses), losses[-1])
+    losses = _fit(model, tokenizer, data, config, on_step)
     model.eval()
     manifest = {
         "kind": KIND,
@@ -221,6 +203,40 @@ def score_judgement(meta: MetaRewardModel, judgement: Judgement) -> tuple[float,
     return tuple(meta.score(judgement.input, judgement.samples))
 
 
+def _fit(
+    model: Any,
+    tokenizer: Any,
+    data: MetaTrainingSet,
+    config: MetaTrainConfig,
+    on_step: Callable[[int, float], None] | None,
+) -> list[float]:
+    """BCE on one logit per example, positives weighted by negatives / positives."""
+    import torch
+
+    texts = [e.text for e in data.examples]
+    labels = [1.0 if e.correct else 0.0 for e in data.examples]
+    pos_weight = torch.tensor([data.negatives / data.positives], device=model.device)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    optimiser = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )
+    losses: list[float] = []
+    model.train()
+    for batch in _batches(len(texts), config):
+        encoded = _encode(tokenizer, [texts[i] for i in batch], config.max_length, model.device)
+        target = torch.tensor([labels[i] for i in batch], device=model.device)
+        loss = loss_fn(model(**encoded).logits[:, 0], target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if on_step:
+            on_step(len(losses), losses[-1])
+    return losses
+
+
 def _load_base(model_dir: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -267,9 +283,6 @@ def _encode(tokenizer: Any, texts: list[str], max_length: int, device: Any) -> A
 
 def _batches(n: int, config: MetaTrainConfig) -> list[list[int]]:
     """Shuffled batches of example indices, one epoch after another."""
-    import torch
-
-    torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     batches = []
     for _ in range(config.epochs):
