@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cli.app import app, fail, load_settings, reported_errors
 from core.config import Settings
 from core.errors import InputError
+
+if TYPE_CHECKING:
+    from core.training.meta_rm import MetaRewardModel
 
 
 @app.command()
@@ -39,6 +43,12 @@ def judge(
         Optional[bool], typer.Option("--rescue/--no-rescue", help="score rescue for weak models")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the judgement as JSON")] = False,
+    meta_model: Annotated[
+        Optional[Path], typer.Option(help="a meta RM directory: show the meta-guided vote too")
+    ] = None,
+    k_meta: Annotated[
+        Optional[int], typer.Option(min=1, help="with --meta-model: samples to keep; default k/2")
+    ] = None,
 ) -> None:
     """Judge one query's responses (k shuffled samples, then the vote), or with
     --dataset every item of a stored dataset (resumable)."""
@@ -49,11 +59,13 @@ def judge(
     if dataset is not None:
         if query or response or responses_file:
             raise fail("--dataset judges stored items: leave out --query/--response/--responses-file")
+        if meta_model is not None:
+            raise fail("--meta-model judges one query; for stored judgements use `grm-studio meta score`")
         with reported_errors():
             _judge_dataset(settings, dataset, limit)
         return
     with reported_errors():
-        _judge_one(settings, query, response or [], responses_file, as_json)
+        _judge_one(settings, query, response or [], responses_file, as_json, meta_model, k_meta)
 
 
 def _judge_one(
@@ -62,6 +74,8 @@ def _judge_one(
     responses: list[str],
     responses_file: Path | None,
     as_json: bool,
+    meta_model: Path | None = None,
+    k_meta: int | None = None,
 ) -> None:
     from core import judge as run_judge
     from core.injection import flagged_responses, warning_line
@@ -80,8 +94,28 @@ def _judge_one(
         typer.secho(f"warning: {warning_line(index, flags)}", fg=typer.colors.YELLOW, err=True)
     if not as_json:
         typer.echo(f"Loading judge '{settings.model_shown}' ...", err=True)
+    meta = _load_meta(meta_model, settings)  # before the slow judge: fail fast
     result = run_judge(query, responses, context=context, settings=settings)
-    typer.echo(result.model_dump_json(indent=2) if as_json else render_judgement(result))
+    if meta is None:
+        typer.echo(result.model_dump_json(indent=2) if as_json else render_judgement(result))
+        return
+    from core.training.meta_rm import score_judgement
+    from core.training.meta_vote import meta_guided, render_meta_guided
+
+    view = meta_guided(result, score_judgement(meta, result), k_meta=k_meta, meta_model=str(meta.path))
+    if as_json:
+        payload = result.model_dump(mode="json") | {"meta_vote": view.model_dump(mode="json")}
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_judgement(result) + "\n\n" + render_meta_guided(view))
+
+
+def _load_meta(path: Path | None, settings: Settings) -> MetaRewardModel | None:
+    if path is None:
+        return None
+    from core.training.meta_rm import MetaRewardModel
+
+    return MetaRewardModel.load(path, device=settings.resolved_device())
 
 
 def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:

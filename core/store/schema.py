@@ -249,3 +249,22 @@ class WebSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     annotator: Mapped[Annotator] = relationship()
+
+
+class MetaModel(Base):
+    """A trained meta reward model: a scalar classifier that rates how likely one
+    sampled judgement is correct (grm-method.md §3). `source` is its directory,
+    `content_hash` the SHA-256 of its files; positives / negatives count the
+    correct and incorrect samples it was trained on."""
+
+    __tablename__ = "meta_model"
+    __table_args__ = (UniqueConstraint("source", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(1000))
+    base_model: Mapped[str] = mapped_column(String(1000))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    positives: Mapped[int] = mapped_column(Integer)
+    negatives: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -1,0 +1,101 @@
+"""`grm-studio meta train / score / list`: the meta reward model from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cli.app import app, load_settings, reported_errors
+
+meta_app = typer.Typer(
+    help="Meta reward model: rates each sampled judgement; guides the vote.",
+    no_args_is_help=True,
+)
+app.add_typer(meta_app, name="meta")
+
+
+@meta_app.command("train")
+def train(
+    out: Annotated[Path, typer.Argument(help="directory to save the meta RM in (must not exist)")],
+    dataset: Annotated[Optional[str], typer.Option(help="only this dataset's samples")] = None,
+    base_model: Annotated[
+        Optional[str], typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="stop after N steps")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
+    max_length: Annotated[int, typer.Option(min=16, help="tokens per example")] = 1024,
+    trainable_layers: Annotated[
+        Optional[int], typer.Option(min=0, help="train only the last N blocks and the head")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    name: Annotated[Optional[str], typer.Option(help="registry name; default: the directory name")] = None,
+) -> None:
+    """Train a meta RM (BCE, one logit) on every stored sample of the labelled items."""
+    from core.store import open_store
+    from core.training.meta_rm import MetaTrainConfig, train_meta_rm
+
+    settings = load_settings()
+    config = MetaTrainConfig(
+        epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+        learning_rate=learning_rate, max_length=max_length,
+        trainable_layers=trainable_layers, seed=seed,
+    )
+    with reported_errors():
+        info = train_meta_rm(
+            open_store(settings), settings, out_dir=out, dataset=dataset,
+            base_model=base_model, config=config, name=name,
+            on_step=lambda step, loss: typer.echo(f"step {step}  loss {loss:.4f}", err=True),
+        )
+    typer.echo(
+        f"meta RM '{info.name}' (id {info.id}) saved to {info.path}: {info.steps} step(s) on "
+        f"{info.positives} correct and {info.negatives} incorrect samples; "
+        f"sha256 {info.content_hash[:12]}"
+    )
+
+
+@meta_app.command("score")
+def score(
+    judgement_id: Annotated[int, typer.Argument(help="a stored judgement's id")],
+    meta_model: Annotated[Path, typer.Option(help="a meta RM directory")],
+    k_meta: Annotated[Optional[int], typer.Option(min=1, help="samples to keep; default k/2")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the guided vote as JSON")] = False,
+) -> None:
+    """Score a stored judgement's samples with a meta RM, store the scores, show the
+    meta-guided vote beside the plain vote."""
+    from core.store import open_store
+    from core.store.judgements import fetch_judgement
+    from core.store.meta_scores import save_meta_scores
+    from core.training.meta_rm import MetaRewardModel, score_judgement
+    from core.training.meta_vote import meta_guided, render_meta_guided
+
+    settings = load_settings()
+    with reported_errors():
+        engine = open_store(settings)
+        judgement = fetch_judgement(engine, judgement_id)
+        meta = MetaRewardModel.load(meta_model, device=settings.resolved_device())
+        scores = score_judgement(meta, judgement)
+        save_meta_scores(engine, judgement_id, scores)
+        view = meta_guided(judgement, scores, k_meta=k_meta, meta_model=str(meta.path))
+    typer.echo(view.model_dump_json(indent=2) if as_json else render_meta_guided(view))
+
+
+@meta_app.command("list")
+def list_() -> None:
+    """The registered meta RMs, newest first."""
+    from core.store import open_store
+    from core.store.meta_scores import meta_models
+
+    with reported_errors():
+        rows = meta_models(open_store(load_settings()))
+    for r in rows:
+        typer.echo(
+            f"{r.id:4}  {r.name:24} +{r.positives}/-{r.negatives}  sha256 {r.content_hash[:12]}  "
+            f"{r.source}  (base {r.base_model})"
+        )
+    if not rows:
+        typer.echo("no meta RM yet; train one with `grm-studio meta train OUT_DIR`")
+

@@ -1,0 +1,262 @@
+"""Rule-based online RL of the judge (grm-method.md §4.2), with TRL's GRPOTrainer.
+
+    info = train_rl(engine, settings, dataset="llmbar", out_dir=Path("models/grm-rl"))
+
+Every labelled item of the dataset (two or more responses) becomes one prompt
+per shuffled order, rendered exactly as the judge renders it (same template,
+same seeded shuffles, the model's chat format, the judge's forced reply
+start). For each prompt GRPO samples a group of `num_generations` (paper: 4)
+completions; the reward of a completion is +1 when the scores parsed from it,
+mapped back to the original order by the shown order, pick the labelled best
+strictly (`core.agreement.strict_correct`), and -1 otherwise, a parse failure
+included. No format reward: the KL penalty `beta` keeps the format (the paper
+used 0.08 at 27B; smaller values collapsed).
+
+The policy is written into a staging directory and renamed into place
+(`core.training.meta_base`), then registered as a judge model (backend
+"transformers", source its path, revision the SHA-256 of its files), so it
+judges like any other model: `load_backend(Settings(model=str(path)))`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from core.agreement import strict_correct
+from core.config import Settings
+from core.engine import shown_orders, to_original_order
+from core.errors import InputError
+from core.parse import parse_output
+from core.store.batch import require_dataset
+from core.store.judgements import judge_model_id
+from core.store.schema import Item
+from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template
+from core.training.meta_base import (
+    check_free,
+    directory_sha256,
+    resolve_model_dir,
+    staged_directory,
+)
+from core.training.meta_data import ItemLabel, item_label
+from core.types import JudgeInput, ModelInfo, ParseFailure, Turn
+
+MANIFEST = "grm_rl.json"
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """How the judge is trained with GRPO."""
+
+    num_generations: int = 4  # group size (paper: 4)
+    beta: float = 0.08  # KL coefficient against the starting model (paper, 27B: 0.08)
+    learning_rate: float = 1e-6
+    prompts_per_step: int = 1  # prompts per optimiser step, each with its group
+    epochs: int = 1
+    max_steps: int | None = None  # -1 in TRL terms when None: run the epochs
+    max_completion_length: int = 512
+    temperature: float = 1.0
+    orders_per_item: int = 1  # shuffled response orders (prompts) per item
+    limit: int | None = None  # only the first N labelled items
+    reply_prefix: str = PRINCIPLES_PREFIX  # every reply starts with it, as the judge's prefill
+    gradient_checkpointing: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RLPrompt:
+    """One prompt of the RL set: the text the policy continues and what the
+    reward needs to check its scores."""
+
+    prompt: str  # chat-formatted, ending with the reply prefix
+    shown_order: tuple[int, ...]
+    best: int | None
+    item_id: int
+
+
+@dataclass(frozen=True)
+class RLModelInfo:
+    judge_model_id: int  # row in judge_model
+    path: Path
+    content_hash: str
+    base_model: str
+    prompts: int
+    steps: int
+    rewards: tuple[float, ...]  # mean reward per logged step
+
+
+def strict_rule_reward(
+    text: str, shown_order: Sequence[int], best: int | None, score_range: tuple[int, int] = (1, 10)
+) -> float:
+    """+1 if the scores in `text` (shown order) pick `best` strictly, else -1."""
+    parsed = parse_output(text, len(shown_order), score_range=score_range)
+    if isinstance(parsed, ParseFailure):
+        return -1.0
+    scores = to_original_order(parsed.scores, shown_order)
+    return 1.0 if strict_correct(scores, best) else -1.0
+
+
+def reward_function(
+    reply_prefix: str, score_range: tuple[int, int] = (1, 10)
+) -> Callable[..., list[float]]:
+    """The reward in TRL's form: completions plus the dataset's columns."""
+
+    def strict_rule(
+        completions: list[str], shown_order: list[list[int]], best: list[int | None], **_: Any
+    ) -> list[float]:
+        return [
+            strict_rule_reward(reply_prefix + text, order, b, score_range)
+            for text, order, b in zip(completions, shown_order, best, strict=True)
+        ]
+
+    return strict_rule
+
+
+def rl_prompts(
+    engine: Engine,
+    dataset: str,
+    tokenizer: Any,
+    config: RLConfig,
+    template: PromptTemplate | None = None,
+) -> list[RLPrompt]:
+    """The RL prompts of `dataset`'s labelled items (see the module docstring)."""
+    ds_id = require_dataset(engine, dataset)
+    prompts: list[RLPrompt] = []
+    with Session(engine) as session:
+        query = select(Item).where(Item.dataset_id == ds_id, Item.n_responses >= 2).order_by(Item.id)
+        items = 0
+        for item in session.scalars(query):
+            label = item_label(session, item)
+            if not isinstance(label, ItemLabel):
+                continue
+            judge_input = JudgeInput(
+                query=item.query,
+                responses=tuple(item.responses),
+                context=tuple(Turn.model_validate(t) for t in item.context),
+            )
+            chosen = template or default_template(item.n_responses)
+            for order in shown_orders(item.n_responses, config.orders_per_item, config.seed + item.id):
+                text = chosen.render(judge_input, order)
+                prompts.append(
+                    RLPrompt(
+                        prompt=_chat_prompt(tokenizer, text) + config.reply_prefix,
+                        shown_order=order,
+                        best=label.best,
+                        item_id=item.id,
+                    )
+                )
+            items += 1
+            if config.limit is not None and items >= config.limit:
+                break
+    return prompts
+
+
+def train_rl(
+    engine: Engine,
+    settings: Settings,
+    *,
+    dataset: str,
+    out_dir: Path,
+    base_model: str | Path | None = None,
+    config: RLConfig | None = None,
+    template: PromptTemplate | None = None,
+    name: str | None = None,
+) -> RLModelInfo:
+    """GRPO on `dataset`'s labelled items from `base_model` (default: the judge,
+    `settings.model`); the policy is saved at `out_dir` (which must not exist)
+    and registered as a judge model. `template` overrides the judge's default."""
+    config = config or RLConfig()
+    out_dir = check_free(out_dir)
+    require_dataset(engine, dataset)  # before the slow imports and loads
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    base = str(base_model or settings.model)
+    model_dir = resolve_model_dir(base, settings.cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    prompts = rl_prompts(engine, dataset, tokenizer, config, template)
+    if not prompts:
+        raise InputError(
+            f"dataset '{dataset}' has no labelled item with two or more responses to train on"
+        )
+    device = settings.resolved_device()
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    rows = [{"prompt": p.prompt, "shown_order": list(p.shown_order), "best": p.best} for p in prompts]
+    with tempfile.TemporaryDirectory(prefix="grm-rl-") as scratch:
+        args = GRPOConfig(
+            output_dir=scratch,
+            num_generations=config.num_generations,
+            per_device_train_batch_size=config.prompts_per_step * config.num_generations,
+            beta=config.beta,
+            learning_rate=config.learning_rate,
+            num_train_epochs=config.epochs,
+            max_steps=config.max_steps if config.max_steps is not None else -1,
+            max_completion_length=config.max_completion_length,
+            temperature=config.temperature,
+            gradient_checkpointing=config.gradient_checkpointing,
+            use_cpu=device == "cpu",
+            bf16=settings.dtype == "bfloat16" and device != "cpu",
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            seed=config.seed,
+        )
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward_function(config.reply_prefix),
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+        )
+        trainer.train()
+        rewards = tuple(float(e["reward"]) for e in trainer.state.log_history if "reward" in e)
+        steps = trainer.state.global_step
+        manifest = {
+            "kind": "grm-studio-rl",
+            "base_model": base,
+            "dataset": dataset,
+            "prompts": len(prompts),
+            "steps": steps,
+            "rewards": rewards,
+            "config": asdict(config),
+        }
+        with staged_directory(out_dir) as staging:
+            trainer.model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+            content_hash = directory_sha256(staging)
+    info = ModelInfo(
+        name=name or out_dir.name, backend="transformers", source=str(out_dir), revision=content_hash
+    )
+    with Session(engine) as session, session.begin():
+        model_id = judge_model_id(session, info)
+    return RLModelInfo(
+        judge_model_id=model_id,
+        path=out_dir,
+        content_hash=content_hash,
+        base_model=base,
+        prompts=len(prompts),
+        steps=steps,
+        rewards=rewards,
+    )
+
+
+def _chat_prompt(tokenizer: Any, text: str) -> str:
+    """`text` as the user turn of the model's chat format, the reply about to start
+    (as the transformers backend sends it to the model)."""
+    if not tokenizer.chat_template:
+        return text
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
+    )
