@@ -123,3 +123,18 @@ def test_the_model_picker_offers_registered_judges_and_refuses_others(studio, tm
         run_judgement(studio, request(model="/etc"), ADA)
     # the configured model by name is the shared, already loaded backend
     assert run_judgement(studio, request(model="embedded"), ADA)[0] is not None
+
+
+def test_the_meta_panel_shows_both_votes_and_the_samples_kept(studio):
+    from core.training.meta_vote import meta_guided
+    from webapp.cards import meta_panel_html
+    from webapp.judge_tab import meta_vote
+
+    _, judgement = run_judgement(studio, request(k=2), ADA)
+    shown = meta_panel_html(meta_guided(judgement, [0.2, 0.9], meta_model="<b>m</b>"))
+    assert "top 1 of 2 samples" in shown and "Sample 2</td><td>0.900</td><td>✔ voted" in shown
+    assert "&lt;b&gt;m&lt;/b&gt;" in shown and "Plain:" in shown and "Meta-guided:" in shown
+    assert meta_panel_html(None) == ""
+    assert meta_vote(studio, None, judgement, "", 0, ADA) is None
+    with pytest.raises(InputError, match="not a registered meta reward model"):
+        meta_vote(studio, None, judgement, "/tmp", 0, ADA)

@@ -9,10 +9,11 @@ is shown, never run. Styling is `CARD_CSS`, scoped to `.grm-` classes.
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from core.injection import flagged_responses, warning_line
 from core.report import parse_status
-from core.types import Judgement, ParsedOutput, ParseFailure, Sample
+from core.types import Judgement, ParsedOutput, ParseFailure, Sample, Vote
 
 CARD_CSS = """
 .grm-card { border: 1px solid #cfd8dc; border-radius: 6px; margin: 6px 0; padding: 4px 10px; }
@@ -34,6 +35,9 @@ CARD_CSS = """
 .grm-injection { border-left: 5px solid #c62828; background: #fff3f0; padding: 2px 8px;
   margin: 4px 0; }
 """
+
+if TYPE_CHECKING:
+    from core.training.meta_vote import MetaGuidedVote
 
 _SNIPPET = 80  # characters of a response shown in the vote table (full text on hover)
 
@@ -215,4 +219,34 @@ def injection_warnings_html(responses: tuple[str, ...] | list[str]) -> str:
     return "".join(
         f'<div class="grm-injection">⚠ {_text(warning_line(index, flags))}</div>'
         for index, flags in flagged_responses(responses).items()
+    )
+
+
+def _vote_line(vote: Vote) -> str:
+    totals = " · ".join(f"R{i + 1} {t}" for i, t in enumerate(vote.totals)) or "no valid samples"
+    if vote.winner is None:
+        return f"{totals} → no winner"
+    return f"{totals} → {_flag('tie', 'TIE') if vote.tie else ''}R{vote.winner + 1}"
+
+
+def meta_panel_html(view: MetaGuidedVote | None) -> str:
+    """Meta-guided voting beside the plain vote: each sample's meta reward, the
+    samples kept (top k_meta), both votes, and whether the winner changes."""
+    if view is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>Sample {i + 1}</td><td>{m:.3f}</td>"
+        f"<td>{'✔ voted' if i in view.chosen else ''}</td></tr>"
+        for i, m in enumerate(view.meta_scores)
+    )
+    source = f" · {_text(view.meta_model)}" if view.meta_model else ""
+    change = (_flag("split", "CHANGES THE WINNER") if view.changes_winner
+              else '<span class="grm-muted">same winner as the plain vote</span>')
+    return (
+        f'<div class="grm-meta" id="meta-vote"><div class="grm-label">Meta-guided vote '
+        f"(top {view.k_meta} of {len(view.meta_scores)} samples by meta reward{source})</div>"
+        f"<div>Plain: {_vote_line(view.plain)}</div><div>Meta-guided: {_vote_line(view.vote)} "
+        f"{change}</div>"
+        f'<table class="grm-table"><tr><th>sample</th><th>meta reward</th><th></th></tr>'
+        f"{rows}</table></div>"
     )

@@ -15,8 +15,10 @@ from core.errors import GRMStudioError, InputError
 from core.inputs import parse_turns
 from core.store.accounts import Account, Action
 from core.store.judgements import fetch_judgement, store_judgement
+from core.store.meta_scores import save_meta_scores
+from core.training.meta_vote import MetaGuidedVote, meta_guided, stored_meta_guided
 from core.types import JudgeInput, Judgement
-from webapp.cards import sample_card_html, vote_panel_html
+from webapp.cards import meta_panel_html, sample_card_html, vote_panel_html
 from webapp.charts import heatmap_figure, vote_figure
 from webapp.studio import Studio
 
@@ -48,6 +50,22 @@ def run_judgement(
     return store_judgement(studio.engine, judgement), judgement
 
 
+def meta_vote(
+    studio: Studio, judgement_id: int | None, judgement: Judgement, meta_source: str | None,
+    k_meta: int | None, account: Account | None,
+) -> MetaGuidedVote | None:
+    """Meta-guided voting with the registered meta RM `meta_source` (None: none);
+    its rewards are stored with a saved judgement when `account` may judge."""
+    if not meta_source:
+        return None
+    from core.training.meta_rm import score_judgement
+
+    rewards = score_judgement(studio.meta(meta_source), judgement)
+    if judgement_id is not None and account is not None and account.may(Action.JUDGE):
+        save_meta_scores(studio.engine, judgement_id, rewards)
+    return meta_guided(judgement, rewards, k_meta=k_meta or None, meta_model=meta_source)
+
+
 def open_judgement(studio: Studio, raw_id: str) -> Judgement:
     try:
         judgement_id = int(raw_id)
@@ -67,12 +85,15 @@ class _Outputs:
     vote_plot: gr.Plot
     heatmap: gr.Plot
     cards: gr.HTML
+    meta: gr.HTML
 
     @property
     def components(self) -> list[Any]:
-        return [self.status, self.vote, self.vote_plot, self.heatmap, self.cards]
+        return [self.status, self.vote, self.meta, self.vote_plot, self.heatmap, self.cards]
 
-    def show(self, judgement_id: int | None, judgement: Judgement) -> dict[Any, Any]:
+    def show(
+        self, judgement_id: int | None, judgement: Judgement, meta: MetaGuidedVote | None = None
+    ) -> dict[Any, Any]:
         k = judgement.params.k
         saved = (
             f"Judgement **#{judgement_id}** · [link](?judgement={judgement_id})"
@@ -82,6 +103,7 @@ class _Outputs:
             self.status: f"{saved} · {html.escape(judgement.model.name)} · k={k} · "
             f"{judgement.seconds:.1f} s",
             self.vote: vote_panel_html(judgement),
+            self.meta: meta_panel_html(meta),
             self.vote_plot: vote_figure(judgement),
             self.heatmap: heatmap_figure(judgement),
             self.cards: "".join(sample_card_html(s, k) for s in judgement.samples),
@@ -117,11 +139,19 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 info="the configured model, or a registered (e.g. fine-tuned) judge",
                 elem_id="judge-model",
             )
+            with gr.Row():
+                meta_model = gr.Dropdown(
+                    [("none", ""), *studio.meta_model_choices()], value="",
+                    label="Meta RM (optional)", info="meta-guided voting beside the plain vote",
+                    elem_id="judge-meta-model", scale=3,
+                )
+                k_meta = gr.Number(0, precision=0, minimum=0, label="k_meta (0: k/2)", scale=1)
             run = gr.Button("Judge", variant="primary", elem_id="judge")
         with gr.Column(scale=3):
             outputs = _Outputs(
                 status=gr.Markdown(elem_id="judgement-status"),
                 vote=gr.HTML(elem_id="vote-panel"),
+                meta=gr.HTML(elem_id="meta-panel"),
                 vote_plot=gr.Plot(label="Summed score per response", elem_id="vote-plot"),
                 heatmap=gr.Plot(label="Samples × responses", elem_id="score-heatmap"),
                 cards=gr.HTML(elem_id="sample-cards"),
@@ -137,7 +167,8 @@ def build_judge_tab(studio: Studio) -> _Outputs:
 
     def on_judge(
         query_text: str, turns_text: str, current: int, k_value: float, temp: float,
-        model_name: str | None, request: gr.Request, *texts: str,
+        model_name: str | None, meta_source: str | None, k_meta_value: float | None,
+        request: gr.Request, *texts: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for progress)
     ) -> dict[Any, Any]:
         progress(0.1, desc=f"sampling {int(k_value)} judgement(s)")
@@ -149,15 +180,24 @@ def build_judge_tab(studio: Studio) -> _Outputs:
             temperature=float(temp),
             model=model_name or None,
         )
+        account = studio.account(request)
         try:
-            judgement_id, judgement = run_judgement(studio, judge_request, studio.account(request))
+            judgement_id, judgement = run_judgement(studio, judge_request, account)
+            if meta_source:
+                progress(0.9, desc="meta reward model")
+            meta = meta_vote(studio, judgement_id, judgement, meta_source,
+                             int(k_meta_value or 0), account)
         except GRMStudioError as err:
             raise gr.Error(str(err)) from None
-        return outputs.show(judgement_id, judgement)
+        return outputs.show(judgement_id, judgement, meta)
 
-    run.click(on_judge, inputs=[query, turns, count, k, temperature, model, *boxes], outputs=shown)
+    run.click(on_judge, inputs=[query, turns, count, k, temperature, model, meta_model, k_meta,
+                                *boxes], outputs=shown)
     # registered models change while the page is open (training adds some)
     model.focus(lambda: gr.update(choices=studio.model_choices()), None, model)
+    meta_model.focus(
+        lambda: gr.update(choices=[("none", ""), *studio.meta_model_choices()]), None, meta_model
+    )
     return outputs
 
 
@@ -173,6 +213,6 @@ def reopen_on_load(studio: Studio, outputs: _Outputs) -> tuple[Any, list[Any]]:
         except GRMStudioError as err:
             # The message quotes the link's text: keep it from rendering as Markdown/HTML.
             return {outputs.status: f"**Could not open judgement:** {html.escape(str(err))}"}
-        return outputs.show(int(raw), judgement)
+        return outputs.show(int(raw), judgement, stored_meta_guided(studio.engine, int(raw)))
 
     return on_load, outputs.components

@@ -31,6 +31,7 @@ class Studio:
     engine: Engine
     backend: Backend | None = None  # the configured model's
     _other: tuple[str, Backend] | None = None  # the one other model picked last
+    _meta: tuple[str, Any] | None = None  # (source, MetaRewardModel) picked last
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- who is asking -------------------------------------------------------
@@ -84,3 +85,25 @@ class Studio:
             rescue=settings.rescue_enabled,
             prefill=settings.prefill_enabled,
         )
+
+    # --- the meta reward model ------------------------------------------------
+    def meta_model_choices(self) -> list[tuple[str, str]]:
+        """(label, source) of every registered meta RM whose directory is here."""
+        from core.store.meta_scores import meta_models
+
+        return [
+            (f"{m.name} ({m.positives} correct / {m.negatives} wrong samples)", m.source)
+            for m in meta_models(self.engine) if Path(m.source).is_dir()
+        ]
+
+    def meta(self, source: str) -> Any:
+        """The registered meta RM at `source` (kept loaded until another is picked)."""
+        from core.training.meta_rm import MetaRewardModel
+
+        if source not in {s for _, s in self.meta_model_choices()}:
+            raise InputError(f"'{source}' is not a registered meta reward model")
+        with self._lock:
+            if self._meta is None or self._meta[0] != source:
+                self._meta = None
+                self._meta = (source, MetaRewardModel.load(source, device=self.settings.resolved_device()))
+            return self._meta[1]
