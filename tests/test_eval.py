@@ -138,7 +138,7 @@ def test_position_bias_counts_the_shown_first_winner(engine):
     for name in "ABC":  # the evaluated items (D has no label)
         rows = SAMPLED[name]
         for scores, order in zip(rows, shown_orders(len(rows[0] or ()), K_MAX, 0), strict=True):
-            if scores is not None and sorted(scores)[-1] != sorted(scores)[-2]:
+            if scores is not None and max(scores) != sorted(scores)[-2]:
                 decisive += 1
                 first += scores.index(max(scores)) == order[0]
     assert bias is not None and (bias.decisive, bias.first_wins) == (decisive, first)

@@ -73,32 +73,36 @@ def position_bias_line(bias: PositionBias | None) -> str:
             "winner.")
 
 
-def render_markdown(evaluation: Evaluation) -> str:
-    """The whole report as Markdown (also what `grm-studio eval` prints)."""
+def _header(evaluation: Evaluation) -> list[str]:
     run, params = evaluation.run, evaluation.run.params
     excluded = "; ".join(f"{reason}: {count}" for reason, count in run.excluded) or "none"
-    lines = [
+    votings = ", ".join(params.get("votings", []))
+    error = f" ({run.error})" if run.error else ""
+    meta = ("; meta-guided@k votes over the k/2 of them that the meta reward model rates "
+            "highest" if "meta" in params.get("votings", []) else "")
+    return [
         f"# Evaluation #{run.id}: {run.dataset}",
         "",
-        f"- judge: {run.judge} · template {params.get('template', '?')} · "
-        f"rescue {'on' if params.get('rescue') else 'off'}",
-        f"- k = {', '.join(map(str, run.ks))} · votings {', '.join(params.get('votings', []))} · "
-        f"temperature {params.get('temperature')} · top_p {params.get('top_p')} · "
-        f"max_new_tokens {params.get('max_new_tokens')} · seed {params.get('seed')}",
+        (f"- judge: {run.judge} · template {params.get('template', '?')} · "
+         f"rescue {'on' if params.get('rescue') else 'off'}"),
+        (f"- k = {', '.join(map(str, run.ks))} · votings {votings} · "
+         f"temperature {params.get('temperature')} · top_p {params.get('top_p')} · "
+         f"max_new_tokens {params.get('max_new_tokens')} · seed {params.get('seed')}"),
         f"- items: {run.considered} considered, {run.evaluated} evaluated; excluded: {excluded}",
-        f"- labels: {params.get('label_sources', {})} (a human label wins over the "
-        "dataset's ground truth)",
-        f"- status: {run.status}" + (f" ({run.error})" if run.error else ""),
+        (f"- labels: {_sources(params.get('label_sources', {}))} (a human label wins over "
+         "the dataset's ground truth)"),
+        f"- status: {run.status}{error}",
         "",
-        "Accuracy by the strict rule: the labelled best response must score strictly "
-        "above every other; a tie is wrong. voting@k sums the first k samples of each item; "
-        "meta-guided@k votes over the k/2 of them the meta reward model rates highest. "
-        "95% CIs are bootstrap percentile intervals over items.",
-        "",
-        "## All items",
-        "",
-        *_table(evaluation.overall()),
+        ("Accuracy by the strict rule: the labelled best response must score strictly "
+         "above every other; a tie is wrong. The single sample is each item's first sample; "
+         f"voting@k sums its first k samples{meta}. 95% CIs are bootstrap percentile "
+         "intervals over items."),
     ]
+
+
+def render_markdown(evaluation: Evaluation) -> str:
+    """The whole report as Markdown (also what `grm-studio eval` prints)."""
+    lines = [*_header(evaluation), "", "## All items", "", *_table(evaluation.overall())]
     categories = evaluation.categories()
     if categories:
         lines += ["", "## Per category", ""]
@@ -107,6 +111,10 @@ def render_markdown(evaluation: Evaluation) -> str:
             key=lambda r: (r.category or "", evaluation.results.index(r)))))
     lines += ["", position_bias_line(evaluation.position_bias), ""]
     return "\n".join(lines)
+
+
+def _sources(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {source}" for source, n in counts.items()) or "none"
 
 
 def csv_rows(evaluation: Evaluation) -> list[list[object]]:
@@ -158,8 +166,8 @@ def accuracy_vs_k_figure(evaluation: Evaluation) -> go.Figure:
         figure.add_trace(go.Scatter(
             x=[ks[0], ks[-1]], y=[greedy.accuracy.value] * 2, name="greedy", mode="lines",
             line={"color": GREEDY_COLOUR, "dash": "dash"}, hoverinfo="text",
-            hovertext=[f"greedy: {percent(greedy.accuracy.value)} "
-                       f"[{interval(greedy.accuracy)}], n={greedy.accuracy.n}"] * 2,
+            hovertext=[(f"greedy: {percent(greedy.accuracy.value)} "
+                        f"[{interval(greedy.accuracy)}], n={greedy.accuracy.n}")] * 2,
         ))
     run = evaluation.run
     figure.update_layout(
