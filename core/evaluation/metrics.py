@@ -31,8 +31,9 @@ NO_CATEGORY = ""  # the category of an item without one, in per-category results
 
 
 class MetaScorer(Protocol):
-    """Rates each sample of a judgement: the probability that it is correct
-    (a meta reward model, grm-method.md §3). Higher is better."""
+    """Rates each sample of a judgement on its own: the probability that it is correct
+    (a meta reward model, grm-method.md §3), one number per sample, higher is better.
+    `core.training.meta_rm.MetaRewardModel` is one."""
 
     def score(self, item: JudgeInput, samples: Sequence[Sample]) -> list[float]: ...
 
@@ -120,16 +121,18 @@ def _result(method: Method, k: int, category: str | None, reads: Sequence[_Read]
     )
 
 
-def _meta_scores(item: EvalItem, samples: Sequence[Sample], scorer: MetaScorer | None,
-                 ) -> list[float]:
+def _meta_scores(item: EvalItem, scorer: MetaScorer | None) -> list[float]:
+    """The meta reward of each of the item's k_max samples: from `scorer` (each sample
+    is rated on its own, so the first k of them serve every k), else as stored."""
     assert item.sampled is not None
+    samples = item.sampled.samples
     if scorer is not None:
         scores = list(scorer.score(item.sampled.input, samples))
         if len(scores) != len(samples):
             raise ValueError(f"the meta scorer gave {len(scores)} scores for "
                              f"{len(samples)} samples (item {item.item_id})")
         return scores
-    stored = item.meta_scores[: len(samples)]
+    stored = item.meta_scores
     if len(stored) < len(samples) or any(s is None for s in stored):
         raise ValueError(
             "meta-guided voting needs a meta reward model (or meta scores stored with every "
@@ -139,7 +142,7 @@ def _meta_scores(item: EvalItem, samples: Sequence[Sample], scorer: MetaScorer |
 
 
 def _reads(items: Sequence[EvalItem], method: Method, k: int,
-           scorer: MetaScorer | None) -> list[_Read]:
+           meta: dict[int, list[float]]) -> list[_Read]:
     reads = []
     for item in items:
         judgement = item.greedy if method == "greedy" else item.sampled
@@ -154,7 +157,7 @@ def _reads(items: Sequence[EvalItem], method: Method, k: int,
         n = len(judgement.input.responses)
         seed = judgement.params.seed
         if method == "meta":
-            result = meta_guided_vote(rows, _meta_scores(item, samples, scorer), n,
+            result = meta_guided_vote(rows, meta[item.item_id][:k], n,
                                       k_meta=k_meta_for(k), seed=seed)
         else:
             result = vote(rows, n, seed=seed)
@@ -190,9 +193,11 @@ def accuracy_results(
     if categories != [NO_CATEGORY]:
         scopes += [(c, [i for i in items if (i.category or NO_CATEGORY) == c])
                    for c in categories]
+    meta = {i.item_id: _meta_scores(i, meta_scorer) for i in items
+            if "meta" in votings and i.sampled is not None}
     results = []
     for method, k in method_plan(ks, votings):
-        reads = _reads(items, method, k, meta_scorer)
+        reads = _reads(items, method, k, meta)
         if not reads:
             continue
         by_item = dict(zip([i.item_id for i in items if _judged(i, method)], reads, strict=True))
