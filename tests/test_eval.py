@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from core import Judge, SamplingParams, ScriptedBackend
 from core.engine import shown_orders
 from core.errors import InputError
-from core.evaluation import Evaluation, accuracy_vs_k_figure, method_plan, write_report
+from core.evaluation import (
+    NO_CATEGORY,
+    EvalItem,
+    Evaluation,
+    accuracy_results,
+    accuracy_vs_k_figure,
+    method_plan,
+    write_report,
+)
 from core.evaluation.report import CSV_COLUMNS, render_markdown
 from core.store.db import current_revision, make_engine, upgrade
 from core.store.evals import eval_runs, load_evaluation, run_evaluation
@@ -246,3 +254,17 @@ def test_the_migration_adds_and_removes_the_eval_tables(store_url):
     command.downgrade(alembic_config(engine), "0006")
     assert not {"eval_run", "eval_result"} & set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_a_breakdown_needs_two_categories():
+    texts = [shown_text((8, 3), order) for order in shown_orders(2, 2, 0)]
+    judgement = Judge(ScriptedBackend(texts), rescue=False).judge(
+        JudgeInput(query="q?", responses=("a", "b")), SamplingParams(k=2))
+    same = [EvalItem(i, "llmbar", 0, "ground truth", judgement) for i in (1, 2)]
+    assert {r.category for r in accuracy_results(same, (1, 2))} == {None}
+    mixed = [EvalItem(1, "llmbar", 0, "ground truth", judgement),
+             EvalItem(2, None, 1, "human", judgement)]
+    results = accuracy_results(mixed, (1, 2))
+    assert {r.category for r in results} == {None, "llmbar", NO_CATEGORY}
+    assert {r.category: r.accuracy.value for r in results if r.method == "vote"} == {
+        None: 0.5, "llmbar": 1.0, NO_CATEGORY: 0.0}

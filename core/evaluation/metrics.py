@@ -184,13 +184,14 @@ def accuracy_results(
     seed: int = 0,
 ) -> tuple[MethodResult, ...]:
     """Every method of `method_plan` on all items, then per category (when the items
-    have categories). Methods with no judged item are left out (e.g. no greedy run)."""
+    fall in two or more; items without one form a group of their own). Methods with
+    no judged item are left out (e.g. no greedy run)."""
     unknown = set(votings) - set(VOTINGS)
     if unknown:
         raise ValueError(f"unknown voting {sorted(unknown)}; choose from {', '.join(VOTINGS)}")
     categories = sorted({i.category or NO_CATEGORY for i in items})
     scopes: list[tuple[str | None, list[EvalItem]]] = [(None, list(items))]
-    if categories != [NO_CATEGORY]:
+    if len(categories) > 1:  # one category for every item would repeat the overall rows
         scopes += [(c, [i for i in items if (i.category or NO_CATEGORY) == c])
                    for c in categories]
     meta = {i.item_id: _meta_scores(i, meta_scorer) for i in items

@@ -99,7 +99,7 @@ def run_evaluation(
         "ks": list(chosen_ks), "votings": list(chosen_votings), "k_max": sampled.k,
         "temperature": sampled.temperature, "top_p": sampled.top_p,
         "max_new_tokens": sampled.max_new_tokens, "seed": sampled.seed, "greedy": greedy,
-        "limit": limit, "template": judge.template.name if judge.template else "default",
+        "limit": limit, "template": judge.template_for(2).name,
         "rescue": judge.rescue, "reply_prefix": judge.prefill,
         "meta_scorer": type(meta_scorer).__name__ if meta_scorer is not None else None,
     }
