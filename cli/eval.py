@@ -80,8 +80,7 @@ def eval_(
             raise fail("--meta-model is for --voting meta (e.g. --voting sum,meta)")
         if "meta" in votings and meta_model is None:
             raise InputError(META_MISSING.replace(": train", " (--meta-model PATH): train"))
-        scorer = load_meta_scorer(meta_model) if meta_model is not None else None
-        _evaluate(settings, dataset, ks, votings, scorer, limit, greedy, out)
+        _evaluate(settings, dataset, ks, votings, meta_model, limit, greedy, out)
 
 
 def _evaluate(
@@ -89,7 +88,7 @@ def _evaluate(
     dataset: str,
     ks: list[int],
     votings: list[str],
-    scorer: MetaScorer | None,
+    meta_model: Path | None,
     limit: int | None,
     greedy: bool,
     out: Path | None,
@@ -109,6 +108,7 @@ def _evaluate(
         chosen = parse_ks(ks)
     except ValueError as err:
         raise InputError(str(err)) from None
+    scorer = load_meta_scorer(meta_model) if meta_model is not None else None
     typer.echo(f"Loading judge '{settings.model}' ...", err=True)
     judge_ = Judge(load_backend(settings), template=settings.template,
                    rescue=settings.rescue_enabled, prefill=settings.prefill_enabled)
