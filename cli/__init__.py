@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli import data, judge  # noqa: F401  (registers their commands)
+from cli import data, eval, judge  # noqa: F401  (registers their commands)
 from cli import meta, rl  # noqa: F401  (meta RM and RL training commands)
 from cli.app import app, load_settings
 

@@ -134,7 +134,7 @@ def test_migration_0008_adds_the_meta_model_table_and_goes_back(store_url):
     from core.store.db import current_revision, make_engine, upgrade
 
     engine = make_engine(store_url)
-    upgrade(engine)
+    upgrade(engine, "0008")
     assert current_revision(engine) == "0008"
     columns = {c["name"] for c in inspect(engine).get_columns("meta_model")}
     assert columns == {"id", "name", "source", "base_model", "content_hash", "positives",
@@ -143,7 +143,7 @@ def test_migration_0008_adds_the_meta_model_table_and_goes_back(store_url):
 
     from core.store.db import alembic_config
 
-    command.downgrade(alembic_config(engine), "0006")
+    command.downgrade(alembic_config(engine), "0008-1")
     assert "meta_model" not in inspect(engine).get_table_names()
     engine.dispose()
 

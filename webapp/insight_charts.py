@@ -16,6 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.agreement import Estimate
+from core.evaluation import EvalRun, Evaluation, accuracy_vs_k_figure
+from core.evaluation.report import RESULT_COLUMNS, result_cells
 from core.insights import (
     AgreementMatrix,
     DatasetAccuracy,
@@ -36,6 +38,8 @@ ACCURACY_COLUMNS = ["dataset", "category", "judged", "n (with ground truth)", "a
                     "95% CI", "note"]
 AGREEMENT_COLUMNS = ["rater A", "rater B", "kappa", "95% CI", "n (shared items)", "note"]
 TERM_COLUMNS = ["kind", "term", "samples"]
+EVAL_RUN_COLUMNS = ["run", "dataset", "judge", "k", "status", "evaluated", "excluded", "started"]
+EVAL_RESULT_COLUMNS = RESULT_COLUMNS
 _PERCENT_AXIS = {"range": [0, 1.05], "tickformat": ".0%", "title": "accuracy"}
 
 
@@ -281,3 +285,28 @@ def term_table(diversity: PrincipleDiversity) -> pd.DataFrame:
     rows = [["shared", t.term, t.samples] for t in diversity.shared_terms]
     rows += [["distinct", t.term, t.samples] for t in diversity.distinct_terms]
     return pd.DataFrame(rows, columns=TERM_COLUMNS)
+
+
+def eval_runs_table(runs: Sequence[EvalRun]) -> pd.DataFrame:
+    """One row per evaluation run, newest first as given."""
+    rows = [[f"#{r.id}", r.dataset, r.judge, ", ".join(map(str, r.ks)), r.status,
+             f"{r.evaluated} of {r.considered}",
+             "; ".join(f"{why}: {n}" for why, n in r.excluded),
+             f"{r.created_at:%Y-%m-%d %H:%M}"] for r in runs]
+    return pd.DataFrame(rows, columns=EVAL_RUN_COLUMNS)
+
+
+def eval_results_table(evaluation: Evaluation) -> pd.DataFrame:
+    """Every result of the run: all items first, then per category."""
+    return pd.DataFrame([result_cells(r) for r in evaluation.results],
+                        columns=EVAL_RESULT_COLUMNS)
+
+
+def eval_accuracy_figure(evaluation: Evaluation | None) -> go.Figure:
+    """Accuracy against k of one run (the same figure as the report's)."""
+    title = "Accuracy against k"
+    if evaluation is None or not any(r.accuracy.value is not None
+                                     for r in evaluation.overall()):
+        return empty_figure(title, "No evaluation with results yet: run "
+                                   "`grm-studio eval --dataset NAME --k 1,8`.")
+    return accuracy_vs_k_figure(evaluation)

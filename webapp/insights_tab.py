@@ -1,6 +1,7 @@
 """The Insights tab: what the judge gets right, and how, from `core.insights`.
 
-The handlers (`dataset_choices`, `insights_view`, `diversity_view`) are plain
+The handlers (`dataset_choices`, `insights_view`, `diversity_view`,
+`evaluation_choices`, `evaluation_view`) are plain
 functions of the studio and plain values that return plain values and figures,
 so tests call them without a browser. A `GRMStudioError` from core becomes a
 message in the view (and a `gr.Warning` toast), never a traceback.
@@ -16,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.errors import GRMStudioError, InputError
+from core.evaluation import Evaluation
 from core.insights import (
     accuracy_by_dataset,
     agreement_matrix,
@@ -24,6 +26,7 @@ from core.insights import (
     principle_diversity,
     score_distributions,
 )
+from core.store.evals import eval_runs, load_evaluation
 from core.store.judgements import fetch_judgement
 from core.store.stats import dataset_counts
 from webapp import insight_charts as charts
@@ -33,6 +36,10 @@ ALL = "all"
 EMPTY_STORE = (
     "The store holds no datasets yet. Import one (`grm-studio import FILE --dataset NAME`) "
     "and judge it (`grm-studio judge --dataset NAME`) to see insights here."
+)
+NO_EVALUATIONS = (
+    "No evaluation runs yet: `grm-studio eval --dataset NAME --k 1,8` judges a labelled "
+    "dataset and scores greedy, one sample and voting@k; its results show here."
 )
 NO_JUDGEMENTS = (
     "No judgements in {scope} yet: judge its items (`grm-studio judge --dataset NAME`) "
@@ -63,6 +70,17 @@ class DiversityView:
     message: str
     plot: go.Figure
     terms: pd.DataFrame
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationView:
+    """The latest evaluation runs and the results of one of them."""
+
+    message: str
+    runs: pd.DataFrame
+    results: pd.DataFrame
+    plot: go.Figure
     warning: str | None = None
 
 
@@ -155,6 +173,41 @@ def diversity_view(studio: Studio, raw_id: float | str | None) -> DiversityView:
                          charts.term_table(diversity))
 
 
+def evaluation_choices(studio: Studio) -> list[tuple[str, int]]:
+    """(label, run id) of the latest evaluation runs, newest first."""
+    return [(f"#{r.id} · {r.dataset} · {r.judge} · k={','.join(map(str, r.ks))} · {r.status}",
+             r.id) for r in eval_runs(studio.engine)]
+
+
+def _evaluation_message(evaluation: Evaluation) -> str:
+    run = evaluation.run
+    excluded = "; ".join(f"{why}: {n}" for why, n in run.excluded)
+    text = (f"Evaluation **#{run.id}** of `{run.dataset}` by {run.judge} ({run.status}): "
+            f"{run.evaluated} of {run.considered} items evaluated"
+            + (f" ({excluded} left out)" if excluded else "")
+            + ". Strict rule (a tie is wrong); CIs are 95%.")
+    return text + (f" Error: {run.error}" if run.error else "")
+
+
+def evaluation_view(studio: Studio, run_id: float | None) -> EvaluationView:
+    """The latest runs, and the results of run `run_id` (default: the latest)."""
+    try:
+        runs = eval_runs(studio.engine)
+        if not runs:
+            return EvaluationView(NO_EVALUATIONS, charts.eval_runs_table([]),
+                                  pd.DataFrame(columns=charts.EVAL_RESULT_COLUMNS),
+                                  charts.eval_accuracy_figure(None))
+        evaluation = load_evaluation(studio.engine, None if run_id is None else int(run_id))
+    except GRMStudioError as err:
+        return EvaluationView(f"**Cannot show the evaluation:** {err}",
+                              pd.DataFrame(columns=charts.EVAL_RUN_COLUMNS),
+                              pd.DataFrame(columns=charts.EVAL_RESULT_COLUMNS),
+                              charts.eval_accuracy_figure(None), warning=str(err))
+    return EvaluationView(_evaluation_message(evaluation), charts.eval_runs_table(runs),
+                          charts.eval_results_table(evaluation),
+                          charts.eval_accuracy_figure(evaluation))
+
+
 @dataclass(frozen=True)
 class _Panel:
     """The components an `InsightsView` is shown in."""
@@ -222,6 +275,34 @@ def _build_diversity(studio: Studio) -> None:
           outputs=[message, plot, terms])
 
 
+def _build_evaluations(studio: Studio) -> None:
+    gr.Markdown("### Evaluations")
+    with gr.Row():
+        run = gr.Dropdown(choices=[], value=None, label="Evaluation run (latest first)",
+                          scale=3, elem_id="insights-eval-run")
+        refresh = gr.Button("↻ evaluations", size="sm", scale=0, elem_id="insights-eval-refresh")
+    message = gr.Markdown(elem_id="insights-eval-status")
+    plot = gr.Plot(label="Accuracy against k", elem_id="insights-eval-plot")
+    results = gr.Dataframe(label="Results (all items, then per category)", interactive=False,
+                           headers=charts.EVAL_RESULT_COLUMNS, elem_id="insights-eval-results")
+    runs = gr.Dataframe(label="Latest evaluation runs", interactive=False,
+                        headers=charts.EVAL_RUN_COLUMNS, elem_id="insights-eval-runs")
+
+    def on_show(chosen: int | None) -> tuple[str, pd.DataFrame, pd.DataFrame, go.Figure]:
+        view = evaluation_view(studio, chosen)
+        if view.warning:
+            gr.Warning(view.warning)
+        return view.message, view.runs, view.results, view.plot
+
+    def on_refresh() -> Any:
+        return gr.update(choices=evaluation_choices(studio), value=None)
+
+    outputs = [message, runs, results, plot]
+    gr.on(None, on_show, inputs=run, outputs=outputs)  # page load and a change of run
+    refresh.click(on_refresh, outputs=run).then(on_show, inputs=run, outputs=outputs)
+    gr.on(None, on_refresh, outputs=run)  # page load
+
+
 def build_insights_tab(studio: Studio) -> None:
     """The Insights tab's components and events; call it inside a `gr.Tab`."""
     with gr.Row():
@@ -231,6 +312,7 @@ def build_insights_tab(studio: Studio) -> None:
                                  elem_id="insights-datasets-refresh")
         refresh = gr.Button("Refresh", variant="primary", scale=0, elem_id="insights-refresh")
     panel = _build_panel()
+    _build_evaluations(studio)
     _build_diversity(studio)
 
     def on_names(current: str | None) -> Any:

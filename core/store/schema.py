@@ -268,3 +268,56 @@ class MetaModel(Base):
     positives: Mapped[int] = mapped_column(Integer)
     negatives: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class EvalRun(Base):
+    """One evaluation of a judge on a dataset (`grm-studio eval`): its settings and outcome."""
+
+    __tablename__ = "eval_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), index=True
+    )
+    judge_model_id: Mapped[int] = mapped_column(ForeignKey("judge_model.id"))
+    params: Mapped[dict[str, Any]]  # ks, votings, sampling settings, template, rescue, limit
+    status: Mapped[str] = mapped_column(String(20))  # running | finished | failed | interrupted
+    error: Mapped[str | None] = mapped_column(Text)
+    considered: Mapped[int] = mapped_column(Integer, default=0)
+    evaluated: Mapped[int] = mapped_column(Integer, default=0)
+    excluded: Mapped[dict[str, Any]] = mapped_column(default=dict)  # reason -> items
+    position_bias: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    results: Mapped[list[EvalResult]] = relationship(
+        back_populates="run", order_by="EvalResult.id", cascade="all, delete-orphan"
+    )
+    dataset: Mapped[Dataset] = relationship()
+    judge_model: Mapped[JudgeModel] = relationship()
+
+
+class EvalResult(Base):
+    """The accuracy of one method at one k on all items (category NULL) or one category."""
+
+    __tablename__ = "eval_result"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("eval_run.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(20))  # greedy | single | vote | meta
+    k: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(200))  # '' : items without a category
+    n: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    samples: Mapped[int] = mapped_column(Integer)
+    parse_failure_rate: Mapped[float | None] = mapped_column(Float)
+    rescue_rate: Mapped[float | None] = mapped_column(Float)
+    invalid_rate: Mapped[float | None] = mapped_column(Float)
+    tie_rate: Mapped[float | None] = mapped_column(Float)
+    first_win_rate: Mapped[float | None] = mapped_column(Float)
+
+    run: Mapped[EvalRun] = relationship(back_populates="results")

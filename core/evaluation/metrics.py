@@ -1,0 +1,244 @@
+"""Evaluation metrics over judged, labelled items: accuracy at k, rates, position bias.
+
+Pure computation, no store. Every item was judged once with k_max samples (the
+engine balances the samples' shown orders) and, optionally, once greedily.
+Accuracy at k votes over the item's FIRST k samples; a single sample is the
+first sample alone. The strict rule decides (grm-method.md §2): the labelled
+best response must get a total strictly above every other, so a tie is wrong,
+and so is a vote without a valid sample. Every accuracy carries the bootstrap
+95% CI of `core.agreement.judge_accuracy` (items are resampled).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from scipy.stats import binomtest
+
+from core.agreement import Estimate, judge_accuracy, strict_correct
+from core.insights import PositionBias
+from core.types import JudgeInput, Judgement, Sample, Vote
+from core.vote import meta_guided_vote, strict_winner, vote
+
+Method = Literal["greedy", "single", "vote", "meta"]
+Voting = Literal["sum", "meta"]
+VOTINGS: tuple[Voting, ...] = ("sum", "meta")
+METHOD_ORDER: dict[str, int] = {"greedy": 0, "single": 1, "vote": 2, "meta": 3}
+NO_CATEGORY = ""  # the category of an item without one, in per-category results
+
+
+class MetaScorer(Protocol):
+    """Rates each sample of a judgement on its own: the probability that it is correct
+    (a meta reward model, grm-method.md §3), one number per sample, higher is better.
+    `core.training.meta_rm.MetaRewardModel` is one."""
+
+    def score(self, item: JudgeInput, samples: Sequence[Sample]) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One labelled item and the judgements an evaluation votes over."""
+
+    item_id: int
+    category: str | None
+    best: int  # the labelled best response (items labelled a tie are not evaluated)
+    label_source: Literal["human", "ground truth"]
+    sampled: Judgement | None  # k_max samples; None when the item could not be judged
+    greedy: Judgement | None = None  # temperature 0, one sample
+    meta_scores: tuple[float | None, ...] = ()  # stored per sampled sample, if any
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """The accuracy of one way of reading the judge (method at k) on one scope."""
+
+    method: Method  # greedy | single (first sample) | vote (sum of k) | meta (meta-guided @k)
+    k: int  # samples drawn per item (greedy and single: 1)
+    category: str | None  # None: every evaluated item; NO_CATEGORY: items without one
+    accuracy: Estimate  # strict rule, bootstrap 95% CI; n = items scored
+    correct: int
+    samples: int  # samples this method read, over all its items
+    parse_failure_rate: float | None  # samples whose own text gave no usable scores
+    rescue_rate: float | None  # samples that failed to parse and were rescued
+    invalid_rate: float | None  # samples left without scores (excluded from the vote)
+    tie_rate: float | None  # items whose vote tied at the top (counted wrong)
+    first_win_rate: float | None  # decisive samples won by the response shown first
+
+    @property
+    def label(self) -> str:
+        return {"greedy": "greedy", "single": "single sample", "vote": f"voting@{self.k}",
+                "meta": f"meta-guided@{self.k}"}[self.method]
+
+
+def parse_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    """The distinct values of k, ascending; ValueError on none or a k below 1."""
+    if not ks:
+        raise ValueError("give at least one k, e.g. 1,8")
+    if any(k < 1 for k in ks):
+        raise ValueError(f"every k must be at least 1, got {tuple(ks)}")
+    return tuple(sorted(set(ks)))
+
+
+def k_meta_for(k: int) -> int:
+    """How many samples meta-guided voting keeps out of k (paper default k/2, at least 1)."""
+    return max(1, k // 2)
+
+
+def _rate(count: int, total: int) -> float | None:
+    return count / total if total else None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One item read one way: its vote and the samples it read."""
+
+    vote: Vote
+    best: int
+    samples: tuple[Sample, ...]
+
+
+def _result(method: Method, k: int, category: str | None, reads: Sequence[_Read],
+            seed: int) -> MethodResult:
+    accuracy = judge_accuracy([(r.vote.totals, r.best) for r in reads], seed=seed)
+    samples = [s for r in reads for s in r.samples]
+    failed = sum(s.rescue is not None or not s.valid for s in samples)
+    rescued = sum(s.rescue is not None and s.valid for s in samples)
+    decisive = [s for s in samples if s.scores is not None
+                and strict_winner(s.scores) is not None]
+    first = sum(s.shown_order[0] == strict_winner(s.scores or ()) for s in decisive)
+    return MethodResult(
+        method=method, k=k, category=category, accuracy=accuracy,
+        correct=sum(strict_correct(r.vote.totals, r.best) for r in reads),
+        samples=len(samples),
+        parse_failure_rate=_rate(failed, len(samples)),
+        rescue_rate=_rate(rescued, len(samples)),
+        invalid_rate=_rate(sum(not s.valid for s in samples), len(samples)),
+        tie_rate=_rate(sum(r.vote.tie for r in reads), len(reads)),
+        first_win_rate=_rate(first, len(decisive)),
+    )
+
+
+def _meta_scores(item: EvalItem, scorer: MetaScorer | None) -> list[float]:
+    """The meta reward of each of the item's k_max samples: from `scorer` (each sample
+    is rated on its own, so the first k of them serve every k), else as stored."""
+    assert item.sampled is not None
+    samples = item.sampled.samples
+    if scorer is not None:
+        scores = list(scorer.score(item.sampled.input, samples))
+        if len(scores) != len(samples):
+            raise ValueError(f"the meta scorer gave {len(scores)} scores for "
+                             f"{len(samples)} samples (item {item.item_id})")
+        return scores
+    stored = item.meta_scores
+    if len(stored) < len(samples) or any(s is None for s in stored):
+        raise ValueError(
+            "meta-guided voting needs a meta reward model (or meta scores stored with every "
+            f"sample; item {item.item_id} has none): train one with `grm-studio meta train`"
+        )
+    return [float(s) for s in stored if s is not None]
+
+
+def _reads(items: Sequence[EvalItem], method: Method, k: int,
+           meta: dict[int, list[float]]) -> list[_Read]:
+    reads = []
+    for item in items:
+        judgement = item.greedy if method == "greedy" else item.sampled
+        if judgement is None:
+            continue
+        needed = 1 if method in ("greedy", "single") else k
+        samples = judgement.samples[:needed]
+        if len(samples) < needed:
+            raise ValueError(f"item {item.item_id} has {len(judgement.samples)} sample(s), "
+                             f"fewer than k={k}")
+        rows = [s.scores for s in samples]
+        n = len(judgement.input.responses)
+        seed = judgement.params.seed
+        if method == "meta":
+            result = meta_guided_vote(rows, meta[item.item_id][:k], n,
+                                      k_meta=k_meta_for(k), seed=seed)
+        else:
+            result = vote(rows, n, seed=seed)
+        reads.append(_Read(result, item.best, tuple(samples)))
+    return reads
+
+
+def method_plan(ks: Sequence[int], votings: Sequence[Voting]) -> list[tuple[Method, int]]:
+    """Which (method, k) an evaluation reports: greedy, the single sample, then
+    voting@k and meta-guided@k for each k > 1 (at k = 1 both are the single sample)."""
+    plan: list[tuple[Method, int]] = [("greedy", 1), ("single", 1)]
+    for k in parse_ks(ks):
+        if k > 1:
+            plan += [("vote", k)] * ("sum" in votings) + [("meta", k)] * ("meta" in votings)
+    return plan
+
+
+def accuracy_results(
+    items: Sequence[EvalItem],
+    ks: Sequence[int],
+    votings: Sequence[Voting] = ("sum",),
+    *,
+    meta_scorer: MetaScorer | None = None,
+    seed: int = 0,
+) -> tuple[MethodResult, ...]:
+    """Every method of `method_plan` on all items, then per category (when the items
+    fall in two or more; items without one form a group of their own). Methods with
+    no judged item are left out (e.g. no greedy run)."""
+    unknown = set(votings) - set(VOTINGS)
+    if unknown:
+        raise ValueError(f"unknown voting {sorted(unknown)}; choose from {', '.join(VOTINGS)}")
+    categories = sorted({i.category or NO_CATEGORY for i in items})
+    scopes: list[tuple[str | None, list[EvalItem]]] = [(None, list(items))]
+    if len(categories) > 1:  # one category for every item would repeat the overall rows
+        scopes += [(c, [i for i in items if (i.category or NO_CATEGORY) == c])
+                   for c in categories]
+    meta = {i.item_id: _meta_scores(i, meta_scorer) for i in items
+            if "meta" in votings and i.sampled is not None}
+    results = []
+    for method, k in method_plan(ks, votings):
+        reads = _reads(items, method, k, meta)
+        if not reads:
+            continue
+        by_item = dict(zip([i.item_id for i in items if _judged(i, method)], reads, strict=True))
+        for category, scoped in scopes:
+            chosen = [by_item[i.item_id] for i in scoped if i.item_id in by_item]
+            if chosen:
+                results.append(_result(method, k, category, chosen, seed))
+    return tuple(results)
+
+
+def _judged(item: EvalItem, method: Method) -> bool:
+    return (item.greedy if method == "greedy" else item.sampled) is not None
+
+
+def _wilson(successes: int, trials: int, empty: str) -> Estimate:
+    if trials == 0:
+        return Estimate(None, None, None, 0, empty)
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
+    return Estimate(successes / trials, float(ci.low), float(ci.high), trials)
+
+
+def sample_position_bias(judgements: Sequence[Judgement]) -> PositionBias:
+    """How often a valid sample's strict winner is the response it showed first
+    (the same measure as `core.insights.position_bias`, over these judgements only)."""
+    samples = [s for j in judgements if len(j.input.responses) >= 2
+               for s in j.samples if s.scores is not None]
+    wins: Counter[int] = Counter()
+    chance = 0.0
+    for sample in samples:
+        winner = strict_winner(sample.scores or ())
+        if winner is not None:
+            wins[sample.shown_order.index(winner)] += 1
+            chance += 1 / len(sample.shown_order)
+    decisive = sum(wins.values())
+    width = max((len(s.shown_order) for s in samples), default=0)
+    return PositionBias(
+        dataset=None, samples=len(samples), decisive=decisive, first_wins=wins[0],
+        first_win_rate=_wilson(wins[0], decisive, "no valid sample has a strict winner"),
+        expected=chance / decisive if decisive else None,
+        wins_by_shown_position=tuple(wins[j] for j in range(width)),
+        tie_rate=_wilson(len(samples) - decisive, len(samples), "no valid samples"),
+        note=None if samples else "no valid samples of two or more responses",
+    )

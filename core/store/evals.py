@@ -1,0 +1,308 @@
+"""Evaluation runs in the store: judge a dataset, score the judge, keep the results.
+
+    evaluation = run_evaluation(engine, judge, "llmbar", params, ks=(1, 8))
+
+judges every item once with k_max = max(ks) samples and once greedily, both
+through the resumable `judge_dataset` (a rerun judges only what is missing),
+then scores greedy, the single sample, voting@k and meta-guided@k on the
+labelled items (`core.evaluation.metrics`) and stores the run (`eval_run`) and
+its results (`eval_result`). An item's label is its annotators' current label
+(the most common one; a tie between annotators leaves the item out), else the
+dataset's ground truth. Items without a label, labelled a tie, with a single
+response, or that could not be judged are left out and counted by reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from core.agreement import Estimate
+from core.engine import Judge
+from core.errors import InputError
+from core.evaluation.metrics import (
+    VOTINGS,
+    EvalItem,
+    MetaScorer,
+    MethodResult,
+    Voting,
+    accuracy_results,
+    method_plan,
+    parse_ks,
+    sample_position_bias,
+)
+from core.evaluation.records import EvalRun, Evaluation
+from core.insights import PositionBias
+from core.store.batch import BatchReport, judge_dataset, require_dataset
+from core.store.judgements import judge_model_id, load_judgement
+from core.store.labels import current_labels
+from core.store.schema import EvalResult, GroundTruth, Item, JudgementRow, SampleRow
+from core.store.schema import EvalRun as EvalRunRow
+from core.types import SamplingParams
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """Where a run is: `phase` is 'sampled' (k_max samples) or 'greedy'."""
+
+    phase: str
+    report: BatchReport
+
+
+def greedy_params(params: SamplingParams) -> SamplingParams:
+    return params.model_copy(update={"k": 1, "temperature": 0.0})
+
+
+def _check(ks: Sequence[int], votings: Sequence[str]) -> tuple[tuple[int, ...], tuple[Voting, ...]]:
+    try:
+        chosen_ks = parse_ks(ks)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    unknown = [v for v in votings if v not in VOTINGS]
+    if unknown or not votings:
+        raise InputError(f"voting must be one or more of {', '.join(VOTINGS)}, got "
+                         f"{', '.join(votings) or 'none'}")
+    if max(chosen_ks) > 256:
+        raise InputError(f"k can be at most 256, got {max(chosen_ks)}")
+    return chosen_ks, tuple(v for v in VOTINGS if v in votings)
+
+
+def run_evaluation(
+    engine: Engine,
+    judge: Judge,
+    dataset: str,
+    params: SamplingParams,
+    *,
+    ks: Sequence[int] = (1, 8),
+    votings: Sequence[str] = ("sum",),
+    limit: int | None = None,
+    greedy: bool = True,
+    meta_scorer: MetaScorer | None = None,
+    on_item: Callable[[EvalProgress], None] | None = None,
+) -> Evaluation:
+    """Judge (what is missing), score and store one evaluation of `judge` on `dataset`.
+
+    `params` gives the sampling settings; its k is replaced by max(ks). Without
+    `meta_scorer`, meta-guided voting reads the meta scores stored with the samples.
+    A run that fails or is interrupted is stored with that status and re-raised."""
+    chosen_ks, chosen_votings = _check(ks, votings)
+    ds_id = require_dataset(engine, dataset)
+    sampled = params.model_copy(update={"k": max(chosen_ks)})
+    settings = {
+        "ks": list(chosen_ks), "votings": list(chosen_votings), "k_max": sampled.k,
+        "temperature": sampled.temperature, "top_p": sampled.top_p,
+        "max_new_tokens": sampled.max_new_tokens, "seed": sampled.seed, "greedy": greedy,
+        "limit": limit, "template": judge.template_for(2).name,
+        "rescue": judge.rescue, "reply_prefix": judge.prefill,
+        "meta_scorer": type(meta_scorer).__name__ if meta_scorer is not None else None,
+    }
+    with Session(engine) as session, session.begin():
+        row = EvalRunRow(dataset_id=ds_id, params=settings, status="running", excluded={},
+                         judge_model_id=judge_model_id(session, judge.backend.info))
+        session.add(row)
+        session.flush()
+        run_id = row.id
+    try:
+        for phase, phase_params in [("sampled", sampled)] + (
+                [("greedy", greedy_params(params))] if greedy else []):
+            judge_dataset(engine, judge, dataset, phase_params, limit=limit,
+                          on_item=(lambda r, p=phase: on_item(EvalProgress(p, r)))
+                          if on_item else None)
+        items, considered, excluded = evaluation_items(
+            engine, judge, dataset, sampled, limit=limit, greedy=greedy)
+        if "meta" in chosen_votings and meta_scorer is None:
+            _require_stored_meta_scores(items)
+        results = accuracy_results(items, chosen_ks, chosen_votings, meta_scorer=meta_scorer,
+                                   seed=sampled.seed)
+        bias = sample_position_bias([i.sampled for i in items if i.sampled is not None])
+    except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        _close_run(engine, run_id, status, error=str(err) or type(err).__name__)
+        raise
+    labels = Counter(i.label_source for i in items)
+    _close_run(engine, run_id, "finished", considered=considered, evaluated=len(items),
+               excluded=excluded, bias=bias, results=results,
+               label_sources=dict(sorted(labels.items())))
+    return load_evaluation(engine, run_id)
+
+
+def _require_stored_meta_scores(items: Sequence[EvalItem]) -> None:
+    if any(i.sampled is not None and None in i.meta_scores for i in items):
+        raise InputError("meta-guided voting needs a meta reward model: train one with "
+                         "`grm-studio meta train` (no meta scores are stored with these samples)")
+
+
+def _close_run(engine: Engine, run_id: int, status: str, *, error: str | None = None,
+               considered: int = 0, evaluated: int = 0, excluded: dict[str, int] | None = None,
+               bias: PositionBias | None = None, results: Sequence[MethodResult] = (),
+               label_sources: dict[str, int] | None = None) -> None:
+    with Session(engine) as session, session.begin():
+        row = session.get_one(EvalRunRow, run_id)
+        row.status, row.error, row.finished_at = status, error, datetime.now(UTC)
+        row.considered, row.evaluated, row.excluded = considered, evaluated, excluded or {}
+        row.position_bias = dataclasses.asdict(bias) if bias is not None else None
+        if label_sources is not None:
+            row.params = {**row.params, "label_sources": label_sources}
+        row.results = [_result_row(r) for r in results]
+
+
+def _result_row(r: MethodResult) -> EvalResult:
+    e = r.accuracy
+    return EvalResult(
+        method=r.method, k=r.k, category=r.category, n=e.n, correct=r.correct,
+        accuracy=e.value, ci_low=e.low, ci_high=e.high, note=e.note, samples=r.samples,
+        parse_failure_rate=r.parse_failure_rate, rescue_rate=r.rescue_rate,
+        invalid_rate=r.invalid_rate, tie_rate=r.tie_rate, first_win_rate=r.first_win_rate,
+    )
+
+
+def _matching(session: Session, judge: Judge, params: SamplingParams, model_id: int,
+              item_ids: Sequence[int], sizes: set[int]) -> dict[int, int]:
+    """item id -> its latest judgement by this judge with exactly these settings."""
+    templates = {judge.template_for(n).sha256 for n in sizes}
+    rows = session.execute(
+        select(JudgementRow.item_id, func.max(JudgementRow.id)).where(
+            JudgementRow.item_id.in_(item_ids),
+            JudgementRow.judge_model_id == model_id,
+            JudgementRow.template_sha256.in_(templates),
+            JudgementRow.k == params.k,
+            JudgementRow.temperature == params.temperature,
+            JudgementRow.top_p == params.top_p,
+            JudgementRow.max_new_tokens == params.max_new_tokens,
+            JudgementRow.seed == params.seed,
+            JudgementRow.rescue_enabled == judge.rescue,
+            JudgementRow.reply_prefix == judge.prefill,
+        ).group_by(JudgementRow.item_id)
+    )
+    return {item_id: judgement_id for item_id, judgement_id in rows}
+
+
+def item_label(session: Session, item: Item) -> tuple[int | None, str | None, str | None]:
+    """(best, source, why not): the annotators' most common current label, else the
+    first ground truth; best None with a reason when the item has no usable label."""
+    humans = Counter(label.best for label in current_labels(session, item.id))
+    if humans:
+        (best, count), *rest = humans.most_common()
+        if rest and rest[0][1] == count:
+            return None, None, "annotators disagree"
+        return (best, "human", None) if best is not None else (None, None, "labelled a tie")
+    truth = session.scalar(select(GroundTruth).where(GroundTruth.item_id == item.id)
+                           .order_by(GroundTruth.id).limit(1))
+    if truth is None:
+        return None, None, "no label"
+    if truth.best is None:
+        return None, None, "labelled a tie"
+    return truth.best, "ground truth", None
+
+
+def evaluation_items(
+    engine: Engine,
+    judge: Judge,
+    dataset: str,
+    params: SamplingParams,
+    *,
+    limit: int | None = None,
+    greedy: bool = True,
+) -> tuple[list[EvalItem], int, dict[str, int]]:
+    """The labelled, judged items of `dataset` (first `limit` by id), how many were
+    considered, and how many were left out for each reason."""
+    ds_id = require_dataset(engine, dataset)
+    excluded: Counter[str] = Counter()
+    items = []
+    with Session(engine) as session:
+        query = select(Item).where(Item.dataset_id == ds_id).order_by(Item.id)
+        rows = list(session.scalars(query.limit(limit) if limit else query))
+        model_id = judge_model_id(session, judge.backend.info)
+        ids, sizes = [r.id for r in rows], {r.n_responses for r in rows}
+        sampled = _matching(session, judge, params, model_id, ids, sizes)
+        greedy_ids = _matching(session, judge, greedy_params(params), model_id, ids, sizes) \
+            if greedy else {}
+        for row in rows:
+            best, source, why = item_label(session, row)
+            if row.n_responses < 2:
+                why = "a single response"
+            elif row.id not in sampled:
+                why = why or "could not be judged"
+            if why is not None or best is None or source is None:
+                excluded[why or "no label"] += 1
+                continue
+            meta = session.scalars(select(SampleRow.meta_score).where(
+                SampleRow.judgement_id == sampled[row.id]).order_by(SampleRow.index))
+            items.append(EvalItem(
+                item_id=row.id, category=row.category, best=best,
+                label_source="human" if source == "human" else "ground truth",
+                sampled=load_judgement(session, sampled[row.id]),
+                greedy=load_judgement(session, greedy_ids[row.id])
+                if row.id in greedy_ids else None,
+                meta_scores=tuple(meta),
+            ))
+    return items, len(rows), dict(sorted(excluded.items()))
+
+
+def _estimate(row: EvalResult) -> Estimate:
+    return Estimate(row.accuracy, row.ci_low, row.ci_high, row.n, row.note)
+
+
+def _method_result(row: EvalResult) -> MethodResult:
+    return MethodResult(
+        method=row.method,  # type: ignore[arg-type]
+        k=row.k, category=row.category, accuracy=_estimate(row), correct=row.correct,
+        samples=row.samples, parse_failure_rate=row.parse_failure_rate,
+        rescue_rate=row.rescue_rate, invalid_rate=row.invalid_rate, tie_rate=row.tie_rate,
+        first_win_rate=row.first_win_rate,
+    )
+
+
+def _position_bias(data: dict[str, Any] | None) -> PositionBias | None:
+    if data is None:
+        return None
+    return PositionBias(**{
+        **data,
+        "first_win_rate": Estimate(**data["first_win_rate"]),
+        "tie_rate": Estimate(**data["tie_rate"]),
+        "wins_by_shown_position": tuple(data["wins_by_shown_position"]),
+    })
+
+
+def _run(row: EvalRunRow) -> EvalRun:
+    return EvalRun(
+        id=row.id, dataset=row.dataset.name, judge=row.judge_model.name, params=row.params,
+        status=row.status,  # type: ignore[arg-type]
+        considered=row.considered, evaluated=row.evaluated,
+        excluded=tuple(row.excluded.items()), created_at=row.created_at,
+        finished_at=row.finished_at, error=row.error,
+    )
+
+
+def eval_runs(engine: Engine, *, limit: int = 20) -> list[EvalRun]:
+    """The latest evaluation runs, newest first."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(EvalRunRow).options(selectinload(EvalRunRow.dataset),
+                                       selectinload(EvalRunRow.judge_model))
+            .order_by(EvalRunRow.id.desc()).limit(limit))
+        return [_run(row) for row in rows]
+
+
+def load_evaluation(engine: Engine, run_id: int | None = None) -> Evaluation:
+    """Evaluation run `run_id` (default: the latest) with its results, in report order."""
+    with Session(engine) as session:
+        query = select(EvalRunRow).options(selectinload(EvalRunRow.results))
+        row = session.scalar(query.where(EvalRunRow.id == run_id) if run_id is not None
+                             else query.order_by(EvalRunRow.id.desc()).limit(1))
+        if row is None:
+            raise InputError("there is no evaluation run" + (
+                f" with id {run_id}" if run_id is not None else
+                " yet; run one with `grm-studio eval --dataset NAME`"))
+        order = {key: i for i, key in enumerate(method_plan(row.params.get("ks", [1]),
+                                                            row.params.get("votings", [])))}
+        results = sorted((_method_result(r) for r in row.results),
+                         key=lambda r: (r.category is not None, order.get((r.method, r.k), 99)))
+        return Evaluation(_run(row), tuple(results), _position_bias(row.position_bias))

@@ -1,0 +1,270 @@
+"""Evaluation: accuracy at k by the strict rule on a store judged by a replaying
+backend (so every number is known exactly), the stored run, the report files and
+the migration."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from core import Judge, SamplingParams, ScriptedBackend
+from core.engine import shown_orders
+from core.errors import InputError
+from core.evaluation import (
+    NO_CATEGORY,
+    EvalItem,
+    Evaluation,
+    accuracy_results,
+    accuracy_vs_k_figure,
+    method_plan,
+    write_report,
+)
+from core.evaluation.report import CSV_COLUMNS, render_markdown
+from core.store.db import current_revision, make_engine, upgrade
+from core.store.evals import eval_runs, load_evaluation, run_evaluation
+from core.store.importing import import_file
+from core.store.labels import add_label
+from core.store.schema import Dataset, Item
+from core.types import JudgeInput, Sample
+
+K_MAX = 4
+NO_SCORES = "Specific Criteria: c\nAnalysis: I cannot decide."
+# Per item, each sample's scores in ORIGINAL response order (None: an unparseable sample).
+SAMPLED = {
+    "A": [(8, 3), None, (2, 9), (6, 5)],  # label 0 (ground truth)
+    "B": [(5, 5), (3, 8), (4, 6), (9, 1)],  # label 0 (alice), ground truth says 1
+    "C": [(1, 2, 9), (2, 9, 3), (5, 5, 5), (9, 9, 1)],  # best of three, label 2
+    "D": [(7, 1), (7, 1), (7, 1), (7, 1)],  # no label: left out
+}
+GREEDY = {"A": (9, 1), "B": (2, 8), "C": (1, 1, 1), "D": (3, 3)}
+RECORDS = [
+    {"prompt": "qa?", "responses": ["a0", "a1"], "best": 0, "category": "math"},
+    {"prompt": "qb?", "responses": ["b0", "b1"], "best": 1, "category": "math"},
+    {"prompt": "qc?", "responses": ["c0", "c1", "c2"], "best": 2, "category": "code"},
+    {"prompt": "qd?", "responses": ["d0", "d1"], "category": "code"},
+]
+
+
+def shown_text(scores: Sequence[int] | None, order: Sequence[int]) -> str:
+    """What the judge writes for `scores` (original order) when shown `order`."""
+    if scores is None:
+        return NO_SCORES
+    shown = ", ".join(str(scores[i]) for i in order)
+    return f"Specific Criteria: c\nAnalysis: a\nScores: \\boxed{{{shown}}}"
+
+
+def script(seed: int = 0) -> list[str]:
+    """The completions in the order the evaluation asks for them: every item's
+    k_max samples (item by item), then every item's greedy sample."""
+    texts = []
+    for rows in SAMPLED.values():
+        orders = shown_orders(len(rows[0] or (0, 0)), K_MAX, seed)
+        texts += [shown_text(r, o) for r, o in zip(rows, orders, strict=True)]
+    for scores in GREEDY.values():
+        texts.append(shown_text(scores, shown_orders(len(scores), 1, seed)[0]))
+    return texts
+
+
+class LaterIsBetter:
+    """A deterministic meta scorer: it rates a sample by its index (later is higher)."""
+
+    def score(self, item: JudgeInput, samples: Sequence[Sample]) -> list[float]:
+        return [float(s.index) for s in samples]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'eval.db'}")
+    upgrade(engine)
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    import_file(engine, path, "toy")
+    with Session(engine) as session:
+        ids = list(session.scalars(select(Item.id).join(Dataset).order_by(Item.id)))
+    add_label(engine, ids[1], "alice", 0)  # a human label wins over the ground truth
+    yield engine
+    engine.dispose()
+
+
+def evaluate(engine, backend=None, **options) -> Evaluation:
+    judge = Judge(backend or ScriptedBackend(script()), rescue=False)
+    options = {"ks": (1, 2, 4), "votings": ("sum", "meta"), "meta_scorer": LaterIsBetter(),
+               **options}
+    return run_evaluation(engine, judge, "toy", SamplingParams(k=1), **options)
+
+
+def accuracies(evaluation: Evaluation, category: str | None = None) -> dict[str, float | None]:
+    return {r.label: r.accuracy.value for r in evaluation.results if r.category == category}
+
+
+def test_accuracy_at_k_by_the_strict_rule(engine):
+    evaluation = evaluate(engine)
+    assert accuracies(evaluation) == {
+        "greedy": pytest.approx(1 / 3),  # A right; B wrong; C a three-way tie: wrong
+        "single sample": pytest.approx(2 / 3),  # B's first sample ties 5-5: wrong
+        "voting@2": pytest.approx(2 / 3),  # A's 2nd sample has no scores: A votes 8-3 alone
+        "meta-guided@2": pytest.approx(1 / 3),  # keeps the 2nd sample, the valid one for A
+        "voting@4": pytest.approx(1 / 3),  # A 16-17 wrong, B 21-20 right, C 17-25-18 wrong
+        "meta-guided@4": pytest.approx(1 / 3),  # samples 3+4: A wrong, B right, C 14-14 tie
+    }
+    overall = {r.label: r for r in evaluation.overall()}
+    assert overall["voting@4"].correct == 1 and overall["voting@4"].accuracy.n == 3
+    assert overall["single sample"].tie_rate == pytest.approx(1 / 3)
+    assert overall["meta-guided@4"].tie_rate == pytest.approx(1 / 3)
+    assert overall["voting@2"].parse_failure_rate == pytest.approx(1 / 6)
+    assert overall["voting@4"].parse_failure_rate == pytest.approx(1 / 12)
+    assert overall["voting@4"].invalid_rate == pytest.approx(1 / 12)
+    assert overall["voting@4"].rescue_rate == 0.0 and overall["voting@4"].samples == 12
+    ci = overall["voting@4"].accuracy
+    assert ci.low is not None and ci.high is not None and ci.low <= 1 / 3 <= ci.high
+
+
+def test_per_category_results_and_exclusions(engine):
+    evaluation = evaluate(engine)
+    assert evaluation.categories() == ("code", "math")
+    assert accuracies(evaluation, "math") == {
+        "greedy": 0.5, "single sample": 0.5, "voting@2": 0.5, "meta-guided@2": 0.5,
+        "voting@4": 0.5, "meta-guided@4": 0.5}
+    assert accuracies(evaluation, "code") == {
+        "greedy": 0.0, "single sample": 1.0, "voting@2": 1.0, "meta-guided@2": 0.0,
+        "voting@4": 0.0, "meta-guided@4": 0.0}
+    run = evaluation.run
+    assert (run.status, run.considered, run.evaluated) == ("finished", 4, 3)
+    assert run.excluded == (("no label", 1),)
+    assert run.params["label_sources"] == {"ground truth": 2, "human": 1}
+    assert run.params["ks"] == [1, 2, 4] and run.params["k_max"] == 4
+
+
+def test_position_bias_counts_the_shown_first_winner(engine):
+    bias = evaluate(engine).position_bias
+    decisive = first = 0
+    for name in "ABC":  # the evaluated items (D has no label)
+        rows = SAMPLED[name]
+        for scores, order in zip(rows, shown_orders(len(rows[0] or ()), K_MAX, 0), strict=True):
+            if scores is not None and max(scores) != sorted(scores)[-2]:
+                decisive += 1
+                first += scores.index(max(scores)) == order[0]
+    assert bias is not None and (bias.decisive, bias.first_wins) == (decisive, first)
+    assert bias.samples == 11 and bias.first_win_rate.value == pytest.approx(first / decisive)
+
+
+def test_the_run_is_stored_and_reads_back_the_same(engine):
+    evaluation = evaluate(engine)
+    again = load_evaluation(engine, evaluation.run.id)
+    assert again == evaluation == load_evaluation(engine)  # the latest by default
+    assert [r.id for r in eval_runs(engine)] == [evaluation.run.id]
+    plan = method_plan((1, 2, 4), ("sum", "meta"))
+    assert [(r.method, r.k) for r in evaluation.overall()] == plan
+
+
+def test_a_rerun_judges_nothing_again(engine):
+    first = evaluate(engine)
+    second = evaluate(engine, backend=ScriptedBackend([]))  # would fail if asked to generate
+    assert second.run.id != first.run.id
+    assert accuracies(second) == accuracies(first)
+    assert len(eval_runs(engine)) == 2
+
+
+def test_meta_voting_without_a_scorer_or_stored_scores_is_refused(engine):
+    with pytest.raises(InputError, match="grm-studio meta train"):
+        evaluate(engine, meta_scorer=None)
+    (run,) = eval_runs(engine)
+    assert run.status == "failed" and "meta reward model" in (run.error or "")
+
+
+@pytest.mark.parametrize(("ks", "votings", "message"), [
+    ((), ("sum",), "at least one k"), ((0, 2), ("sum",), "at least 1"),
+    ((1, 2), ("max",), "one or more of sum, meta"),
+])
+def test_bad_options_are_refused_before_judging(engine, ks, votings, message):
+    with pytest.raises(InputError, match=message):
+        evaluate(engine, backend=ScriptedBackend([]), ks=ks, votings=votings)
+    assert eval_runs(engine) == []
+
+
+def test_without_a_greedy_run_greedy_is_left_out(engine):
+    texts = script()[: 4 * K_MAX]
+    evaluation = evaluate(engine, backend=ScriptedBackend(texts), greedy=False,
+                          votings=("sum",), ks=(4,))
+    assert accuracies(evaluation) == {"single sample": pytest.approx(2 / 3),
+                                      "voting@4": pytest.approx(1 / 3)}
+
+
+def test_the_report_files(engine, tmp_path):
+    evaluation = evaluate(engine)
+    paths = write_report(evaluation, tmp_path / "out")
+    assert [p.name for p in paths] == ["report.md", "results.csv", "accuracy_vs_k.html"]
+    markdown = paths[0].read_text()
+    assert markdown == render_markdown(evaluation)
+    assert "| voting@4 | (all) | 3 | 1 | 33.3% |" in markdown
+    assert "## Per category" in markdown and "| single sample | code | 1 | 1 | 100.0% |" in (
+        markdown)
+    assert "excluded: no label: 1" in markdown and "Position bias:" in markdown
+    with paths[1].open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == CSV_COLUMNS and len(rows) == len(evaluation.results) == 18
+    vote4 = next(r for r in rows if r["method"] == "vote" and r["k"] == "4" and not r["category"])
+    assert float(vote4["accuracy"]) == pytest.approx(1 / 3) and vote4["n"] == "3"
+    html = paths[2].read_text()
+    assert "<html" in html and "Plotly.newPlot" in html
+    assert '<script src="http' not in html and len(html) > 1_000_000  # plotly.js is inline
+    assert not list((tmp_path / "out").glob(".*partial"))
+
+
+def test_the_accuracy_vs_k_figure(engine):
+    figure = accuracy_vs_k_figure(evaluate(engine))
+    traces = {t.name: t for t in figure.data}
+    assert set(traces) == {"voting (sum of k)", "meta-guided@k", "greedy"}
+    voting = traces["voting (sum of k)"]
+    assert voting.x == (1, 2, 4)
+    assert voting.y == (pytest.approx(2 / 3), pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert traces["meta-guided@k"].x == (1, 2, 4)  # starts from the single sample
+    assert traces["greedy"].y == (pytest.approx(1 / 3),) * 2
+    assert figure.layout.height is None and figure.layout.xaxis.type == "log"
+
+
+def test_the_migration_adds_and_removes_the_eval_tables(store_url):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.store.db import alembic_config
+    from core.store.schema import Base
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0006")
+    assert not {"eval_run", "eval_result"} & set(inspect(engine).get_table_names())
+    upgrade(engine)
+    assert current_revision(engine) == "0009"
+    columns = {c["name"] for c in inspect(engine).get_columns("eval_result")}
+    assert columns == {
+        "id", "run_id", "method", "k", "category", "n", "correct", "accuracy", "ci_low",
+        "ci_high", "note", "samples", "parse_failure_rate", "rescue_rate", "invalid_rate",
+        "tie_rate", "first_win_rate"}
+    assert {c["name"] for c in inspect(engine).get_columns("eval_run")} == {
+        "id", "dataset_id", "judge_model_id", "params", "status", "error", "considered",
+        "evaluated", "excluded", "position_bias", "created_at", "finished_at"}
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    command.downgrade(alembic_config(engine), "0006")
+    assert not {"eval_run", "eval_result"} & set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_a_breakdown_needs_two_categories():
+    texts = [shown_text((8, 3), order) for order in shown_orders(2, 2, 0)]
+    judgement = Judge(ScriptedBackend(texts), rescue=False).judge(
+        JudgeInput(query="q?", responses=("a", "b")), SamplingParams(k=2))
+    same = [EvalItem(i, "llmbar", 0, "ground truth", judgement) for i in (1, 2)]
+    assert {r.category for r in accuracy_results(same, (1, 2))} == {None}
+    mixed = [EvalItem(1, "llmbar", 0, "ground truth", judgement),
+             EvalItem(2, None, 1, "human", judgement)]
+    results = accuracy_results(mixed, (1, 2))
+    assert {r.category for r in results} == {None, "llmbar", NO_CATEGORY}
+    assert {r.category: r.accuracy.value for r in results if r.method == "vote"} == {
+        None: 0.5, "llmbar": 1.0, NO_CATEGORY: 0.0}
