@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli import data, judge  # noqa: F401  (registers their commands)
+from cli import train  # noqa: F401  (rft export / train, models)
 from cli.app import app, load_settings
 
 __all__ = ["app", "main"]
