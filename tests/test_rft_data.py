@@ -230,3 +230,31 @@ def test_a_real_judge_builds_an_export(embedded_backend, tmp_path):
     lines = (export.path / "trajectories.jsonl").read_text().splitlines()
     assert len(lines) == 4 + c["hinted_sampled"]
     assert all("Hint" not in json.loads(line)["prompt"] for line in lines)
+
+
+def test_cli_lists_exports_and_models_and_reports_a_missing_export(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from core.store.db import make_engine, upgrade
+    from core.training import exports_dir
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("GRM_STUDIO_DATABASE_URL", url)
+    monkeypatch.setenv("GRM_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    engine = make_engine(url)
+    upgrade(engine)
+    items = import_pairs(engine, tmp_path, 2)
+    config = RFTConfig(validation_fraction=0.0, drop_too_easy=False)
+    _, judge = scripted_run(items, config, {0: [(9, 1)] * 3, 1: [(1, 9)] * 3 + [(9, 1)]})
+    export_rft(engine, judge, "toy", name="toy-rft", root=exports_dir(tmp_path / "data"),
+               config=config, params=PARAMS)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["rft", "exports"])
+    assert listed.exit_code == 0 and "toy-rft:v1" in listed.output
+    assert "train 3" in listed.output and "hinted 1" in listed.output
+    models = runner.invoke(app, ["models"])
+    assert models.exit_code == 0 and "scripted" in models.output
+    missing = runner.invoke(app, ["rft", "train", "nope"])
+    assert missing.exit_code == 2 and "no RFT export 'nope'" in missing.output
+    engine.dispose()

@@ -27,7 +27,7 @@ from core.training import (
 from tests.test_rft_data import answer, import_pairs, orders
 
 pytestmark = pytest.mark.model
-SHORT = dict(batch_size=1, grad_accum=1, learning_rate=1e-4, max_length=768, evaluate=False,
+SHORT = dict(batch_size=1, grad_accum=1, learning_rate=1e-4, max_length=640, evaluate=False,
              base_model="embedded")
 
 
@@ -63,15 +63,15 @@ def test_full_training_changes_weights_and_the_checkpoint_judges(engine, export,
                                                                  tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
     logged = []
-    trained = train_rft(engine, export, RFTTrainConfig(max_steps=3, name="toy-judge", **SHORT),
+    trained = train_rft(engine, export, RFTTrainConfig(max_steps=2, name="toy-judge", **SHORT),
                         settings, created_by="tester",
                         on_progress=lambda step, total, logs: logged.append((step, total, logs)))
     assert trained.path == (tmp_path / "data" / "judges" / "toy-judge").resolve()
     assert {"model.safetensors", "config.json", "tokenizer.json", "TRAINING.json"} <= {
         p.name for p in trained.path.iterdir()}
     assert not list(trained.path.parent.glob(".partial-*"))
-    assert trained.metrics["steps"] == 3 and trained.metrics["train_records"] == 6
-    assert any("loss" in logs for _, _, logs in logged) and logged[-1][1] == 3
+    assert trained.metrics["steps"] == 2 and trained.metrics["train_records"] == 6
+    assert any("loss" in logs for _, _, logs in logged) and logged[-1][1] == 2
 
     base_dir, _ = resolve_model_dir("embedded", settings.cache_dir)
     before, after = weights(base_dir), weights(trained.path)
@@ -83,7 +83,7 @@ def test_full_training_changes_weights_and_the_checkpoint_judges(engine, export,
     assert (backend.info.source, backend.info.revision) == (str(trained.path), trained.revision)
     judgement = Judge(backend, rescue=False).judge(
         JudgeInput(query="2+2?", responses=("4", "5")),
-        SamplingParams(k=2, max_new_tokens=48, temperature=0.0),
+        SamplingParams(k=2, max_new_tokens=24, temperature=0.0),
     )
     assert len(judgement.samples) == 2 and all(s.raw_text for s in judgement.samples)
     store_judgement(engine, judgement)  # lands on the registered row, not a new one
