@@ -76,15 +76,18 @@ def labelled_items(engine: Engine, dataset: str, *, limit: int | None = None) ->
         truths = _by_item(session.execute(
             select(GroundTruth.item_id, GroundTruth.best).where(GroundTruth.item_id.in_(ids))
         ))
-        labels = list(session.execute(
+        labels: dict[int, list[tuple[Annotation, str, str]]] = {}
+        for row in session.execute(
             select(Annotation, Annotator.name, Annotator.role)
             .join(Annotator)
             .where(Annotation.item_id.in_(ids), is_current())
             .order_by(Annotation.id)
-        ))
+        ):
+            labels.setdefault(row[0].item_id, []).append(tuple(row))  # type: ignore[arg-type]
         for item in items:
-            humans = [(a, name) for a, name, role in labels if a.item_id == item.id and role != IMPORTED]
-            imported = [a.best for a, _, role in labels if a.item_id == item.id and role == IMPORTED]
+            own = labels.get(item.id, [])
+            humans = [(a, name) for a, name, role in own if role != IMPORTED]
+            imported = [a.best for a, _, role in own if role == IMPORTED]
             if humans:
                 best, source = majority([a.best for a, _ in humans]), "human"
             elif truths.get(item.id) or imported:
