@@ -174,13 +174,13 @@ def start_training(
         yield f"Cannot train: {err}"
         return
     log: list[str] = []
+    steps: dict[str, tuple[int, int]] = {}
 
     def work(report: Callable[[str], None]) -> str:
         report(f"Training {config.method} on {found.ref} …")
 
         def on_progress(step: int, total: int, logs: dict[str, float]) -> None:
-            if progress is not None:
-                progress((step, total), desc="training steps")
+            steps["done"] = (step, total)
             report(f"step {step}/{total}  " + "  ".join(f"{k} {v:.4g}" for k, v in logs.items()))
 
         trained = train_rft(studio.engine, found, config, settings, created_by=_user(),
@@ -190,6 +190,8 @@ def start_training(
 
     for line in run_job(work):
         log.append(line)
+        if progress is not None and "done" in steps:  # from this thread, as Gradio wants
+            progress(steps["done"], desc="training steps")
         yield "\n".join(log[-200:])
 
 
