@@ -46,10 +46,12 @@ from core.store import open_store  # noqa: E402
 from core.store.importing import import_file  # noqa: E402
 from core.templates import PRINCIPLES_PREFIX, POINTWISE  # noqa: E402
 from core.training import (  # noqa: E402
+    ExportError,
     RFTConfig,
     RFTTrainConfig,
     export_rft,
     exports_dir,
+    find_export,
     train_rft,
 )
 from core.types import ParsedOutput, SamplingParams  # noqa: E402
@@ -176,7 +178,7 @@ def main() -> None:
     pool = work / "train-pool.jsonl"
     pool.write_text("".join(json.dumps({"prompt": p.query, "responses": list(p.responses),
                                         "best": p.best}) + "\n" for p in training))
-    import_file(engine, pool, "bench-train")
+    import_file(engine, pool, "bench-train")  # a no-op when rerun
     base = load_backend(Settings())
     sampling = SamplingParams(k=args.n_rft, temperature=0.5, max_new_tokens=args.rft_tokens)
     config = RFTConfig(n_rft=args.n_rft, validation_fraction=0.0, max_hinted=len(training))
@@ -184,24 +186,29 @@ def main() -> None:
     def progress(done: int, total: int, _build: object) -> None:
         print(f"    export: {done}/{total} items", flush=True)
 
-    export = export_rft(engine, Judge(base, rescue=True, prefill=True), "bench-train",
-                        name="bench", root=exports_dir(work), config=config, params=sampling,
-                        on_item=progress)
+    try:  # a rerun in the same --workdir resumes after a finished export / training
+        export = find_export(engine, "bench", exports_dir(work))
+    except ExportError:
+        export = export_rft(engine, Judge(base, rescue=True, prefill=True), "bench-train",
+                            name="bench", root=exports_dir(work), config=config, params=sampling,
+                            on_item=progress)
     t1 = time.perf_counter()
     print(f"export {export.ref}: {json.dumps(export.counts, sort_keys=True)} ({t1 - t0:.0f} s)")
 
-    trained = train_rft(engine, export, RFTTrainConfig(
-        base_model="embedded", lora=args.lora, epochs=args.epochs, learning_rate=args.lr,
-        grad_accum=4, max_length=1024, evaluate=False, name="bench-rft"), settings)
+    checkpoint = work / "judges" / "bench-rft"
+    if not (checkpoint / "TRAINING.json").is_file():
+        train_rft(engine, export, RFTTrainConfig(
+            base_model="embedded", lora=args.lora, epochs=args.epochs, learning_rate=args.lr,
+            grad_accum=4, max_length=1024, evaluate=False, name="bench-rft"), settings)
+    metrics = json.loads((checkpoint / "TRAINING.json").read_text())["metrics"]
     t2 = time.perf_counter()
-    print(f"trained {trained.method}: {trained.metrics['steps']} steps on "
-          f"{trained.metrics['train_records']} records, train loss "
-          f"{trained.metrics['train_loss']:.3f} ({t2 - t1:.0f} s) -> {trained.path}")
+    print(f"trained: {metrics['steps']} steps on {metrics['train_records']} records, "
+          f"train loss {metrics['train_loss']:.3f} ({t2 - t1:.0f} s) -> {checkpoint}")
 
     params = SamplingParams(k=1, temperature=0.5, max_new_tokens=args.eval_tokens, seed=0)
     print("judging the held-out split, no rescue, prefill on for both:")
     before = evaluate(base, evaluation, k=args.k, params=params, batch=args.batch, prefill=True)
-    tuned = load_backend(Settings(model=str(trained.path)))
+    tuned = load_backend(Settings(model=str(checkpoint)))
     after = evaluate(tuned, evaluation, k=args.k, params=params, batch=args.batch, prefill=True)
     print()
     print(f"held-out items: {len(evaluation)}, k={args.k}, temperature {params.temperature}, "
