@@ -196,6 +196,17 @@ def main() -> None:
     print(f"export {export.ref}: {json.dumps(export.counts, sort_keys=True)} ({t1 - t0:.0f} s)")
 
     checkpoint = work / "judges" / "bench-rft"
+    params = SamplingParams(k=1, temperature=0.5, max_new_tokens=args.eval_tokens, seed=0)
+    trainable = sum(export.counts.get(f"records_{s}", 0) for s in ("train", "hinted"))
+    if not trainable:
+        print("no trajectory was accepted (correct by the strict rule), so there is nothing to "
+              "train on; judging the held-out split with the base judge only, no rescue:")
+        before = evaluate(base, evaluation, k=args.k, params=params, batch=args.batch,
+                          prefill=True)
+        print(show("base    strict accuracy", before.correct))
+        print(show("base    parse-valid rate", before.valid))
+        print(f"time: export {t1 - t0:.0f} s, evaluation {before.seconds:.0f} s")
+        return
     if not (checkpoint / "TRAINING.json").is_file():
         train_rft(engine, export, RFTTrainConfig(
             base_model="embedded", lora=args.lora, epochs=args.epochs, learning_rate=args.lr,
@@ -205,7 +216,6 @@ def main() -> None:
     print(f"trained: {metrics['steps']} steps on {metrics['train_records']} records, "
           f"train loss {metrics['train_loss']:.3f} ({t2 - t1:.0f} s) -> {checkpoint}")
 
-    params = SamplingParams(k=1, temperature=0.5, max_new_tokens=args.eval_tokens, seed=0)
     print("judging the held-out split, no rescue, prefill on for both:")
     before = evaluate(base, evaluation, k=args.k, params=params, batch=args.batch, prefill=True)
     tuned = load_backend(Settings(model=str(checkpoint)))
