@@ -22,6 +22,7 @@ from webapp.datasets_tab import build_datasets_tab
 from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
+from webapp.training_tab import build_training_tab
 
 FIRST_ADMIN = "admin"
 
@@ -43,6 +44,8 @@ def build_app(studio: Studio) -> gr.Blocks:
             build_annotate_tab(studio)
         with gr.Tab("Insights", id="insights"):
             build_insights_tab(studio)
+        with gr.Tab("Training", id="training"):
+            build_training_tab(studio)
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
 

@@ -321,3 +321,44 @@ class EvalResult(Base):
     first_win_rate: Mapped[float | None] = mapped_column(Float)
 
     run: Mapped[EvalRun] = relationship(back_populates="results")
+
+
+class RFTExport(Base):
+    """A versioned rejective-fine-tuning dataset written to disk (`path`), recorded
+    once its files, card and content hash are complete."""
+
+    __tablename__ = "rft_export"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1000))
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    judge_model_id: Mapped[int | None] = mapped_column(ForeignKey("judge_model.id"))
+    counts: Mapped[dict[str, Any]]
+    params: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class TrainedJudge(Base):
+    """How a registered judge model was trained: from which model, on which export."""
+
+    __tablename__ = "trained_judge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judge_model_id: Mapped[int] = mapped_column(
+        ForeignKey("judge_model.id", ondelete="CASCADE"), unique=True
+    )
+    parent_judge_model_id: Mapped[int | None] = mapped_column(ForeignKey("judge_model.id"))
+    rft_export_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rft_export.id", ondelete="SET NULL")
+    )
+    method: Mapped[str] = mapped_column(String(50))  # rft | rft-lora | ...
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[str | None] = mapped_column(String(200))

@@ -1,4 +1,40 @@
-"""Training the judge and its helpers from the store: the meta reward model
-(`core.training.meta_rm`) and rule-based RL (`core.training.rl`). torch,
-transformers and trl are imported inside the functions that train, so the
-rest of GRM Studio starts without them."""
+"""Turning labels into a better judge (Self-Principled Critique Tuning,
+grm-method.md §4): rejective fine-tuning here (`build_rft`, `export_rft`,
+`train_rft`); the meta reward model in `core.training.meta_rm`; rule-based
+RL in `core.training.rl`.
+
+    build = build_rft(judge, labelled_items(engine, "llmbar").items, RFTConfig(), params)
+    export = export_rft(engine, judge, "llmbar", name="llmbar-rft", root=..., ...)
+    trained = train_rft(engine, export, RFTTrainConfig(max_steps=50), settings)
+
+torch, transformers, TRL and peft are imported inside the trainer only.
+"""
+
+from core.training.registry import JudgeModelEntry, list_judge_models, register_trained_judge
+from core.training.labelled import LabelledItem, LabelledSet, labelled_items
+from core.training.rft_data import RFTBuild, RFTConfig, Trajectory, build_rft, split_of
+from core.training.rft_export import (
+    ExportError,
+    ExportInfo,
+    export_rft,
+    exports_dir,
+    find_export,
+    list_exports,
+    read_export,
+    write_export,
+)
+from core.training.rft_trainer import (
+    RFTTrainConfig,
+    TrainedJudge,
+    TrainingStopped,
+    resolve_model_dir,
+    train_rft,
+)
+
+__all__ = [
+    "ExportError", "ExportInfo", "LabelledItem", "LabelledSet", "RFTBuild", "RFTConfig",
+    "Trajectory", "build_rft", "export_rft", "exports_dir", "find_export", "labelled_items",
+    "list_exports", "read_export", "split_of", "write_export", "JudgeModelEntry",
+    "RFTTrainConfig", "TrainedJudge", "TrainingStopped", "list_judge_models",
+    "register_trained_judge", "resolve_model_dir", "train_rft",
+]

@@ -2,14 +2,14 @@
 trained from, how many correct / incorrect samples it saw).
 
 Revision ID: 0008
-Revises: 0006 (re-chained after 0007 at merge)
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,143 @@
+"""`grm-studio rft export / exports / train` and `grm-studio models`: turning labels
+into a better judge (rejective fine-tuning) from the command line."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated, Optional
+
+import typer
+
+from cli.app import app, load_settings, reported_errors
+
+rft = typer.Typer(
+    help="Rejective fine-tuning: build an export from labelled items, train the judge on it.",
+    no_args_is_help=True,
+)
+app.add_typer(rft, name="rft")
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+@rft.command("export")
+def export_(
+    dataset: Annotated[str, typer.Option(help="dataset whose labelled items are used")],
+    name: Annotated[Optional[str], typer.Option(help="export name; default: DATASET-rft")] = None,
+    n_rft: Annotated[int, typer.Option(min=1, help="trajectories sampled per item")] = 3,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N items")] = None,
+    keep_easy: Annotated[bool, typer.Option(help="keep items whose trajectories are all correct")] = False,
+    hinted: Annotated[bool, typer.Option(help="hinted sampling where none is accepted")] = True,
+    max_hinted: Annotated[int, typer.Option(min=0, help="at most this many hinted samples")] = 64,
+    accept_rescued: Annotated[bool, typer.Option(help="accept trajectories saved by score rescue")] = True,
+    validation: Annotated[float, typer.Option(min=0.0, max=0.99, help="items held out")] = 0.1,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    temperature: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(min=1)] = None,
+    model: Annotated[Optional[str], typer.Option(help="the judge that samples")] = None,
+) -> None:
+    """Sample trajectories with the judge, accept the correct ones, write a versioned export."""
+    from core.backends import load_backend
+    from core.engine import Judge
+    from core.store import open_store
+    from core.store.batch import require_dataset
+    from core.training import RFTConfig, export_rft, exports_dir
+
+    settings = load_settings(model=model)
+    with reported_errors():
+        config = RFTConfig(n_rft=n_rft, drop_too_easy=not keep_easy, hinted=hinted,
+                           max_hinted=max_hinted, accept_rescued=accept_rescued,
+                           validation_fraction=validation, seed=seed)
+        engine = open_store(settings)
+        require_dataset(engine, dataset)
+        judge = Judge(load_backend(settings), template=settings.template,
+                      rescue=settings.rescue_enabled, prefill=settings.prefill_enabled)
+        params = settings.sampling(temperature=temperature, max_new_tokens=max_new_tokens)
+        with typer.progressbar(length=1, label="sampling", file=None) as bar:
+            def on_item(done: int, total: int, _build: object) -> None:
+                bar.length = total
+                bar.update(1)
+
+            info = export_rft(engine, judge, dataset, name=name or f"{dataset}-rft",
+                              root=exports_dir(settings.data_dir), config=config, params=params,
+                              limit=limit, created_by=_user(), on_item=on_item)
+    typer.echo(f"export {info.ref} (id {info.id}) written to {info.path}")
+    typer.echo(f"content sha256 {info.content_sha256}")
+    for key, value in sorted(info.counts.items()):
+        typer.echo(f"  {key:32} {value}")
+
+
+@rft.command("exports")
+def exports() -> None:
+    """List the RFT exports recorded in the store."""
+    from core.store import open_store
+    from core.training import list_exports
+
+    with reported_errors():
+        rows = list_exports(open_store(load_settings()))
+    for r in rows:
+        c = r["counts"]
+        typer.echo(
+            f"{r['id']:4}  {r['name']}:v{r['version']:<4} dataset {r['dataset']}  "
+            f"train {c.get('records_train', 0)}  validation {c.get('records_validation', 0)}  "
+            f"hinted {c.get('records_hinted', 0)}  sha256 {r['content_sha256'][:12]}  {r['path']}"
+        )
+
+
+@rft.command("train")
+def train(
+    export: Annotated[str, typer.Argument(help="export id, name, name:vN or directory")],
+    lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters (peft), merged at the end")] = False,
+    epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
+    max_steps: Annotated[int, typer.Option(help="optimizer steps; -1: from epochs")] = -1,
+    learning_rate: Annotated[Optional[float], typer.Option(help="default 1e-5, LoRA 2e-4")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 1,
+    grad_accum: Annotated[int, typer.Option(min=1)] = 4,
+    max_length: Annotated[int, typer.Option(min=16, help="tokens per record")] = 2048,
+    hinted: Annotated[bool, typer.Option(help="train on the hinted trajectories too")] = True,
+    name: Annotated[Optional[str], typer.Option(help="checkpoint and judge name")] = None,
+    base_model: Annotated[Optional[str], typer.Option(help="default: the export's judge")] = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Fine-tune the judge on an export; save and register the checkpoint."""
+    from core.store import open_store
+    from core.training import RFTTrainConfig, exports_dir, find_export, train_rft
+
+    settings = load_settings()
+    with reported_errors():
+        config = RFTTrainConfig(name=name, base_model=base_model, lora=lora, epochs=epochs,
+                                max_steps=max_steps, learning_rate=learning_rate,
+                                batch_size=batch_size, grad_accum=grad_accum,
+                                max_length=max_length, include_hinted=hinted, seed=seed)
+        engine = open_store(settings)
+        found = find_export(engine, export, exports_dir(settings.data_dir))
+        typer.echo(f"training on {found.ref} ({found.path}), {config.method}")
+        trained = train_rft(engine, found, config, settings, created_by=_user())
+    if trained.judge_model_id is None:
+        return  # a non-main process under accelerate
+    metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in trained.metrics.items() if k != "log")
+    typer.echo(f"saved {trained.path}")
+    typer.echo(f"registered judge model {trained.judge_model_id} '{trained.name}' ({metrics})")
+    typer.echo(f"judge with it: grm-studio judge --model {trained.path} ...")
+
+
+@app.command()
+def models(
+    trained: Annotated[bool, typer.Option("--trained", help="only trained judges")] = False,
+) -> None:
+    """List the registered judge models (trained ones with their provenance)."""
+    from core.store import open_store
+    from core.training import list_judge_models
+
+    with reported_errors():
+        entries = list_judge_models(open_store(load_settings()), trained_only=trained)
+    for e in entries:
+        line = f"{e.id:4}  {e.name}  [{e.backend}]  {e.source}  rev {(e.revision or '-')[:16]}"
+        if e.trained:
+            line += f"  ({e.method} of {e.parent} on {e.export})"
+        typer.echo(line)
