@@ -101,9 +101,10 @@ def test_one_grpo_step_changes_the_weights_and_the_checkpoint_judges(store, tmp_
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".partial")]
     with Session(store) as session:
         row = session.get_one(JudgeModel, info.judge_model_id)
-    assert (row.backend, row.source, row.revision) == ("transformers", str(out), info.content_hash)
+    assert (row.backend, row.source) == ("transformers", str(out))
 
     backend = load_backend(Settings(model=str(out)))
+    assert backend.info.revision == row.revision  # judging with it reuses this row
     judgement = Judge(backend, template=SHORT, rescue=True).judge(
         JudgeInput(query="What is 2 + 2?", responses=("4", "7")),
         SamplingParams(k=1, max_new_tokens=4),

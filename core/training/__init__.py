@@ -10,8 +10,8 @@ RL in `core.training.rl`.
 torch, transformers, TRL and peft are imported inside the trainer only.
 """
 
-from core.training.registry import JudgeModelEntry, list_judge_models, register_trained_judge
 from core.training.labelled import LabelledItem, LabelledSet, labelled_items
+from core.training.registry import JudgeModelEntry, list_judge_models, register_trained_judge
 from core.training.rft_data import RFTBuild, RFTConfig, Trajectory, build_rft, split_of
 from core.training.rft_export import (
     ExportError,
@@ -32,9 +32,28 @@ from core.training.rft_trainer import (
 )
 
 __all__ = [
-    "ExportError", "ExportInfo", "LabelledItem", "LabelledSet", "RFTBuild", "RFTConfig",
-    "Trajectory", "build_rft", "export_rft", "exports_dir", "find_export", "labelled_items",
-    "list_exports", "read_export", "split_of", "write_export", "JudgeModelEntry",
-    "RFTTrainConfig", "TrainedJudge", "TrainingStopped", "list_judge_models",
-    "register_trained_judge", "resolve_model_dir", "train_rft",
+    "ExportError",
+    "ExportInfo",
+    "JudgeModelEntry",
+    "LabelledItem",
+    "LabelledSet",
+    "RFTBuild",
+    "RFTConfig",
+    "RFTTrainConfig",
+    "TrainedJudge",
+    "TrainingStopped",
+    "Trajectory",
+    "build_rft",
+    "export_rft",
+    "exports_dir",
+    "find_export",
+    "labelled_items",
+    "list_exports",
+    "list_judge_models",
+    "read_export",
+    "register_trained_judge",
+    "resolve_model_dir",
+    "split_of",
+    "train_rft",
+    "write_export",
 ]

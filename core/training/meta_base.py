@@ -24,20 +24,9 @@ _CHUNK = 1 << 20
 def resolve_model_dir(spec: str | Path, cache_dir: Path) -> Path:
     """A transformers model directory for `spec`: 'embedded' (the SmolLM2 GGUF,
     materialised once into `cache_dir`), a `.gguf` file, or a model directory."""
-    from core.backends.embedded import embedded_gguf_path
-    from core.backends.gguf_cache import materialise_gguf
-    from core.files import file_sha256
+    from core.training.rft_trainer import resolve_model_dir as resolve_with_info
 
-    source = embedded_gguf_path() if str(spec) == "embedded" else Path(spec).expanduser()
-    source = source.resolve()
-    if source.is_file() and source.suffix == ".gguf":
-        return materialise_gguf(source, cache_dir, file_sha256(source))
-    if (source / "config.json").is_file():
-        return source
-    raise InputError(
-        f"base model '{spec}' is neither 'embedded', a .gguf file nor a model directory "
-        "with a config.json"
-    )
+    return resolve_with_info(str(spec), cache_dir)[0]
 
 
 def directory_sha256(path: Path) -> str:

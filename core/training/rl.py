@@ -14,7 +14,7 @@ used 0.08 at 27B; smaller values collapsed).
 
 The policy is written into a staging directory and renamed into place
 (`core.training.meta_base`), then registered as a judge model (backend
-"transformers", source its path, revision the SHA-256 of its files), so it
+"transformers", source its path, revision the backend's fingerprint), so it
 judges like any other model: `load_backend(Settings(model=str(path)))`.
 """
 
@@ -236,8 +236,13 @@ def train_rl(
             tokenizer.save_pretrained(staging)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
             content_hash = directory_sha256(staging)
+    from core.backends.hf import _directory_revision
+
+    # the revision the transformers backend gives this directory, so that judging
+    # with the checkpoint lands on this same judge_model row
     info = ModelInfo(
-        name=name or out_dir.name, backend="transformers", source=str(out_dir), revision=content_hash
+        name=name or out_dir.name, backend="transformers", source=str(out_dir),
+        revision=_directory_revision(out_dir),
     )
     with Session(engine) as session, session.begin():
         model_id = judge_model_id(session, info)
