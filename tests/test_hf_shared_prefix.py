@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import Judge, JudgeInput, SamplingParams
-from core.backends.shared_prefix import Sampling, sample_shared
+from core.backends.shared_prefix import Sampling, _sample_padded, plain_static_cache, sample_shared
 from core.engine import shown_orders
 from core.templates import default_template
 
@@ -134,3 +134,14 @@ def test_rescue_shares_the_prompt_and_writes_scores(fp32_backend):
         assert sample.rescue is not None
         assert sample.scores is not None, sample.rescue.continuation
         assert all(1 <= s <= 10 for s in sample.scores)
+
+
+def test_models_without_a_plain_cache_fall_back_to_padded_generate_with_the_same_tokens(
+    fp32_backend,
+):
+    assert plain_static_cache(fp32_backend.model)  # the embedded Llama takes the shared path
+    rows = [fp32_backend._chat_ids(p) for p in judge_prompts(2)]
+    padded = _sample_padded(
+        fp32_backend.model, rows, 6, fp32_backend._stop_ids, Sampling(greedy=True), None
+    )
+    assert padded == [plain_greedy(fp32_backend, row, 6) for row in rows]

@@ -53,6 +53,8 @@ def sample_shared(
 
     if not rows:
         return []
+    if not plain_static_cache(model):
+        return _sample_padded(model, rows, max_new_tokens, stop_ids, sampling, constraint)
     distinct = list(dict.fromkeys(tuple(r) for r in rows))
     if any(not r for r in distinct):
         raise ValueError("every row needs at least one token")
@@ -75,6 +77,58 @@ def sample_shared(
             max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
             sampling=sampling, constraint=constraint,
         )
+
+
+def plain_static_cache(model: Any) -> bool:
+    """True when every layer of the model's static cache is a plain full-attention
+    layer, the only kind `_BatchCache` fills; sliding-window or hybrid models
+    (Gemma 2, for one) take the padded `model.generate` path instead."""
+    from transformers import StaticCache
+    from transformers.cache_utils import StaticLayer
+
+    layers = StaticCache(config=model.config, max_cache_len=1).layers
+    return all(type(layer) is StaticLayer for layer in layers)
+
+
+def _sample_padded(
+    model: Any,
+    rows: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    sampling: Sampling,
+    constraint: Constraint | None,
+) -> list[list[int]]:
+    """Every row left-padded into one `model.generate` call: each copy prefilled."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    width = max(map(len, rows))
+    pad = stop_ids[0] if stop_ids else 0
+    device = model.device
+    ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+    options: dict[str, Any] = (
+        {"do_sample": False} if sampling.greedy
+        else {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p}
+    )
+    if constraint is not None:
+        everyone = list(range(len(rows)))
+
+        def constrain(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            return constraint(everyone, input_ids[:, width:].tolist(), scores)
+
+        options["logits_processor"] = LogitsProcessorList([constrain])
+    with torch.inference_mode():
+        torch.manual_seed(sampling.seed)
+        output = model.generate(
+            input_ids=ids, attention_mask=mask, top_k=None, max_new_tokens=max_new_tokens,
+            pad_token_id=pad, eos_token_id=list(stop_ids) or None, **options,
+        )
+    generated = []
+    for row in output[:, width:].tolist():
+        stop = next((i for i, token in enumerate(row) if token in stop_ids), None)
+        generated.append(row if stop is None else row[: stop + 1])
+    return generated
 
 
 # -- prefill: the prefix tree -------------------------------------------------
