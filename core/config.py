@@ -68,8 +68,10 @@ class Settings(BaseSettings):
         description="converted GGUF models and other rebuildable files",
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="weights and activations dtype for the transformers backend"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="weights and activations dtype for the transformers backend; 'auto': "
+        "bfloat16 where the CPU (avx512_bf16, amx_bf16) or GPU runs it natively, else float32",
     )
     template: str | None = Field(
         None, description="prompt template; None: grm-single for one response, else grm-pointwise"
@@ -79,6 +81,11 @@ class Settings(BaseSettings):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(384, ge=1, le=32768)
     seed: int = Field(0, ge=0)
+    batch_items: int = Field(
+        4, ge=1, le=64,
+        description="items judged together when judging a dataset (their samples are decoded "
+        "in one batch); memory grows with batch_items x k x prompt length",
+    )
     rescue: bool | None = Field(
         None, description="score rescue; None means on for the embedded model, off otherwise"
     )

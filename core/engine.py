@@ -2,6 +2,7 @@
 
     judge = Judge(load_backend(settings))
     judgement = judge.judge(JudgeInput(query=..., responses=(...)), SamplingParams(k=8))
+    results = judge.judge_many([item, ...], params)   # one batched generation for all
 
 Each sample shows the responses in its own seeded shuffle (recorded); the
 scores it writes, in shown order, are mapped back to the original responses
@@ -14,6 +15,7 @@ import itertools
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.backends.base import Backend, RescueRequest
@@ -115,6 +117,30 @@ class Judge:
         needs a hinted template and is meant for rejective fine-tuning only.
         """
         started = time.perf_counter()
+        planned = self._plan(item, params, hint_best)
+        return self._run([planned], params, started)[0]
+
+    def judge_many(
+        self, items: Sequence[JudgeInput], params: SamplingParams
+    ) -> list[Judgement | InputError]:
+        """`judge` for several items at once: the samples of every valid item go to
+        the backend in one `generate` call (and one rescue call), so the model
+        decodes them together. Per item, in order, its judgement or the
+        InputError that kept it from being judged; each judgement's `seconds`
+        is the batch's wall time divided among the items judged."""
+        started = time.perf_counter()
+        planned: list[_Planned | InputError] = []
+        for item in items:
+            try:
+                planned.append(self._plan(item, params, None))
+            except InputError as err:
+                planned.append(err)
+        valid = [p for p in planned if isinstance(p, _Planned)]
+        judged = iter(self._run(valid, params, started))
+        return [p if isinstance(p, InputError) else next(judged) for p in planned]
+
+    def _plan(self, item: JudgeInput, params: SamplingParams, hint_best: int | None) -> _Planned:
+        """Validate `item` and render its k prompts; InputError if it cannot be judged."""
         n = len(item.responses)
         template = self.template_for(n, hinted=hint_best is not None)
         validate_input(item, template)
@@ -125,26 +151,53 @@ class Judge:
             template.render(item, order, _shown_position(hint_best, order)) for order in orders
         ]
         self._check_length(prompts, params, n)
-        completions = [
-            c.model_copy(update={"text": self.prefill + c.text})
-            for c in self.backend.generate(prompts, params, assistant_prefix=self.prefill)
-        ]
-        parses = [
-            parse_output(
-                c.text, n, score_range=template.score_range, truncated=c.finish_reason == "length"
-            )
-            for c in completions
-        ]
-        rescues = self._rescue(prompts, completions, parses, template, n) if self.rescue else {}
-        samples = tuple(
-            _sample(i, order, prompt, completion, parses[i], rescues.get(i))
-            for i, (order, prompt, completion) in enumerate(
-                zip(orders, prompts, completions, strict=True)
-            )
+        return _Planned(item, template, orders, prompts)
+
+    def _run(
+        self, planned: list[_Planned], params: SamplingParams, started: float
+    ) -> list[Judgement]:
+        """Generate, parse and rescue the samples of every planned item together."""
+        if not planned:
+            return []
+        generated = self.backend.generate(
+            [prompt for p in planned for prompt in p.prompts], params,
+            assistant_prefix=self.prefill,
         )
+        completions = [c.model_copy(update={"text": self.prefill + c.text}) for c in generated]
+        samples: list[_Pending] = []
+        for p in planned:
+            n = len(p.item.responses)
+            for order, prompt in zip(p.orders, p.prompts, strict=True):
+                completion = completions[len(samples)]
+                parse = parse_output(
+                    completion.text, n, score_range=p.template.score_range,
+                    truncated=completion.finish_reason == "length",
+                )
+                samples.append(_Pending(p, order, prompt, completion, parse))
+        rescues = self._rescue(samples) if self.rescue else {}
+        seconds = (time.perf_counter() - started) / len(planned)
+        judgements = []
+        for p in planned:
+            own = [(i, s) for i, s in enumerate(samples) if s.planned is p]
+            judgements.append(self._judgement(p, params, own, rescues, seconds))
+        return judgements
+
+    def _judgement(
+        self,
+        planned: _Planned,
+        params: SamplingParams,
+        pending: list[tuple[int, _Pending]],
+        rescues: dict[int, tuple[Rescue, ParsedOutput | ParseFailure]],
+        seconds: float,
+    ) -> Judgement:
+        samples = tuple(
+            _sample(index, s.order, s.prompt, s.completion, s.parse, rescues.get(i))
+            for index, (i, s) in enumerate(pending)
+        )
+        n = len(planned.item.responses)
         return Judgement(
-            input=item,
-            template=template.ref,
+            input=planned.item,
+            template=planned.template.ref,
             model=self.backend.info,
             params=params,
             rescue_enabled=self.rescue,
@@ -152,7 +205,7 @@ class Judge:
             samples=samples,
             vote=vote([s.scores for s in samples], n, seed=params.seed),
             created_at=datetime.now(UTC),
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
         )
 
     def template_for(self, n_responses: int, *, hinted: bool = False) -> PromptTemplate:
@@ -172,23 +225,18 @@ class Judge:
             raise PromptTooLongError(longest, budget, limit)
 
     def _rescue(
-        self,
-        prompts: list[str],
-        completions: list[Completion],
-        parses: list[ParsedOutput | ParseFailure],
-        template: PromptTemplate,
-        n: int,
+        self, samples: list[_Pending]
     ) -> dict[int, tuple[Rescue, ParsedOutput | ParseFailure]]:
         """Ask the model for just the numbers where a sample wrote none usable."""
-        failed = [i for i, p in enumerate(parses) if isinstance(p, ParseFailure)]
+        failed = [i for i, s in enumerate(samples) if isinstance(s.parse, ParseFailure)]
         if not failed:
             return {}
         requests = [
             RescueRequest(
-                prompt=prompts[i],
-                assistant_prefix=completions[i].text.rstrip() + "\n" + SCORES_PREFIX,
-                n_responses=n,
-                score_range=template.score_range,
+                prompt=samples[i].prompt,
+                assistant_prefix=samples[i].completion.text.rstrip() + "\n" + SCORES_PREFIX,
+                n_responses=len(samples[i].planned.item.responses),
+                score_range=samples[i].planned.template.score_range,
             )
             for i in failed
         ]
@@ -196,9 +244,11 @@ class Judge:
         for i, request, continuation in zip(
             failed, requests, self.backend.rescue_scores(requests), strict=True
         ):
-            original = parses[i]
+            original = samples[i].parse
             assert isinstance(original, ParseFailure)
-            reparsed = parse_output(SCORES_PREFIX + continuation, n, score_range=template.score_range)
+            reparsed = parse_output(
+                SCORES_PREFIX + continuation, request.n_responses, score_range=request.score_range
+            )
             if isinstance(reparsed, ParsedOutput):
                 reparsed = reparsed.model_copy(
                     update={
@@ -215,6 +265,27 @@ class Judge:
             )
             results[i] = (rescue, reparsed)
         return results
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """An item ready to sample: its template, shown orders and rendered prompts."""
+
+    item: JudgeInput
+    template: PromptTemplate
+    orders: list[tuple[int, ...]]
+    prompts: list[str]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One generated sample of a planned item, parsed, before rescue."""
+
+    planned: _Planned
+    order: tuple[int, ...]
+    prompt: str
+    completion: Completion
+    parse: ParsedOutput | ParseFailure
 
 
 def _missing_sections(failure: ParseFailure) -> tuple[str, ...]:

@@ -1,27 +1,34 @@
 """The transformers backend: a local Hugging Face model directory or a GGUF file.
 
 The model is loaded once per backend object and reused for every judgement.
-All prompts of one `generate` call go through the model in a single batched,
-left-padded `model.generate` call. torch and transformers are imported here,
-not by the engine, so the rest of GRM Studio starts without them.
+All prompts of one `generate` call are sampled together, and a prefix that
+several share (the same prompt for samples in the same order; the template
+header and query for all) is prefilled only once (`shared_prefix`). torch and
+transformers are imported here, not by the engine, so the rest of GRM Studio
+starts without them.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.backends.base import RescueRequest
+from core.backends.dtype import resolve_dtype
 from core.backends.gguf_cache import materialise_gguf
 from core.backends.score_grammar import SCORE_CHARS, ScoreGrammar
+from core.backends.shared_prefix import Sampling, sample_shared
 from core.errors import BackendError
 from core.files import file_sha256
 from core.types import Completion, ModelInfo, SamplingParams
 
 if TYPE_CHECKING:
     import torch
+
+_log = logging.getLogger(__name__)
 
 
 class TransformersBackend:
@@ -33,6 +40,7 @@ class TransformersBackend:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
+        self.dtype = str(model.dtype).removeprefix("torch.")  # what 'auto' chose
         self._score_tokens: dict[int, str] | None = None
         # One model, many callers (web requests, a batch thread): one generation at
         # a time, so that a seed set for a call is the seed its sampler uses.
@@ -48,11 +56,14 @@ class TransformersBackend:
 
     @classmethod
     def load(
-        cls, source: Path, *, cache_dir: Path, device: str = "cpu", dtype: str = "float32"
+        cls, source: Path, *, cache_dir: Path, device: str = "cpu", dtype: str = "auto"
     ) -> TransformersBackend:
-        """Load a model directory, or a `.gguf` file (converted once into `cache_dir`)."""
+        """Load a model directory, or a `.gguf` file (converted once into `cache_dir`);
+        `dtype` 'auto' picks bfloat16 where the device runs it natively (`resolve_dtype`)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype = resolve_dtype(dtype, device)
 
         source = source.expanduser().resolve()
         if source.is_file() and source.suffix == ".gguf":
@@ -74,6 +85,7 @@ class TransformersBackend:
         except (OSError, ValueError) as err:
             raise BackendError(f"could not load the model from {source}: {err}") from err
         model.eval()
+        _log.info("loaded %s on %s in %s", source, device, dtype)
         context = getattr(model.config, "max_position_embeddings", None)
         info = ModelInfo(
             name=name,
@@ -92,54 +104,40 @@ class TransformersBackend:
     def generate(
         self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
     ) -> list[Completion]:
-        import torch
-
-        batch = self._left_padded([self._chat_ids(p, assistant_prefix) for p in prompts])
-        sampling: dict[str, Any] = (
-            {"do_sample": False}
-            if params.greedy
-            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        """All prompts sampled together; a prefix that several share is prefilled once."""
+        rows = [self._chat_ids(p, assistant_prefix) for p in prompts]
+        sampling = Sampling(
+            greedy=params.greedy,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
         )
-        with self._lock, torch.inference_mode():
-            torch.manual_seed(params.seed)
-            output = self.model.generate(
-                **batch,
-                **sampling,
-                top_k=None,
+        with self._lock:
+            generated = sample_shared(
+                self.model,
+                rows,
                 max_new_tokens=params.max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self._stop_ids,
+                stop_ids=self._stop_ids,
+                sampling=sampling,
             )
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
-        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
-        return [
-            self._completion(row, prompt_tokens)
-            for row, prompt_tokens in zip(new_tokens.tolist(), prompt_lengths, strict=True)
-        ]
+        return [self._completion(new, len(row)) for new, row in zip(generated, rows, strict=True)]
 
     def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
-        import torch
-        from transformers import LogitsProcessorList
-
         if not requests:
             return []
-        batch = self._left_padded([self._chat_ids(r.prompt, r.assistant_prefix) for r in requests])
+        rows = [self._chat_ids(r.prompt, r.assistant_prefix) for r in requests]
         grammars = [ScoreGrammar(r.n_responses, r.score_range) for r in requests]
-        processor = _ScoreConstraint(
-            grammars, self._score_token_table(), batch["input_ids"].shape[1],
-            self._stop_ids[0],
-        )
-        with self._lock, torch.inference_mode():
-            output = self.model.generate(
-                **batch,
-                do_sample=False,
+        constraint = _ScoreConstraint(grammars, self._score_token_table(), self._stop_ids[0])
+        with self._lock:
+            generated = sample_shared(
+                self.model,
+                rows,
                 max_new_tokens=max(g.max_chars for g in grammars),
-                logits_processor=LogitsProcessorList([processor]),
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self._stop_ids,
+                stop_ids=self._stop_ids,
+                sampling=Sampling(greedy=True),
+                constraint=constraint,
             )
-        new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
-        return [self._decode_until_eos(row) for row in new_tokens]
+        return [self._decode_until_eos(row) for row in generated]
 
     # -- helpers -----------------------------------------------------------
 
@@ -155,19 +153,6 @@ class TransformersBackend:
         if assistant_prefix:
             ids += self.tokenizer.encode(assistant_prefix, add_special_tokens=False)
         return ids
-
-    def _left_padded(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
-        import torch
-
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = [[pad] * (width - len(r)) + r for r in rows]
-        mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
-        device = self.model.device
-        return {
-            "input_ids": torch.tensor(ids, device=device),
-            "attention_mask": torch.tensor(mask, device=device),
-        }
 
     def _stop_index(self, row: list[int]) -> int | None:
         """Where the first stop token of `row` is, or None."""
@@ -212,27 +197,23 @@ def _directory_revision(path: Path) -> str:
 
 
 class _ScoreConstraint:
-    """Logits processor: each row may only extend its continuation so that it
-    stays a prefix of its scores grammar; once complete, only EOS is allowed."""
+    """Each row may only extend its continuation so that it stays a prefix of
+    its scores grammar; once complete, only EOS is allowed."""
 
-    def __init__(
-        self, grammars: list[ScoreGrammar], tokens: dict[int, str], prompt_width: int, eos: int
-    ) -> None:
+    def __init__(self, grammars: list[ScoreGrammar], tokens: dict[int, str], eos: int) -> None:
         self.grammars = grammars
         self.tokens = tokens
-        self.prompt_width = prompt_width
         self.eos = eos
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, samples: list[int], generated: list[list[int]], scores: torch.Tensor
+    ) -> torch.Tensor:
         import torch
 
         mask = torch.full_like(scores, float("-inf"))
-        for row, grammar in enumerate(self.grammars):
-            generated = input_ids[row, self.prompt_width :].tolist()
-            if self.eos in generated:
-                mask[row, :] = 0.0
-                continue
-            text = "".join(self.tokens.get(t, "") for t in generated)
+        for row, (sample, tokens) in enumerate(zip(samples, generated, strict=True)):
+            grammar = self.grammars[sample]
+            text = "".join(self.tokens.get(t, "") for t in tokens)
             if grammar.complete(text):
                 allowed = [self.eos]
             else:

@@ -3,12 +3,13 @@
 Each item's judgement is committed in its own transaction as soon as it is
 done, so a run that is killed loses at most the item in flight. A rerun with
 the same judge and sampling settings skips the items that already have such a
-judgement, so nothing is judged twice and nothing finished is lost.
+judgement, so nothing is judged twice and nothing finished is lost. A few items
+at a time are judged together (one batched generation), then committed one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -20,6 +21,8 @@ from core.store.importing import dataset_id
 from core.store.judgements import judge_model_id, save_judgement
 from core.store.schema import Item, JudgementRow
 from core.types import JudgeInput, SamplingParams, Turn
+
+DEFAULT_BATCH_ITEMS = 4  # Settings.batch_items; fronts pass their setting
 
 
 @dataclass
@@ -71,9 +74,15 @@ def judge_dataset(
     *,
     limit: int | None = None,
     on_item: Callable[[BatchReport], None] | None = None,
+    batch_items: int = DEFAULT_BATCH_ITEMS,
 ) -> BatchReport:
     """Judge the first `limit` items of `dataset` (all by default) that this judge
-    has not judged with these settings yet; `on_item` is called after each."""
+    has not judged with these settings yet; `on_item` is called after each.
+
+    `batch_items` items are judged together (`Judge.judge_many`: their samples
+    are decoded in one batch); each judgement is still committed on its own."""
+    if batch_items < 1:
+        raise InputError(f"batch_items must be at least 1, not {batch_items}")
     ds_id = require_dataset(engine, dataset)
     with Session(engine) as session, session.begin():
         model_id = judge_model_id(session, judge.backend.info)
@@ -82,22 +91,29 @@ def judge_dataset(
         done = _done_item_ids(session, judge, params, model_id, ds_id)
     todo = [i for i in item_ids if i not in done]
     report = BatchReport(dataset=dataset, total=len(item_ids), already_done=len(item_ids) - len(todo))
-    for item_id in todo:
-        with Session(engine) as session:
-            item = session.get_one(Item, item_id)
-            judge_input = JudgeInput(
+    for start in range(0, len(todo), batch_items):
+        chunk = todo[start : start + batch_items]
+        results = judge.judge_many(_judge_inputs(engine, chunk), params)
+        for item_id, result in zip(chunk, results, strict=True):
+            if isinstance(result, InputError):
+                report.failed.append((item_id, str(result)))
+            else:
+                with Session(engine) as session, session.begin():
+                    save_judgement(session, result, item_id=item_id)
+                report.judged += 1
+            if on_item:
+                on_item(report)
+    return report
+
+
+def _judge_inputs(engine: Engine, item_ids: Sequence[int]) -> list[JudgeInput]:
+    with Session(engine) as session:
+        items = [session.get_one(Item, item_id) for item_id in item_ids]
+        return [
+            JudgeInput(
                 query=item.query,
                 responses=tuple(item.responses),
                 context=tuple(Turn.model_validate(t) for t in item.context),
             )
-        try:
-            judgement = judge.judge(judge_input, params)
-        except InputError as err:
-            report.failed.append((item_id, str(err)))
-        else:
-            with Session(engine) as session, session.begin():
-                save_judgement(session, judgement, item_id=item_id)
-            report.judged += 1
-        if on_item:
-            on_item(report)
-    return report
+            for item in items
+        ]

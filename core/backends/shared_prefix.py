@@ -1,0 +1,306 @@
+"""Sampling many sequences whose prompts share prefixes, each shared token prefilled once.
+
+The k samples of a judgement show the responses in a few orders: samples with
+the same order have identical prompts, and all of them share the template's
+header and the query. `model.generate(num_return_sequences=k)` prefills every
+copy; here the distinct token rows are walked as a prefix tree: the longest
+prefix common to a group of rows is run through the model once (batch 1), and
+each branch continues from that cache. Each distinct row ends as a leaf whose
+keys and values are copied into one preallocated cache of all samples (a row
+used by several samples is copied into each of them), right-padded to the
+longest row; then every sample is decoded together, one token per step, the
+padding masked out and each row's position ids counted from its own length.
+
+torch is imported inside the functions, so that importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+# (the sample of each batch row, the tokens each has generated, their logits) -> logits
+Constraint = Callable[[list[int], list[list[int]], "torch.Tensor"], "torch.Tensor"]
+_KV = list[tuple["torch.Tensor", "torch.Tensor"]]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How each next token is picked: greedy (arg max) or temperature / top-p."""
+
+    greedy: bool = True
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+def sample_shared(
+    model: Any,
+    rows: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    sampling: Sampling,
+    constraint: Constraint | None = None,
+) -> list[list[int]]:
+    """The new tokens of each row (one sample per row; rows may repeat), each
+    ending at its first stop token (kept) or after `max_new_tokens`."""
+    import torch
+
+    if not rows:
+        return []
+    if not plain_static_cache(model):
+        return _sample_padded(model, rows, max_new_tokens, stop_ids, sampling, constraint)
+    distinct = list(dict.fromkeys(tuple(r) for r in rows))
+    if any(not r for r in distinct):
+        raise ValueError("every row needs at least one token")
+    slots: dict[tuple[int, ...], list[int]] = {}
+    for sample, row in enumerate(rows):
+        slots.setdefault(tuple(row), []).append(sample)
+    cache = _BatchCache(model, len(rows), max(map(len, distinct)), max_new_tokens)
+    first_logits: list[torch.Tensor | None] = [None] * len(rows)
+
+    def place(leaf: int, kv: _KV, logits: torch.Tensor) -> None:
+        for sample in slots[distinct[leaf]]:
+            cache.write(sample, kv)
+            first_logits[sample] = logits
+
+    with torch.inference_mode():
+        _walk(model, distinct, list(range(len(distinct))), 0, None, place)
+        logits = torch.stack([t for t in first_logits if t is not None])
+        return _decode(
+            model, cache, [len(r) for r in rows], logits,
+            max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
+            sampling=sampling, constraint=constraint,
+        )
+
+
+def plain_static_cache(model: Any) -> bool:
+    """True when every layer of the model's static cache is a plain full-attention
+    layer, the only kind `_BatchCache` fills; sliding-window or hybrid models
+    (Gemma 2, for one) take the padded `model.generate` path instead."""
+    from transformers import StaticCache
+    from transformers.cache_utils import StaticLayer
+
+    layers = StaticCache(config=model.config, max_cache_len=1).layers
+    return all(type(layer) is StaticLayer for layer in layers)
+
+
+def _sample_padded(
+    model: Any,
+    rows: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    sampling: Sampling,
+    constraint: Constraint | None,
+) -> list[list[int]]:
+    """Every row left-padded into one `model.generate` call: each copy prefilled."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    width = max(map(len, rows))
+    pad = stop_ids[0] if stop_ids else 0
+    device = model.device
+    ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+    options: dict[str, Any] = (
+        {"do_sample": False} if sampling.greedy
+        else {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p}
+    )
+    if constraint is not None:
+        everyone = list(range(len(rows)))
+
+        def constrain(input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            return constraint(everyone, input_ids[:, width:].tolist(), scores)
+
+        options["logits_processor"] = LogitsProcessorList([constrain])
+    with torch.inference_mode():
+        torch.manual_seed(sampling.seed)
+        output = model.generate(
+            input_ids=ids, attention_mask=mask, top_k=None, max_new_tokens=max_new_tokens,
+            pad_token_id=pad, eos_token_id=list(stop_ids) or None, **options,
+        )
+    generated = []
+    for row in output[:, width:].tolist():
+        stop = next((i for i, token in enumerate(row) if token in stop_ids), None)
+        generated.append(row if stop is None else row[: stop + 1])
+    return generated
+
+
+# -- prefill: the prefix tree -------------------------------------------------
+
+
+def _walk(
+    model: Any,
+    rows: list[tuple[int, ...]],
+    group: list[int],
+    start: int,
+    kv: _KV | None,
+    place: Callable[[int, _KV, torch.Tensor], None],
+) -> None:
+    """Prefill rows[group] (which share rows[..][:start], cached in `kv`), once
+    per shared token, and `place` each row's cache and last-token logits."""
+    if len(group) == 1:
+        row = rows[group[0]]
+        place(group[0], *_extend(model, kv, row[start:], start))
+        return
+    shortest = min(len(rows[i]) for i in group)
+    end = min(_common_length(rows, group, start), shortest - 1)  # each row keeps >= 1 token
+    if end > start:
+        kv, _ = _extend(model, kv, rows[group[0]][start:end], start)
+        start = end
+    branches: dict[int, list[int]] = {}
+    for i in group:
+        branches.setdefault(rows[i][start], []).append(i)
+    if len(branches) == 1:  # a row is a prefix of another: no further sharing
+        for i in group:
+            place(i, *_extend(model, kv, rows[i][start:], start))
+        return
+    for branch in branches.values():
+        _walk(model, rows, branch, start, kv, place)
+
+
+def _common_length(rows: list[tuple[int, ...]], group: list[int], start: int) -> int:
+    first = rows[group[0]]
+    end = min(len(rows[i]) for i in group)
+    for position in range(start, end):
+        token = first[position]
+        if any(rows[i][position] != token for i in group):
+            return position
+    return end
+
+
+def _extend(
+    model: Any, kv: _KV | None, tokens: Sequence[int], start: int
+) -> tuple[_KV, torch.Tensor]:
+    """Run `tokens` (at positions start..) on top of `kv`; the new cache (the
+    old one is left as it was) and the logits after the last token."""
+    import torch
+    from transformers import DynamicCache
+
+    device = model.device
+    cache = DynamicCache(ddp_cache_data=kv) if kv else DynamicCache(config=model.config)
+    out = model(
+        input_ids=torch.tensor([list(tokens)], device=device),
+        position_ids=torch.arange(start, start + len(tokens), device=device)[None],
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    layers = out.past_key_values.layers
+    return [(layer.keys, layer.values) for layer in layers], out.logits[0, -1]
+
+
+# -- decode: all samples together ---------------------------------------------
+
+
+class _BatchCache:
+    """One static key/value cache of every sample: the prefilled rows are
+    right-padded to `width`; generated tokens go to columns width, width+1, ..."""
+
+    def __init__(self, model: Any, batch: int, width: int, max_new_tokens: int) -> None:
+        from transformers import StaticCache
+
+        self.width = width
+        self.cache = StaticCache(config=model.config, max_cache_len=width + max_new_tokens)
+        self.batch = batch
+        self._ready = False
+
+    def write(self, sample: int, kv: _KV) -> None:
+        import torch
+
+        if not self._ready:
+            for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
+                shape = (self.batch, keys.shape[1], 0, keys.shape[3])
+                layer.lazy_initialization(
+                    torch.empty(shape, dtype=keys.dtype, device=keys.device),
+                    torch.empty(shape, dtype=values.dtype, device=values.device),
+                )
+                layer.cumulative_length.fill_(self.width)
+            self._ready = True
+        for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
+            length = keys.shape[2]
+            layer.keys[sample, :, :length] = keys[0]
+            layer.values[sample, :, :length] = values[0]
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop every batch row not in `rows` (finished samples)."""
+        for layer in self.cache.layers:
+            layer.keys = layer.keys.index_select(0, rows)
+            layer.values = layer.values.index_select(0, rows)
+            layer.batch_size = len(rows)
+
+
+def _decode(
+    model: Any,
+    cache: _BatchCache,
+    lengths: list[int],
+    logits: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    stop_ids: set[int],
+    sampling: Sampling,
+    constraint: Constraint | None,
+) -> list[list[int]]:
+    import torch
+
+    device = model.device
+    generator = torch.Generator(device=device).manual_seed(sampling.seed)
+    width = cache.width
+    total = width + max_new_tokens
+    columns = torch.arange(total, device=device)
+    positions = torch.tensor(lengths, device=device)
+    mask = (columns[None, :] < positions[:, None]).long()
+    active = list(range(len(lengths)))  # sample index of each batch row
+    generated: list[list[int]] = [[] for _ in lengths]
+    for step in range(max_new_tokens):
+        if constraint is not None:
+            logits = constraint(active, [generated[s] for s in active], logits)
+        tokens = _pick(logits, sampling, generator)
+        finished = []
+        for row, (sample, token) in enumerate(zip(active, tokens.tolist(), strict=True)):
+            generated[sample].append(token)
+            if token in stop_ids:
+                finished.append(row)
+        if step == max_new_tokens - 1 or len(finished) == len(active):
+            break
+        if finished:
+            rows = torch.tensor(
+                [r for r in range(len(active)) if r not in set(finished)], device=device
+            )
+            cache.keep(rows)
+            active = [active[r] for r in rows.tolist()]
+            tokens, positions, mask = tokens[rows], positions[rows], mask[rows]
+        mask[:, width + step] = 1
+        out = model(
+            input_ids=tokens[:, None],
+            attention_mask=mask,
+            position_ids=positions[:, None],
+            past_key_values=cache.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        positions = positions + 1
+        logits = out.logits[:, -1]
+    return generated
+
+
+def _pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> torch.Tensor:
+    """The next token of each row: arg max, or a draw after temperature and top-p."""
+    import torch
+
+    if sampling.greedy:
+        return logits.argmax(dim=-1)
+    scores = logits.float() / sampling.temperature
+    if sampling.top_p < 1.0:
+        ordered, order = scores.sort(dim=-1, descending=True)
+        probs = ordered.softmax(dim=-1)
+        before = probs.cumsum(dim=-1) - probs  # mass of the tokens ranked above
+        ordered = ordered.masked_fill(before > sampling.top_p, float("-inf"))
+        scores = torch.full_like(scores, float("-inf")).scatter(-1, order, ordered)
+    probs = scores.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]

@@ -1,0 +1,147 @@
+"""Shared-prefix sampling on the real embedded model: the same tokens as plain
+per-prompt generation, each shared token prefilled once, rescue still works."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import Judge, JudgeInput, SamplingParams
+from core.backends.shared_prefix import Sampling, _sample_padded, plain_static_cache, sample_shared
+from core.engine import shown_orders
+from core.templates import default_template
+
+pytestmark = pytest.mark.model
+
+PAIR = JudgeInput(
+    query="Which planet is closest to the Sun?",
+    responses=(
+        "Mercury.",
+        "Venus is the closest planet to the Sun, because it is the brightest one in the sky.",
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def fp32_backend(embedded_backend):
+    """The embedded model in float32, where greedy decoding is compared token by token."""
+    import torch
+
+    if embedded_backend.model.dtype == torch.float32:
+        return embedded_backend
+    from core.backends.embedded import embedded_gguf_path
+    from core.backends.hf import TransformersBackend
+    from core.config import Settings
+
+    return TransformersBackend.load(
+        embedded_gguf_path(), cache_dir=Settings().cache_dir, dtype="float32"
+    )
+
+
+def judge_prompts(k: int) -> list[str]:
+    """The prompts of a k-sample judgement of PAIR: two orders, suffixes of different length."""
+    template = default_template(2)
+    return [template.render(PAIR, order, None) for order in shown_orders(2, k, seed=0)]
+
+
+def plain_greedy(backend, ids: list[int], max_new_tokens: int) -> list[int]:
+    """One prompt alone through `model.generate` (batch 1, no padding): the reference."""
+    import torch
+
+    output = backend.model.generate(
+        torch.tensor([ids]),
+        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        do_sample=False,
+        top_k=None,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=backend._stop_ids,
+        pad_token_id=backend.tokenizer.pad_token_id,
+    )
+    new = output[0, len(ids) :].tolist()
+    stop = next((i for i, t in enumerate(new) if t in backend._stop_ids), None)
+    return new if stop is None else new[: stop + 1]
+
+
+def test_greedy_shared_prefix_equals_plain_per_prompt_generation(fp32_backend):
+    prompts = judge_prompts(4)
+    rows = [fp32_backend._chat_ids(p) for p in prompts]
+    assert len(set(map(tuple, rows))) == 2  # two orders, each twice
+    rows.append(fp32_backend._chat_ids(prompts[0][:400]))  # a third, much shorter suffix
+    rows.append(fp32_backend._chat_ids(prompts[1] + " Be brief."))  # a longer one
+    shared = sample_shared(
+        fp32_backend.model, rows, max_new_tokens=12,
+        stop_ids=fp32_backend._stop_ids, sampling=Sampling(greedy=True),
+    )
+    references = {tuple(row): plain_greedy(fp32_backend, row, 12) for row in rows}
+    assert [references[tuple(row)] for row in rows] == shared
+
+
+def test_backend_generate_matches_the_reference_text_and_counts(fp32_backend):
+    prompts = judge_prompts(3)
+    completions = fp32_backend.generate(
+        prompts, SamplingParams(temperature=0.0, max_new_tokens=10)
+    )
+    for prompt, completion in zip(prompts, completions, strict=True):
+        ids = fp32_backend._chat_ids(prompt)
+        reference = plain_greedy(fp32_backend, ids, 10)
+        stopped = reference[-1] in fp32_backend._stop_ids
+        assert completion.text == fp32_backend.tokenizer.decode(
+            reference[:-1] if stopped else reference, skip_special_tokens=True
+        )
+        assert completion.finish_reason == ("stop" if stopped else "length")
+        assert (completion.prompt_tokens, completion.completion_tokens) == (
+            len(ids), len(reference)
+        )
+
+
+def test_each_shared_token_is_prefilled_once(fp32_backend):
+    prompts = judge_prompts(8)
+    rows = [fp32_backend._chat_ids(p) for p in prompts]
+    distinct = list(dict.fromkeys(map(tuple, rows)))
+    shared = next(i for i, (a, b) in enumerate(zip(*distinct, strict=False)) if a != b)
+    prefilled: list[int] = []
+
+    def count(module, args, kwargs):
+        width = kwargs["input_ids"].shape[1]
+        if width > 1:
+            prefilled.append(width)
+
+    hook = fp32_backend.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        fp32_backend.generate(prompts, SamplingParams(temperature=0.5, max_new_tokens=2))
+    finally:
+        hook.remove()
+    assert len(distinct) == 2 and shared > 50
+    assert sum(prefilled) == shared + sum(len(row) - shared for row in distinct)
+    assert sum(prefilled) < 2 * len(rows[0]) < sum(map(len, rows)) / 3
+
+
+def test_seeded_sampling_repeats_and_samples_of_one_prompt_differ(fp32_backend):
+    prompts = [judge_prompts(1)[0]] * 4
+    params = SamplingParams(temperature=0.8, max_new_tokens=16, seed=7)
+    first = [c.text for c in fp32_backend.generate(prompts, params)]
+    again = [c.text for c in fp32_backend.generate(prompts, params)]
+    other = [c.text for c in fp32_backend.generate(prompts, params.model_copy(update={"seed": 8}))]
+    assert first == again
+    assert len(set(first)) > 1
+    assert other != first
+
+
+def test_rescue_shares_the_prompt_and_writes_scores(fp32_backend):
+    result = Judge(fp32_backend, rescue=True).judge(
+        PAIR, SamplingParams(k=4, max_new_tokens=6, temperature=0.5, seed=3)
+    )
+    for sample in result.samples:
+        assert sample.rescue is not None
+        assert sample.scores is not None, sample.rescue.continuation
+        assert all(1 <= s <= 10 for s in sample.scores)
+
+
+def test_models_without_a_plain_cache_fall_back_to_padded_generate_with_the_same_tokens(
+    fp32_backend,
+):
+    assert plain_static_cache(fp32_backend.model)  # the embedded Llama takes the shared path
+    rows = [fp32_backend._chat_ids(p) for p in judge_prompts(2)]
+    padded = _sample_padded(
+        fp32_backend.model, rows, 6, fp32_backend._stop_ids, Sampling(greedy=True), None
+    )
+    assert padded == [plain_greedy(fp32_backend, row, 6) for row in rows]
