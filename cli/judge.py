@@ -146,7 +146,8 @@ def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
                 completed=report.judged + len(report.failed),
             )
 
-        report = judge_dataset(engine, judge_, dataset, params, limit=limit, on_item=advance)
+        report = judge_dataset(engine, judge_, dataset, params, limit=limit, on_item=advance,
+                               batch_items=settings.batch_items)
     typer.echo(
         f"judged {report.judged} item(s) of '{dataset}'; {report.already_done} already done "
         f"with these settings; {len(report.failed)} failed"

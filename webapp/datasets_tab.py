@@ -223,7 +223,7 @@ def judge_in_batches(
         try:
             done = judge_dataset(
                 studio.engine, judge, dataset, params, limit=int(limit or 0) or None,
-                on_item=on_item,
+                on_item=on_item, batch_items=settings.batch_items,
             )
             updates.put(("done", done))
         except _Stopped:

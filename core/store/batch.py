@@ -9,10 +9,10 @@ at a time are judged together (one batched generation), then committed one by on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, and_, select
 from sqlalchemy.orm import Session
 
 from core.engine import Judge
@@ -43,25 +43,33 @@ def require_dataset(engine: Engine, dataset: str) -> int:
     return ds_id
 
 
+def same_settings(
+    judge: Judge, params: SamplingParams, model_id: int, sizes: Iterable[int]
+) -> ColumnElement[bool]:
+    """SQL: a judgement made by this judge (model, template for these response
+    counts, rescue, prefill) with exactly these sampling settings."""
+    templates = {judge.template_for(n).sha256 for n in sizes}
+    return and_(
+        JudgementRow.judge_model_id == model_id,
+        JudgementRow.template_sha256.in_(templates),
+        JudgementRow.k == params.k,
+        JudgementRow.temperature == params.temperature,
+        JudgementRow.top_p == params.top_p,
+        JudgementRow.max_new_tokens == params.max_new_tokens,
+        JudgementRow.seed == params.seed,
+        JudgementRow.rescue_enabled == judge.rescue,
+        JudgementRow.reply_prefix == judge.prefill,
+    )
+
+
 def _done_item_ids(
     session: Session, judge: Judge, params: SamplingParams, model_id: int, ds_id: int
 ) -> set[int]:
     sizes = session.scalars(select(Item.n_responses).where(Item.dataset_id == ds_id).distinct())
-    templates = {judge.template_for(n).sha256 for n in sizes}
+    condition = same_settings(judge, params, model_id, list(sizes))
     return set(
         session.scalars(
-            select(JudgementRow.item_id).where(
-                JudgementRow.item_id.is_not(None),
-                JudgementRow.judge_model_id == model_id,
-                JudgementRow.template_sha256.in_(templates),
-                JudgementRow.k == params.k,
-                JudgementRow.temperature == params.temperature,
-                JudgementRow.top_p == params.top_p,
-                JudgementRow.max_new_tokens == params.max_new_tokens,
-                JudgementRow.seed == params.seed,
-                JudgementRow.rescue_enabled == judge.rescue,
-                JudgementRow.reply_prefix == judge.prefill,
-            )
+            select(JudgementRow.item_id).where(JudgementRow.item_id.is_not(None), condition)
         )
     )
 

@@ -40,7 +40,7 @@ from core.evaluation.metrics import (
 )
 from core.evaluation.records import EvalRun, Evaluation
 from core.insights import PositionBias
-from core.store.batch import BatchReport, judge_dataset, require_dataset
+from core.store.batch import BatchReport, judge_dataset, require_dataset, same_settings
 from core.store.judgements import judge_model_id, load_judgement
 from core.store.labels import current_labels
 from core.store.schema import EvalResult, GroundTruth, Item, JudgementRow, SampleRow
@@ -166,20 +166,10 @@ def _result_row(r: MethodResult) -> EvalResult:
 def _matching(session: Session, judge: Judge, params: SamplingParams, model_id: int,
               item_ids: Sequence[int], sizes: set[int]) -> dict[int, int]:
     """item id -> its latest judgement by this judge with exactly these settings."""
-    templates = {judge.template_for(n).sha256 for n in sizes}
     rows = session.execute(
-        select(JudgementRow.item_id, func.max(JudgementRow.id)).where(
-            JudgementRow.item_id.in_(item_ids),
-            JudgementRow.judge_model_id == model_id,
-            JudgementRow.template_sha256.in_(templates),
-            JudgementRow.k == params.k,
-            JudgementRow.temperature == params.temperature,
-            JudgementRow.top_p == params.top_p,
-            JudgementRow.max_new_tokens == params.max_new_tokens,
-            JudgementRow.seed == params.seed,
-            JudgementRow.rescue_enabled == judge.rescue,
-            JudgementRow.reply_prefix == judge.prefill,
-        ).group_by(JudgementRow.item_id)
+        select(JudgementRow.item_id, func.max(JudgementRow.id))
+        .where(JudgementRow.item_id.in_(item_ids), same_settings(judge, params, model_id, sizes))
+        .group_by(JudgementRow.item_id)
     )
     return {item_id: judgement_id for item_id, judgement_id in rows}
 
