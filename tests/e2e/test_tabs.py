@@ -33,3 +33,10 @@ def test_insights_tab_renders(page, studio_url, screenshots):
     page.get_by_role("tab", name="Insights").click()
     page.locator("#insights-accuracy .js-plotly-plot").wait_for(timeout=60_000)
     page.screenshot(path=str(screenshots / "insights.png"), full_page=True)
+
+
+def test_training_tab_renders(page, studio_url, screenshots):
+    sign_in(page, studio_url, "root")
+    page.get_by_role("tab", name="Training").click()
+    page.locator("#training-models").wait_for(timeout=60_000)
+    page.screenshot(path=str(screenshots / "training.png"), full_page=True)
