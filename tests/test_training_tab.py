@@ -76,3 +76,15 @@ def test_only_admins_build_exports_and_train(studio):
         assert line.startswith("Not built:") and files is None
         (refused,) = start_training(studio, account, "toy-rft", False, 1, -1, None, "")
         assert refused.startswith("Not trained:")
+
+
+def test_meta_rm_training_from_the_tab_needs_an_admin_and_samples(studio):
+    from webapp.training_tab import start_meta_training
+
+    for account in (Account("kim", "annotator"), Account("vic", "viewer"), None):
+        (refused,) = start_meta_training(studio, account, "toy", "", 0, 0)
+        assert refused.startswith("Not trained:")
+    # nothing judged yet: the store has no samples to learn from, and says so
+    *_, last = start_meta_training(studio, ADMIN, "toy", "m1", 1, 1)
+    assert last.splitlines()[-1].startswith("Stopped by an error:")
+    assert not (studio.settings.data_dir / "meta-models" / "m1").exists()

@@ -199,6 +199,44 @@ def start_training(
         yield "\n".join(log[-200:])
 
 
+def start_meta_training(
+    studio: Studio, account: Account | None, dataset: str, name: str, max_steps: float,
+    trainable_layers: float,
+) -> Iterator[str]:
+    """Train a meta reward model on the stored samples of `dataset` ('' or None: all)
+    if `account` may, yielding the log as it grows; it is saved under
+    `<data_dir>/meta-models/<name>` and registered for meta-guided voting."""
+    try:
+        account = require(account, Action.TRAIN)
+    except NotAllowedError as err:
+        yield f"Not trained: {err}."
+        return
+    from core.training.meta_rm import MetaTrainConfig, train_meta_rm
+
+    title = name.strip() or f"meta-{dataset or 'all'}"
+    out_dir = studio.settings.data_dir / "meta-models" / title
+    if out_dir.exists():
+        yield f"Cannot train: {out_dir} exists already; choose another name."
+        return
+    config = MetaTrainConfig(max_steps=int(max_steps) if max_steps and max_steps > 0 else None,
+                             trainable_layers=int(trainable_layers) or None)
+    log: list[str] = []
+
+    def work(report: Callable[[str], None]) -> str:
+        report(f"Training a meta reward model on the samples of '{dataset or 'every dataset'}' …")
+        info = train_meta_rm(
+            studio.engine, studio.settings, out_dir=out_dir, dataset=dataset or None,
+            config=config, name=title, on_step=lambda step, loss: report(f"step {step}  loss {loss:.4g}"),
+        )
+        return (f"Saved {info.path}; registered for meta-guided voting "
+                f"({info.positives} correct / {info.negatives} wrong samples). "
+                "Pick it in the Judge tab's Meta RM list.")
+
+    for line in run_job(work):
+        log.append(line)
+        yield "\n".join(log[-200:])
+
+
 def models_table(studio: Studio) -> pd.DataFrame:
     rows = []
     for m in list_judge_models(studio.engine):
@@ -257,7 +295,25 @@ def build_training_tab(studio: Studio) -> None:
         stop_train = gr.Button("Stop", elem_id="training-stop")
     train_log = gr.Textbox(label="Log", lines=10, interactive=False, elem_id="training-log")
 
-    gr.Markdown("### 3. Registered judge models\nChoose one for judging in the Judge tab.")
+    gr.Markdown("### 3. Train a meta reward model\nA classifier of the stored samples of "
+                "labelled items (does this sample pick the labelled best?), for meta-guided "
+                "voting in the Judge tab and `grm-studio eval --voting meta`.")
+    with gr.Row():
+        meta_dataset = gr.Dropdown([("every dataset", ""), *names], value="", label="Samples of",
+                                   elem_id="training-meta-dataset")
+        meta_name = gr.Textbox(label="Name", placeholder="default: meta-DATASET",
+                               elem_id="training-meta-name")
+        meta_steps = gr.Number(0, precision=0, minimum=0, label="Max steps (0: one epoch)",
+                               elem_id="training-meta-steps")
+        meta_layers = gr.Number(0, precision=0, minimum=0,
+                                label="Train the last N blocks (0: all)",
+                                elem_id="training-meta-layers")
+    with gr.Row():
+        meta_train = gr.Button("Train meta RM", variant="primary", elem_id="training-meta-start")
+        stop_meta = gr.Button("Stop", elem_id="training-meta-stop")
+    meta_log = gr.Textbox(label="Log", lines=6, interactive=False, elem_id="training-meta-log")
+
+    gr.Markdown("### 4. Registered judge models\nChoose one for judging in the Judge tab.")
     refresh = gr.Button("↻ refresh", size="sm", elem_id="training-refresh")
     models = gr.Dataframe(lambda: models_table(studio), headers=MODEL_COLUMNS,
                           interactive=False, wrap=True, elem_id="training-models")
@@ -270,6 +326,11 @@ def build_training_tab(studio: Studio) -> None:
                  progress: gr.Progress = gr.Progress()) -> Iterator[str]:  # noqa: B008
         yield from start_training(studio, studio.account(request), exp, use_lora, n_epochs,
                                   steps, rate, title or "", progress)
+
+    def on_meta(ds: str, title: str, steps: float, layers: float,
+                request: gr.Request) -> Iterator[str]:
+        yield from start_meta_training(studio, studio.account(request), ds or "", title or "",
+                                       steps, layers)
 
     def refreshed() -> tuple[Any, Any, Any]:
         return (exports_table(studio), gr.update(choices=export_choices(studio)),
@@ -284,3 +345,6 @@ def build_training_tab(studio: Studio) -> None:
     training.then(refreshed, None, [exports, export, models])
     stop_train.click(None, None, None, cancels=[training])
     refresh.click(refreshed, None, [exports, export, models])
+    meta_running = meta_train.click(on_meta, [meta_dataset, meta_name, meta_steps, meta_layers],
+                                    meta_log)
+    stop_meta.click(None, None, None, cancels=[meta_running])
