@@ -77,3 +77,11 @@ def test_a_viewer_is_refused_a_write_through_the_api(page, studio_url, database_
     imported = call("on_import", [None, "sneaky", ""])
     assert "may not import datasets" in imported
     assert _labels_by(database_url, "vic") == 0
+
+
+def test_sign_out_ends_the_session(page, studio_url):
+    sign_in(page, studio_url, "kim")
+    page.locator("#sign-out").click()
+    page.locator("#login-name").wait_for(timeout=30_000)
+    page.goto(studio_url)  # the old cookie no longer signs in
+    assert "/login" in page.url
