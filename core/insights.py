@@ -343,6 +343,14 @@ def position_bias(engine: Engine, dataset: str | None = None) -> PositionBias:
     with Session(engine) as session:
         _check_dataset(session, dataset)
         samples = [(s, o) for s, o, _ in _valid_samples(session, dataset) if len(o) >= 2]
+    return position_bias_of(samples, dataset=dataset)
+
+
+def position_bias_of(
+    samples: Sequence[tuple[Sequence[int], Sequence[int]]], *, dataset: str | None = None
+) -> PositionBias:
+    """Position bias over valid samples given as (scores in original order, shown
+    order), each of two or more responses."""
     wins: Counter[int] = Counter()
     chance = 0.0
     for scores, order in samples:

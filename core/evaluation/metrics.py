@@ -11,15 +11,12 @@ and so is a vote without a valid sample. Every accuracy carries the bootstrap
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from scipy.stats import binomtest
-
 from core.agreement import Estimate, judge_accuracy, strict_correct
-from core.insights import PositionBias
+from core.insights import PositionBias, position_bias_of
 from core.types import JudgeInput, Judgement, Sample, Vote
 from core.vote import meta_guided_vote, strict_winner, vote
 
@@ -213,32 +210,10 @@ def _judged(item: EvalItem, method: Method) -> bool:
     return (item.greedy if method == "greedy" else item.sampled) is not None
 
 
-def _wilson(successes: int, trials: int, empty: str) -> Estimate:
-    if trials == 0:
-        return Estimate(None, None, None, 0, empty)
-    ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
-    return Estimate(successes / trials, float(ci.low), float(ci.high), trials)
-
-
 def sample_position_bias(judgements: Sequence[Judgement]) -> PositionBias:
     """How often a valid sample's strict winner is the response it showed first
     (the same measure as `core.insights.position_bias`, over these judgements only)."""
-    samples = [s for j in judgements if len(j.input.responses) >= 2
-               for s in j.samples if s.scores is not None]
-    wins: Counter[int] = Counter()
-    chance = 0.0
-    for sample in samples:
-        winner = strict_winner(sample.scores or ())
-        if winner is not None:
-            wins[sample.shown_order.index(winner)] += 1
-            chance += 1 / len(sample.shown_order)
-    decisive = sum(wins.values())
-    width = max((len(s.shown_order) for s in samples), default=0)
-    return PositionBias(
-        dataset=None, samples=len(samples), decisive=decisive, first_wins=wins[0],
-        first_win_rate=_wilson(wins[0], decisive, "no valid sample has a strict winner"),
-        expected=chance / decisive if decisive else None,
-        wins_by_shown_position=tuple(wins[j] for j in range(width)),
-        tie_rate=_wilson(len(samples) - decisive, len(samples), "no valid samples"),
-        note=None if samples else "no valid samples of two or more responses",
-    )
+    return position_bias_of([
+        (s.scores, s.shown_order) for j in judgements if len(j.input.responses) >= 2
+        for s in j.samples if s.scores is not None
+    ])
