@@ -71,7 +71,7 @@ class TransformersBackend:
             model_dir = materialise_gguf(source, cache_dir, revision)
             name = source.stem
         elif (source / "config.json").is_file():
-            revision = _directory_revision(source)
+            revision = directory_revision(source)
             model_dir, name = source, source.name
         else:
             raise BackendError(
@@ -186,7 +186,7 @@ class TransformersBackend:
         return self._score_tokens
 
 
-def _directory_revision(path: Path) -> str:
+def directory_revision(path: Path) -> str:
     """A cheap fingerprint of a model directory: its config and weight file sizes."""
     import hashlib
 

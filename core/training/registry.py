@@ -54,9 +54,9 @@ def register_trained_judge(
     created_by: str | None,
 ) -> tuple[int, str]:
     """Register the checkpoint directory as a judge model; (its id, its revision)."""
-    from core.backends.hf import _directory_revision
+    from core.backends.hf import directory_revision
 
-    revision = _directory_revision(checkpoint)
+    revision = directory_revision(checkpoint)
     info = ModelInfo(name=name, backend="transformers", source=str(checkpoint.resolve()),
                      revision=revision)
     with Session(engine) as session, session.begin():

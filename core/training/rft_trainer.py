@@ -92,7 +92,7 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]  # (step, max_steps, l
 def resolve_model_dir(model: str, cache_dir: Path) -> tuple[Path, ModelInfo]:
     """A transformers directory for `model` ('embedded', a directory or a .gguf file),
     and the `ModelInfo` a backend loading it reports (so stored rows match)."""
-    from core.backends.hf import _directory_revision
+    from core.backends.hf import directory_revision
 
     source = embedded_gguf_path() if model == "embedded" else Path(model).expanduser().resolve()
     if source.is_file() and source.suffix == ".gguf":
@@ -102,7 +102,7 @@ def resolve_model_dir(model: str, cache_dir: Path) -> tuple[Path, ModelInfo]:
         return materialise_gguf(source, cache_dir, revision), info
     if (source / "config.json").is_file():
         info = ModelInfo(name=source.name, backend="transformers", source=str(source),
-                         revision=_directory_revision(source))
+                         revision=directory_revision(source))
         return source, info
     raise InputError(f"cannot train '{model}': give 'embedded', a model directory or a .gguf file")
 

@@ -236,13 +236,13 @@ def train_rl(
             tokenizer.save_pretrained(staging)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
             content_hash = directory_sha256(staging)
-    from core.backends.hf import _directory_revision
+    from core.backends.hf import directory_revision
 
     # the revision the transformers backend gives this directory, so that judging
     # with the checkpoint lands on this same judge_model row
     info = ModelInfo(
         name=name or out_dir.name, backend="transformers", source=str(out_dir),
-        revision=_directory_revision(out_dir),
+        revision=directory_revision(out_dir),
     )
     with Session(engine) as session, session.begin():
         model_id = judge_model_id(session, info)
