@@ -174,7 +174,7 @@ class Judge:
                     truncated=completion.finish_reason == "length",
                 )
                 samples.append(_Pending(p, order, prompt, completion, parse))
-        rescues = self._rescue(samples) if self.rescue else {}
+        rescues = self._rescue(samples, params) if self.rescue else {}
         seconds = (time.perf_counter() - started) / len(planned)
         judgements = []
         for p in planned:
@@ -225,7 +225,7 @@ class Judge:
             raise PromptTooLongError(longest, budget, limit)
 
     def _rescue(
-        self, samples: list[_Pending]
+        self, samples: list[_Pending], params: SamplingParams
     ) -> dict[int, tuple[Rescue, ParsedOutput | ParseFailure]]:
         """Ask the model for just the numbers where a sample wrote none usable."""
         failed = [i for i, s in enumerate(samples) if isinstance(s.parse, ParseFailure)]
@@ -242,7 +242,7 @@ class Judge:
         ]
         results = {}
         for i, request, continuation in zip(
-            failed, requests, self.backend.rescue_scores(requests), strict=True
+            failed, requests, self.backend.rescue_scores(requests, params), strict=True
         ):
             original = samples[i].parse
             assert isinstance(original, ParseFailure)

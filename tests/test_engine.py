@@ -40,7 +40,7 @@ class RuleJudge:
             out.append(Completion(text=f"Specific Criteria: size\nAnalysis: ok\nScores: \\boxed{{{scores}}}", finish_reason="stop"))
         return out
 
-    def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
+    def rescue_scores(self, requests: Sequence[RescueRequest], params=None) -> list[str]:
         raise AssertionError("not used")
 
 

@@ -29,9 +29,9 @@ class CountingBackend(ScriptedBackend):
         self.generate_calls.append(len(prompts))
         return super().generate(prompts, params, assistant_prefix=assistant_prefix)
 
-    def rescue_scores(self, requests):
+    def rescue_scores(self, requests, params=None):
         self.rescue_calls.append(len(requests))
-        return super().rescue_scores(requests)
+        return super().rescue_scores(requests, params)
 
 
 def test_judge_many_sends_every_sample_in_one_call_and_matches_judge():

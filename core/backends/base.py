@@ -46,7 +46,10 @@ class Backend(Protocol):
         text does not repeat."""
         ...
 
-    def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
+    def rescue_scores(
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+    ) -> list[str]:
         """For each request, the continuation written under a constraint that
-        allows only the scores and the closing brace."""
+        allows only the scores and the closing brace, decoded as `params` say
+        (the samples' own settings; None or greedy params: arg max)."""
         ...

@@ -122,7 +122,9 @@ class TransformersBackend:
             )
         return [self._completion(new, len(row)) for new, row in zip(generated, rows, strict=True)]
 
-    def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
+    def rescue_scores(
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+    ) -> list[str]:
         if not requests:
             return []
         rows = [self._chat_ids(r.prompt, r.assistant_prefix) for r in requests]
@@ -134,7 +136,7 @@ class TransformersBackend:
                 rows,
                 max_new_tokens=max(g.max_chars for g in grammars),
                 stop_ids=self._stop_ids,
-                sampling=Sampling(greedy=True),
+                sampling=_rescue_sampling(params),
                 constraint=constraint,
             )
         return [self._decode_until_eos(row) for row in generated]
@@ -194,6 +196,17 @@ def directory_revision(path: Path) -> str:
     for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
     return "dir-" + digest.hexdigest()
+
+
+def _rescue_sampling(params: SamplingParams | None) -> Sampling:
+    """Rescued scores are drawn the way their sample was: a sampled judgement
+    gets sampled scores (a greedy rescue of a weak model tends to write the
+    same numbers for every response, which votes a tie), a greedy one arg max.
+    The seed is offset so the draw does not replay the sample's first tokens."""
+    if params is None or params.greedy:
+        return Sampling(greedy=True)
+    return Sampling(greedy=False, temperature=params.temperature, top_p=params.top_p,
+                    seed=params.seed + 1)
 
 
 class _ScoreConstraint:

@@ -186,7 +186,9 @@ class OpenAICompatBackend:
             by_prompt.setdefault(request.prompt, []).extend(completions)
         return [by_prompt[p][groups[p].index(i)] for i, p in enumerate(prompts)]
 
-    def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
+    def rescue_scores(
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+    ) -> list[str]:
         if requests:
             raise BackendError(f"the server backend ({self.base_url}) does not do score rescue")
         return []

@@ -53,7 +53,9 @@ class ScriptedBackend:
         self.assistant_prefixes.append(assistant_prefix)
         return [self._completions.popleft() for _ in prompts]
 
-    def rescue_scores(self, requests: Sequence[RescueRequest]) -> list[str]:
+    def rescue_scores(
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+    ) -> list[str]:
         if len(requests) > len(self._rescues):
             raise BackendError(
                 f"scripted backend has {len(self._rescues)} rescue(s) left, "
