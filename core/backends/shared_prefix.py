@@ -5,11 +5,13 @@ the same order have identical prompts, and all of them share the template's
 header and the query. `model.generate(num_return_sequences=k)` prefills every
 copy; here the distinct token rows are walked as a prefix tree: the longest
 prefix common to a group of rows is run through the model once (batch 1), and
-each branch continues from that cache. Each distinct row ends as a leaf whose
-keys and values are copied into one preallocated cache of all samples (a row
-used by several samples is copied into each of them), right-padded to the
-longest row; then every sample is decoded together, one token per step, the
-padding masked out and each row's position ids counted from its own length.
+each branch continues from that cache. Each distinct row ends as a leaf with
+its keys and values and the logits of its last token; then every sample is
+decoded together, one token per step: for the Llama layout by `tree_decode`,
+which keeps each distinct prompt's cache once, otherwise in one preallocated
+static cache of all samples (a row used by several samples copied into each),
+right-padded to the longest row, the padding masked out and each row's
+position ids counted from its own length.
 
 torch is imported inside the functions, so that importing this module is cheap.
 """
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from core.backends.tree_decode import TreeDecoder, supports_tree_decode
 
 if TYPE_CHECKING:
     import torch
@@ -58,23 +62,25 @@ def sample_shared(
     distinct = list(dict.fromkeys(tuple(r) for r in rows))
     if any(not r for r in distinct):
         raise ValueError("every row needs at least one token")
-    slots: dict[tuple[int, ...], list[int]] = {}
-    for sample, row in enumerate(rows):
-        slots.setdefault(tuple(row), []).append(sample)
-    cache = _BatchCache(model, len(rows), max(map(len, distinct)), max_new_tokens)
-    first_logits: list[torch.Tensor | None] = [None] * len(rows)
+    prompt_of = [distinct.index(tuple(r)) for r in rows]
+    leaves: list[tuple[_KV, torch.Tensor] | None] = [None] * len(distinct)
 
     def place(leaf: int, kv: _KV, logits: torch.Tensor) -> None:
-        for sample in slots[distinct[leaf]]:
-            cache.write(sample, kv)
-            first_logits[sample] = logits
+        leaves[leaf] = (kv, logits)
 
     with torch.inference_mode():
         _walk(model, distinct, list(range(len(distinct))), 0, None, place)
-        logits = torch.stack([t for t in first_logits if t is not None])
+        logits = torch.stack([leaves[p][1] for p in prompt_of])  # type: ignore[index]
+        lengths = [len(r) for r in rows]
+        stepper: _Stepper
+        if supports_tree_decode(model):
+            stepper = TreeDecoder(model, [kv for kv, _ in leaves], prompt_of,  # type: ignore[misc]
+                                  lengths, max_new_tokens)
+        else:
+            stepper = _BatchCache(model, [leaves[p][0] for p in prompt_of],  # type: ignore[index]
+                                  lengths, max_new_tokens)
         return _decode(
-            model, cache, [len(r) for r in rows], logits,
-            max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
+            stepper, logits, max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
             sampling=sampling, constraint=constraint,
         )
 
@@ -198,34 +204,44 @@ def _extend(
 # -- decode: all samples together ---------------------------------------------
 
 
-class _BatchCache:
-    """One static key/value cache of every sample: the prefilled rows are
-    right-padded to `width`; generated tokens go to columns width, width+1, ..."""
+class _Stepper(Protocol):
+    def step(self, tokens: torch.Tensor) -> torch.Tensor: ...
 
-    def __init__(self, model: Any, batch: int, width: int, max_new_tokens: int) -> None:
+    def keep(self, rows: torch.Tensor) -> None: ...
+
+
+class _BatchCache:
+    """One static key/value cache of every sample, for models without the
+    Llama layout: the prefilled rows are right-padded to the longest (a row
+    used by several samples is copied into each); generated tokens go to the
+    columns after it, the padding masked out and each row's position ids
+    counted from its own length."""
+
+    def __init__(
+        self, model: Any, kvs: Sequence[_KV], lengths: Sequence[int], max_new_tokens: int
+    ) -> None:
+        import torch
         from transformers import StaticCache
 
-        self.width = width
+        self.model = model
+        self.width = width = max(lengths)
         self.cache = StaticCache(config=model.config, max_cache_len=width + max_new_tokens)
-        self.batch = batch
-        self._ready = False
-
-    def write(self, sample: int, kv: _KV) -> None:
-        import torch
-
-        if not self._ready:
-            for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
-                shape = (self.batch, keys.shape[1], 0, keys.shape[3])
-                layer.lazy_initialization(
-                    torch.empty(shape, dtype=keys.dtype, device=keys.device),
-                    torch.empty(shape, dtype=values.dtype, device=values.device),
-                )
-                layer.cumulative_length.fill_(self.width)
-            self._ready = True
-        for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
-            length = keys.shape[2]
-            layer.keys[sample, :, :length] = keys[0]
-            layer.values[sample, :, :length] = values[0]
+        device = model.device
+        columns = torch.arange(width + max_new_tokens, device=device)
+        self.positions = torch.tensor(list(lengths), device=device)
+        self.mask = (columns[None, :] < self.positions[:, None]).long()
+        self.steps = 0
+        for layer, sample_layers in zip(self.cache.layers, zip(*kvs, strict=True), strict=True):
+            keys, values = sample_layers[0]
+            shape = (len(kvs), keys.shape[1], 0, keys.shape[3])
+            layer.lazy_initialization(
+                torch.empty(shape, dtype=keys.dtype, device=keys.device),
+                torch.empty(shape, dtype=values.dtype, device=values.device),
+            )
+            layer.cumulative_length.fill_(width)
+            for sample, (keys, values) in enumerate(sample_layers):
+                layer.keys[sample, :, : keys.shape[2]] = keys[0]
+                layer.values[sample, :, : values.shape[2]] = values[0]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every batch row not in `rows` (finished samples)."""
@@ -233,12 +249,25 @@ class _BatchCache:
             layer.keys = layer.keys.index_select(0, rows)
             layer.values = layer.values.index_select(0, rows)
             layer.batch_size = len(rows)
+        self.positions, self.mask = self.positions[rows], self.mask[rows]
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.mask[:, self.width + self.steps] = 1
+        out = self.model(
+            input_ids=tokens[:, None],
+            attention_mask=self.mask,
+            position_ids=self.positions[:, None],
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.steps += 1
+        self.positions = self.positions + 1
+        return out.logits[:, -1]
 
 
 def _decode(
-    model: Any,
-    cache: _BatchCache,
-    lengths: list[int],
+    stepper: _Stepper,
     logits: torch.Tensor,
     *,
     max_new_tokens: int,
@@ -246,17 +275,12 @@ def _decode(
     sampling: Sampling,
     constraint: Constraint | None,
 ) -> list[list[int]]:
+    """Every sample one token per step from `logits` on, finished rows dropped."""
     import torch
 
-    device = model.device
-    generator = torch.Generator(device=device).manual_seed(sampling.seed)
-    width = cache.width
-    total = width + max_new_tokens
-    columns = torch.arange(total, device=device)
-    positions = torch.tensor(lengths, device=device)
-    mask = (columns[None, :] < positions[:, None]).long()
-    active = list(range(len(lengths)))  # sample index of each batch row
-    generated: list[list[int]] = [[] for _ in lengths]
+    generator = torch.Generator(device=logits.device).manual_seed(sampling.seed)
+    active = list(range(logits.shape[0]))  # sample index of each batch row
+    generated: list[list[int]] = [[] for _ in active]
     for step in range(max_new_tokens):
         if constraint is not None:
             logits = constraint(active, [generated[s] for s in active], logits)
@@ -269,23 +293,13 @@ def _decode(
         if step == max_new_tokens - 1 or len(finished) == len(active):
             break
         if finished:
-            rows = torch.tensor(
-                [r for r in range(len(active)) if r not in set(finished)], device=device
-            )
-            cache.keep(rows)
+            done = set(finished)
+            rows = torch.tensor([r for r in range(len(active)) if r not in done],
+                                device=logits.device)
+            stepper.keep(rows)
             active = [active[r] for r in rows.tolist()]
-            tokens, positions, mask = tokens[rows], positions[rows], mask[rows]
-        mask[:, width + step] = 1
-        out = model(
-            input_ids=tokens[:, None],
-            attention_mask=mask,
-            position_ids=positions[:, None],
-            past_key_values=cache.cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        positions = positions + 1
-        logits = out.logits[:, -1]
+            tokens = tokens[rows]
+        logits = stepper.step(tokens)
     return generated
 
 
