@@ -13,9 +13,11 @@ sample, the stop token ignored, so that all do the same work:
 - naive: one `model.generate` over the k left-padded prompts (what the
   transformers backend did before; the prefill cost of
   `generate(num_return_sequences=k)`: every copy is prefilled);
-- ours: `core.backends.shared_prefix.sample_shared`, the code path of
-  `TransformersBackend.generate` (shared prefixes prefilled once, all samples
-  decoded together);
+- ours: `core.backends.shared_prefix.sample_shared` on the model as
+  `TransformersBackend` loads it, the code path of its `generate` (shared
+  prefixes prefilled once, all samples decoded together, each distinct
+  prompt's cache read once per step, fused decode weights prepacked for
+  oneDNN);
 - llama.cpp: `llama_cpp.Llama` on the same GGUF file, the same token ids, the
   k samples one after another (it reuses the cached prefix it shares with the
   previous sample), skipped with a message where llama-cpp-python is missing.
@@ -90,13 +92,19 @@ def pick_item(backend, target: int) -> dict:
 # -- one measurement (in its own process) -------------------------------------
 
 
-def measure(method: str, item: dict, k: int, new_tokens: int, dtype: str) -> dict:
+def measure(method: str, item: dict, k: int, new_tokens: int, dtype: str,
+            kernel: str = "packed") -> dict:
     if method == "llama.cpp":
         return _measure_llama_cpp(item, k, new_tokens)
     import torch
 
     backend = load_backend(dtype)
     rows = judge_rows(backend, item, k)
+    if method == "ours":  # built once per loaded model, like the weights (not timed)
+        from core.backends.tree_decode import DecodeWeights, supports_tree_decode
+
+        weights = (DecodeWeights.of(backend.model, kernel=kernel)
+                   if supports_tree_decode(backend.model) else None)
     cpu, started = _cpu_seconds(), time.perf_counter()
     if method == "naive":
         generated = _naive(backend, rows, new_tokens)
@@ -105,12 +113,14 @@ def measure(method: str, item: dict, k: int, new_tokens: int, dtype: str) -> dic
 
         sampling = Sampling(greedy=False, temperature=TEMPERATURE, seed=SEED)
         generated = sample_shared(
-            backend.model, rows, max_new_tokens=new_tokens, stop_ids=(), sampling=sampling
+            backend.model, rows, max_new_tokens=new_tokens, stop_ids=(), sampling=sampling,
+            decode_weights=weights,
         )
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     assert all(len(g) == new_tokens for g in generated), [len(g) for g in generated]
     return {"seconds": seconds, "cpu_seconds": cpu, "tokens": k * new_tokens,
-            "dtype": str(backend.model.dtype).removeprefix("torch."),
+            "dtype": str(backend.model.dtype).removeprefix("torch.")
+            + (f" {kernel}" if method == "ours" else ""),
             "threads": torch.get_num_threads()}
 
 
@@ -164,7 +174,8 @@ def _measure_llama_cpp(item: dict, k: int, new_tokens: int) -> dict:
 
 def worker(args: argparse.Namespace) -> None:
     item = json.loads(Path(args.item).read_text())
-    result = measure(args.worker, item, args.k, args.max_new_tokens, args.dtype)
+    result = measure(args.worker, item, args.k, args.max_new_tokens, args.dtype,
+                     args.decode_kernel)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -176,6 +187,7 @@ def run_one(method: str, item_file: Path, k: int, args: argparse.Namespace) -> d
     command = [
         sys.executable, __file__, "--worker", method, "--item", str(item_file), "--k", str(k),
         "--max-new-tokens", str(args.max_new_tokens), "--dtype", args.dtype,
+        "--decode-kernel", args.decode_kernel,
     ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     for line in done.stdout.splitlines():
@@ -200,6 +212,8 @@ def main() -> None:
     parser.add_argument("--target-tokens", type=int, default=1500)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--dtype", default="auto", help="torch dtype for naive and ours")
+    parser.add_argument("--decode-kernel", choices=("packed", "int8", "plain"), default="packed",
+                        help="ours: the decode step's matrix products (Settings.decode_kernel)")
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--item", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, help=argparse.SUPPRESS)

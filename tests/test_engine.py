@@ -98,7 +98,8 @@ BAD = "Specific Criteria: correctness\nAnalysis: the first one is right and I am
 
 def test_unparseable_sample_is_rescued_and_the_failure_recorded():
     backend = ScriptedBackend([GOOD, BAD], rescues=["9, 2}"])
-    result = Judge(backend, shuffle=False).judge(PAIR, SamplingParams(k=2))
+    params = SamplingParams(k=2, temperature=0.7, seed=3)
+    result = Judge(backend, shuffle=False).judge(PAIR, params)
     rescued = result.samples[1]
     assert rescued.rescue is not None
     assert rescued.rescue.original_failure.kind == ParseErrorKind.NO_SCORES
@@ -110,6 +111,7 @@ def test_unparseable_sample_is_rescued_and_the_failure_recorded():
     assert result.rescued_samples == 1 and result.failed_samples == 0
     assert result.vote.totals == (17, 5)
     assert backend.rescue_requests[0].n_responses == 2
+    assert backend.rescue_params == [params]  # the rescue decodes like its sample
 
 
 def test_without_rescue_a_failed_sample_is_excluded_and_counted():

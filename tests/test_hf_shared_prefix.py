@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import Judge, JudgeInput, SamplingParams
+from core.backends.score_grammar import ScoreGrammar
 from core.backends.shared_prefix import Sampling, _sample_padded, plain_static_cache, sample_shared
 from core.engine import shown_orders
 from core.templates import default_template
@@ -145,3 +146,61 @@ def test_models_without_a_plain_cache_fall_back_to_padded_generate_with_the_same
         fp32_backend.model, rows, 6, fp32_backend._stop_ids, Sampling(greedy=True), None
     )
     assert padded == [plain_greedy(fp32_backend, row, 6) for row in rows]
+
+
+def test_the_embedded_llama_decodes_by_tree_and_the_static_cache_path_gives_the_same_tokens(
+    fp32_backend, monkeypatch,
+):
+    from core.backends import shared_prefix
+    from core.backends.tree_decode import supports_tree_decode
+
+    assert supports_tree_decode(fp32_backend.model)
+    rows = [fp32_backend._chat_ids(p) for p in judge_prompts(4)]
+    rows.append(fp32_backend._chat_ids(judge_prompts(1)[0][:300]))  # a much shorter prompt
+    run = {"max_new_tokens": 10, "stop_ids": fp32_backend._stop_ids,
+           "sampling": Sampling(greedy=True)}
+    tree = sample_shared(fp32_backend.model, rows, **run)
+    monkeypatch.setattr(shared_prefix, "supports_tree_decode", lambda model: False)
+    static = sample_shared(fp32_backend.model, rows, **run)
+    assert tree == static == [plain_greedy(fp32_backend, row, 10) for row in rows]
+
+
+def test_rescue_of_sampled_judgements_is_sampled_and_seeded_greedy_stays_arg_max(fp32_backend):
+    from core.backends.base import RescueRequest
+
+    request = RescueRequest(
+        prompt=judge_prompts(1)[0], assistant_prefix="Analysis: both answer.\nScores: \\boxed{",
+        n_responses=2, score_range=(1, 10),
+    )
+    greedy = fp32_backend.rescue_scores([request] * 3)
+    assert greedy == fp32_backend.rescue_scores([request] * 3, SamplingParams(temperature=0.0))
+    assert len(set(greedy)) == 1
+    sampled = fp32_backend.rescue_scores([request] * 6, SamplingParams(temperature=1.0, seed=1))
+    assert sampled == fp32_backend.rescue_scores([request] * 6,
+                                                 SamplingParams(temperature=1.0, seed=1))
+    assert len(set(sampled)) > 1
+    assert all(ScoreGrammar(2, (1, 10)).complete(text) for text in sampled), sampled
+
+
+def test_int8_decode_weights_give_close_logits_and_packed_ones_the_same(fp32_backend):
+    import torch
+
+    from core.backends.shared_prefix import _walk
+    from core.backends.tree_decode import DecodeWeights, TreeDecoder
+
+    rows = [tuple(fp32_backend._chat_ids(p)) for p in judge_prompts(2)]
+    leaves: dict[int, tuple] = {}
+    with torch.inference_mode():
+        _walk(fp32_backend.model, rows, [0, 1], 0, None,
+              lambda leaf, kv, logits: leaves.__setitem__(leaf, (kv, logits)))
+        first = torch.stack([leaves[0][1], leaves[1][1]]).argmax(-1)
+        logits = {}
+        for kernel in ("plain", "packed", "int8"):
+            weights = DecodeWeights.of(fp32_backend.model, kernel=kernel)
+            decoder = TreeDecoder(fp32_backend.model, weights, [leaves[0][0], leaves[1][0]],
+                                  [0, 1], [len(r) for r in rows], 4)
+            logits[kernel] = decoder.step(first)
+    assert torch.allclose(logits["packed"], logits["plain"], atol=1e-3)
+    cosine = torch.nn.functional.cosine_similarity(logits["int8"], logits["plain"], dim=-1)
+    assert (cosine > 0.98).all(), cosine
+    assert not torch.equal(logits["int8"], logits["plain"])

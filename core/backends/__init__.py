@@ -47,4 +47,5 @@ def load_backend(settings: Settings) -> Backend:
         cache_dir=settings.cache_dir,
         device=settings.resolved_device(),
         dtype=settings.dtype,
+        decode_kernel=settings.decode_kernel,
     )

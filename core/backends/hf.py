@@ -21,6 +21,8 @@ from core.backends.dtype import resolve_dtype
 from core.backends.gguf_cache import materialise_gguf
 from core.backends.score_grammar import SCORE_CHARS, ScoreGrammar
 from core.backends.shared_prefix import Sampling, sample_shared
+from core.backends.tree_decode import LazyDecodeWeights
+from core.config import DecodeKernel as Kernel
 from core.errors import BackendError
 from core.files import file_sha256
 from core.types import Completion, ModelInfo, SamplingParams
@@ -36,12 +38,16 @@ class TransformersBackend:
 
     supports_score_rescue = True
 
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, info: ModelInfo, *, decode_kernel: Kernel = "packed"
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
         self.dtype = str(model.dtype).removeprefix("torch.")  # what 'auto' chose
         self._score_tokens: dict[int, str] | None = None
+        # the fused (and on a CPU prepacked) decode-step weights, built on first use
+        self._decode_weights = LazyDecodeWeights(model, kernel=decode_kernel)
         # One model, many callers (web requests, a batch thread): one generation at
         # a time, so that a seed set for a call is the seed its sampler uses.
         self._lock = threading.Lock()
@@ -56,10 +62,12 @@ class TransformersBackend:
 
     @classmethod
     def load(
-        cls, source: Path, *, cache_dir: Path, device: str = "cpu", dtype: str = "auto"
+        cls, source: Path, *, cache_dir: Path, device: str = "cpu", dtype: str = "auto",
+        decode_kernel: Kernel = "packed",
     ) -> TransformersBackend:
         """Load a model directory, or a `.gguf` file (converted once into `cache_dir`);
-        `dtype` 'auto' picks bfloat16 where the device runs it natively (`resolve_dtype`)."""
+        `dtype` 'auto' picks bfloat16 where the device runs it natively (`resolve_dtype`);
+        `decode_kernel`: how the decode step multiplies on a CPU (`cpu_linear`)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -94,7 +102,7 @@ class TransformersBackend:
             revision=revision,
             context_length=context,
         )
-        return cls(model, tokenizer, info)
+        return cls(model, tokenizer, info, decode_kernel=decode_kernel)
 
     # -- Backend interface -------------------------------------------------
 
@@ -119,6 +127,7 @@ class TransformersBackend:
                 max_new_tokens=params.max_new_tokens,
                 stop_ids=self._stop_ids,
                 sampling=sampling,
+                decode_weights=self._decode_weights.get(),
             )
         return [self._completion(new, len(row)) for new, row in zip(generated, rows, strict=True)]
 
@@ -138,6 +147,7 @@ class TransformersBackend:
                 stop_ids=self._stop_ids,
                 sampling=_rescue_sampling(params),
                 constraint=constraint,
+                decode_weights=self._decode_weights.get(),
             )
         return [self._decode_until_eos(row) for row in generated]
 

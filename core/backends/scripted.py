@@ -32,6 +32,7 @@ class ScriptedBackend:
         self._rescues = deque(rescues)
         self.prompts: list[str] = []
         self.rescue_requests: list[RescueRequest] = []
+        self.rescue_params: list[SamplingParams | None] = []
         self.assistant_prefixes: list[str] = []
         self.info = ModelInfo(
             name=name, backend="scripted", source="scripted", context_length=context_length
@@ -62,4 +63,5 @@ class ScriptedBackend:
                 f"{len(requests)} requested"
             )
         self.rescue_requests.extend(requests)
+        self.rescue_params.append(params)
         return [self._rescues.popleft() for _ in requests]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.backends.tree_decode import TreeDecoder, supports_tree_decode
+from core.backends.tree_decode import DecodeWeights, TreeDecoder, supports_tree_decode
 
 if TYPE_CHECKING:
     import torch
@@ -50,9 +50,12 @@ def sample_shared(
     stop_ids: Sequence[int],
     sampling: Sampling,
     constraint: Constraint | None = None,
+    decode_weights: DecodeWeights | None = None,
 ) -> list[list[int]]:
     """The new tokens of each row (one sample per row; rows may repeat), each
-    ending at its first stop token (kept) or after `max_new_tokens`."""
+    ending at its first stop token (kept) or after `max_new_tokens`. A model
+    with the Llama layout decodes by `tree_decode` on `decode_weights` (built
+    here when not given; a backend keeps its own)."""
     import torch
 
     if not rows:
@@ -74,8 +77,9 @@ def sample_shared(
         lengths = [len(r) for r in rows]
         stepper: _Stepper
         if supports_tree_decode(model):
-            stepper = TreeDecoder(model, [kv for kv, _ in leaves], prompt_of,  # type: ignore[misc]
-                                  lengths, max_new_tokens)
+            weights = decode_weights or DecodeWeights.of(model)
+            stepper = TreeDecoder(model, weights, [kv for kv, _ in leaves],  # type: ignore[misc]
+                                  prompt_of, lengths, max_new_tokens)
         else:
             stepper = _BatchCache(model, [leaves[p][0] for p in prompt_of],  # type: ignore[index]
                                   lengths, max_new_tokens)
