@@ -102,6 +102,11 @@ def test_one_grpo_step_changes_the_weights_and_the_checkpoint_judges(store, tmp_
     with Session(store) as session:
         row = session.get_one(JudgeModel, info.judge_model_id)
     assert (row.backend, row.source) == ("transformers", str(out))
+    from core.training.registry import list_judge_models
+
+    (entry,) = list_judge_models(store, trained_only=True)  # with its provenance
+    assert (entry.id, entry.method, entry.export) == (info.judge_model_id, "grpo", None)
+    assert entry.parent and entry.metrics["steps"] == 1 and entry.metrics["dataset"] == "toy"
 
     backend = load_backend(Settings(model=str(out)))
     assert backend.info.revision == row.revision  # judging with it reuses this row

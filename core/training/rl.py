@@ -13,8 +13,9 @@ included. No format reward: the KL penalty `beta` keeps the format (the paper
 used 0.08 at 27B; smaller values collapsed).
 
 The policy is written into a staging directory and renamed into place
-(`core.training.meta_base`), then registered as a judge model (backend
-"transformers", source its path, revision the backend's fingerprint), so it
+(`core.training.meta_base`), then registered as a trained judge model (backend
+"transformers", source its path, revision the backend's fingerprint; its parent,
+method "grpo", parameters and rewards in `trained_judge`), so it
 judges like any other model: `load_backend(Settings(model=str(path)))`.
 """
 
@@ -36,17 +37,17 @@ from core.engine import shown_orders, to_original_order
 from core.errors import InputError
 from core.parse import parse_output
 from core.store.batch import require_dataset
-from core.store.judgements import judge_model_id
 from core.store.schema import Item
 from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template
 from core.training.meta_base import (
     check_free,
     directory_sha256,
-    resolve_model_dir,
     staged_directory,
 )
 from core.training.meta_data import ItemLabel, item_label
-from core.types import JudgeInput, ModelInfo, ParseFailure, Turn
+from core.training.registry import register_trained_judge
+from core.training.rft_trainer import resolve_model_dir
+from core.types import JudgeInput, ParseFailure, Turn
 
 MANIFEST = "grm_rl.json"
 
@@ -180,7 +181,7 @@ def train_rl(
     from trl import GRPOConfig, GRPOTrainer
 
     base = str(base_model or settings.model)
-    model_dir = resolve_model_dir(base, settings.cache_dir)
+    model_dir, parent = resolve_model_dir(base, settings.cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -236,16 +237,15 @@ def train_rl(
             tokenizer.save_pretrained(staging)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
             content_hash = directory_sha256(staging)
-    from core.backends.hf import directory_revision
-
-    # the revision the transformers backend gives this directory, so that judging
-    # with the checkpoint lands on this same judge_model row
-    info = ModelInfo(
-        name=name or out_dir.name, backend="transformers", source=str(out_dir),
-        revision=directory_revision(out_dir),
+    # a judge_model row with the revision the transformers backend gives this
+    # directory (so judging with it lands on the same row), and its provenance
+    model_id, _revision = register_trained_judge(
+        engine, out_dir, name=name or out_dir.name, parent=parent, export_id=None,
+        method="grpo", weights_sha256=content_hash, params=asdict(config),
+        metrics={"steps": steps, "rewards": list(rewards), "prompts": len(prompts),
+                 "dataset": dataset},
+        created_by=None,
     )
-    with Session(engine) as session, session.begin():
-        model_id = judge_model_id(session, info)
     return RLModelInfo(
         judge_model_id=model_id,
         path=out_dir,
