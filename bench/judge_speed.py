@@ -17,7 +17,9 @@ sample, the stop token ignored, so that all do the same work:
   `TransformersBackend` loads it, the code path of its `generate` (shared
   prefixes prefilled once, all samples decoded together, each distinct
   prompt's cache read once per step, fused decode weights prepacked for
-  oneDNN);
+  oneDNN: `decode_kernel` 'packed', the default);
+- ours-int8: the same with `decode_kernel` 'int8' (int8 weights, dynamically
+  quantised activations: faster, not exact);
 - llama.cpp: `llama_cpp.Llama` on the same GGUF file, the same token ids, the
   k samples one after another (it reuses the cached prefix it shares with the
   previous sample), skipped with a message where llama-cpp-python is missing.
@@ -45,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 JUDGEBENCH = Path("/work/shared/data/preferences/judgebench")
-METHODS = ("naive", "ours", "llama.cpp")
+METHODS = ("naive", "ours", "ours-int8", "llama.cpp")
 TEMPERATURE = 0.5
 SEED = 0
 
@@ -92,15 +94,15 @@ def pick_item(backend, target: int) -> dict:
 # -- one measurement (in its own process) -------------------------------------
 
 
-def measure(method: str, item: dict, k: int, new_tokens: int, dtype: str,
-            kernel: str = "packed") -> dict:
+def measure(method: str, item: dict, k: int, new_tokens: int, dtype: str) -> dict:
     if method == "llama.cpp":
         return _measure_llama_cpp(item, k, new_tokens)
     import torch
 
     backend = load_backend(dtype)
     rows = judge_rows(backend, item, k)
-    if method == "ours":  # built once per loaded model, like the weights (not timed)
+    kernel = "int8" if method == "ours-int8" else "packed"
+    if method != "naive":  # built once per loaded model, like the weights (not timed)
         from core.backends.tree_decode import DecodeWeights, supports_tree_decode
 
         weights = (DecodeWeights.of(backend.model, kernel=kernel)
@@ -120,7 +122,7 @@ def measure(method: str, item: dict, k: int, new_tokens: int, dtype: str,
     assert all(len(g) == new_tokens for g in generated), [len(g) for g in generated]
     return {"seconds": seconds, "cpu_seconds": cpu, "tokens": k * new_tokens,
             "dtype": str(backend.model.dtype).removeprefix("torch.")
-            + (f" {kernel}" if method == "ours" else ""),
+            + ("" if method == "naive" else f" {kernel}"),
             "threads": torch.get_num_threads()}
 
 
@@ -174,8 +176,7 @@ def _measure_llama_cpp(item: dict, k: int, new_tokens: int) -> dict:
 
 def worker(args: argparse.Namespace) -> None:
     item = json.loads(Path(args.item).read_text())
-    result = measure(args.worker, item, args.k, args.max_new_tokens, args.dtype,
-                     args.decode_kernel)
+    result = measure(args.worker, item, args.k, args.max_new_tokens, args.dtype)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -187,7 +188,6 @@ def run_one(method: str, item_file: Path, k: int, args: argparse.Namespace) -> d
     command = [
         sys.executable, __file__, "--worker", method, "--item", str(item_file), "--k", str(k),
         "--max-new-tokens", str(args.max_new_tokens), "--dtype", args.dtype,
-        "--decode-kernel", args.decode_kernel,
     ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     for line in done.stdout.splitlines():
@@ -212,8 +212,6 @@ def main() -> None:
     parser.add_argument("--target-tokens", type=int, default=1500)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--dtype", default="auto", help="torch dtype for naive and ours")
-    parser.add_argument("--decode-kernel", choices=("packed", "int8", "plain"), default="packed",
-                        help="ours: the decode step's matrix products (Settings.decode_kernel)")
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--item", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, help=argparse.SUPPRESS)
@@ -260,14 +258,15 @@ def print_ratios(results: dict, ks: list[int]) -> None:
                 f"(CPU {a['cpu_seconds'] / b['cpu_seconds']:.2f})")
 
     lines = []
-    for k in ks:
-        if found := ratio(("naive", k), ("ours", k)):
-            lines.append(f"k={k}: naive / ours = {found}  (target at k=8: >= 3)")
-        if found := ratio(("llama.cpp", k), ("ours", k)):
-            lines.append(f"k={k}: llama.cpp / ours = {found}  (target at k=8: >= 1.3)")
-    for k in ks:
-        if k > 1 and (found := ratio(("ours", k), ("ours", 1))):
-            lines.append(f"ours k={k} / ours k=1 = {found}  (target at k=8: <= 2)")
+    for ours in ("ours", "ours-int8"):
+        for k in ks:
+            if found := ratio(("naive", k), (ours, k)):
+                lines.append(f"k={k}: naive / {ours} = {found}  (target at k=8: >= 3)")
+            if found := ratio(("llama.cpp", k), (ours, k)):
+                lines.append(f"k={k}: llama.cpp / {ours} = {found}  (target at k=8: >= 1.3)")
+        for k in ks:
+            if k > 1 and (found := ratio((ours, k), (ours, 1))):
+                lines.append(f"{ours} k={k} / {ours} k=1 = {found}  (target at k=8: <= 2)")
     print("\n".join(lines))
 
 
