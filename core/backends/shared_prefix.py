@@ -65,7 +65,8 @@ def sample_shared(
     distinct = list(dict.fromkeys(tuple(r) for r in rows))
     if any(not r for r in distinct):
         raise ValueError("every row needs at least one token")
-    prompt_of = [distinct.index(tuple(r)) for r in rows]
+    index = {row: i for i, row in enumerate(distinct)}
+    prompt_of = [index[tuple(r)] for r in rows]
     leaves: list[tuple[_KV, torch.Tensor] | None] = [None] * len(distinct)
 
     def place(leaf: int, kv: _KV, logits: torch.Tensor) -> None:
