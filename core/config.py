@@ -21,6 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DecodeKernel = Literal["packed", "int8", "plain"]  # see core.backends.cpu_linear
 
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRM_STUDIO_", extra="forbid", frozen=True)
 
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
     decode_kernel: DecodeKernel = Field(
         "packed",
         description="the matrix products of the transformers backend's decode step on a CPU: "
-        "'packed' float weights prepacked for oneDNN (the model's numbers, faster), 'int8' int8 "
+        "'packed' float weights prepacked for oneDNN (the same numbers up to rounding, faster), 'int8' int8 "
         "weights and dynamically quantised activations (faster still, ~1.5% error per "
         "product), 'plain' PyTorch's default",
     )
