@@ -79,9 +79,9 @@ class Settings(BaseSettings):
     decode_kernel: DecodeKernel = Field(
         "packed",
         description="the matrix products of the transformers backend's decode step on a CPU: "
-        "'packed' float weights prepacked for oneDNN (the same numbers up to rounding, faster), 'int8' int8 "
-        "weights and dynamically quantised activations (faster still, ~1.5% error per "
-        "product), 'plain' PyTorch's default",
+        "'packed' float weights prepacked for oneDNN (the same numbers up to rounding, "
+        "faster), 'int8' int8 weights and dynamically quantised activations (faster still, "
+        "~1.5% error per product), 'plain' PyTorch's default",
     )
     template: str | None = Field(
         None, description="prompt template; None: grm-single for one response, else grm-pointwise"
