@@ -76,6 +76,20 @@ def test_greedy_shared_prefix_equals_plain_per_prompt_generation(fp32_backend):
     assert [references[tuple(row)] for row in rows] == shared
 
 
+def test_samples_that_stop_early_leave_the_others_decoding_the_same_tokens(fp32_backend):
+    # groups of 3, 1 and 1 rows; rows stop after different numbers of tokens
+    prompts = ["Say hi.", "Count from 1 to 30 with commas.", "Say hi.",
+               "What is 2+2? Answer with a number only.", "Say hi."]
+    rows = [fp32_backend._chat_ids(p) for p in prompts]
+    shared = sample_shared(
+        fp32_backend.model, rows, max_new_tokens=30,
+        stop_ids=fp32_backend._stop_ids, sampling=Sampling(greedy=True),
+    )
+    lengths = {len(tokens) for tokens in shared}
+    assert len(lengths) == 3 and max(lengths) == 30, shared  # two stop early, one runs out
+    assert shared == [plain_greedy(fp32_backend, row, 30) for row in rows]
+
+
 def test_backend_generate_matches_the_reference_text_and_counts(fp32_backend):
     prompts = judge_prompts(3)
     completions = fp32_backend.generate(

@@ -8,10 +8,11 @@ prefix common to a group of rows is run through the model once (batch 1), and
 each branch continues from that cache. Each distinct row ends as a leaf with
 its keys and values and the logits of its last token; then every sample is
 decoded together, one token per step: for the Llama layout by `tree_decode`,
-which keeps each distinct prompt's cache once, otherwise in one preallocated
-static cache of all samples (a row used by several samples copied into each),
-right-padded to the longest row, the padding masked out and each row's
-position ids counted from its own length.
+which keeps each distinct prompt's cache once (one attention call per layer
+for all samples), otherwise in one preallocated static cache of all samples
+(a row used by several samples copied into each), right-padded to the longest
+row, the padding masked out and each row's position ids counted from its own
+length.
 
 torch is imported inside the functions, so that importing this module is cheap.
 """
@@ -84,6 +85,7 @@ def sample_shared(
         else:
             stepper = _BatchCache(model, [leaves[p][0] for p in prompt_of],  # type: ignore[index]
                                   lengths, max_new_tokens)
+        leaves.clear()  # both steppers hold copies: the prefill caches can go
         return _decode(
             stepper, logits, max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
             sampling=sampling, constraint=constraint,

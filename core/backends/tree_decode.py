@@ -5,9 +5,10 @@ has only a few distinct prompts (two for a pair). A plain batched decode keeps
 a copy of the prompt's cache per sample and reads all k copies at every step
 (and transformers' attention also repeats the grouped key/value heads to the
 query heads); with a ~1,500-token prompt that is most of a step's memory
-traffic. Here each distinct prompt's cache is stored once: at each step the
-queries of all samples of one prompt attend to it together (one matrix product
-per key/value head), and to their own generated tokens, under one softmax.
+traffic. Here each distinct prompt's cache is stored once, followed by the
+tokens its samples generate, and one attention call per layer runs every
+query of every sample, each masked to its own prompt and its own tokens
+(`TreeDecoder`).
 
 A decode step on a CPU is also bound by the number of small operations and by
 PyTorch's matrix product on a few rows, so the step is written for the Llama
@@ -23,6 +24,7 @@ torch is imported inside the functions, so that importing this module is cheap.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -141,8 +143,19 @@ class LazyDecodeWeights:
 
 
 class TreeDecoder:
-    """The decode state of a batch of samples: each distinct prompt's cache once,
-    each sample's generated keys and values in a preallocated buffer."""
+    """The decode state of a batch of samples, laid out for one attention call
+    per layer.
+
+    The samples of each distinct prompt get consecutive slots (as many per
+    prompt as the largest group has samples; a smaller group leaves some
+    free). Per layer and prompt, one buffer holds the prompt's keys (values
+    alike) once, then the tokens its slots generate, column block by column
+    block: step t writes one column per slot, at `width + t * slots + slot`.
+    A fixed mask lets each slot see its prompt and its own columns, so one
+    `scaled_dot_product_attention` over the columns written so far serves
+    every query of every sample. A finished sample's slot stays (its queries
+    still run, their output unused), so dropping rows copies nothing.
+    """
 
     def __init__(
         self, model: Any, weights: DecodeWeights, prompts: Sequence[_KV],
@@ -151,36 +164,54 @@ class TreeDecoder:
         import torch
 
         self.model, self.w = model, weights
-        keys = prompts[0][0][0]
-        self.prompts = [[(k[0], v[0]) for k, v in kv] for kv in prompts]  # (kv_heads, L, dim)
-        self.prompt_of = list(prompt_of)
-        self.positions = torch.tensor(list(lengths), device=keys.device)
-        shape = (len(prompt_of), weights.kv_heads, max_new_tokens, weights.head_dim)
-        self.gen_keys = [keys.new_empty(shape) for _ in weights.layers]
-        self.gen_values = [keys.new_empty(shape) for _ in weights.layers]
+        first_keys = prompts[0][0][0]
+        device = first_keys.device
+        widths = [kv[0][0].shape[2] for kv in prompts]
+        self.width = width = max(widths)
+        self.n_prompts = len(prompts)
+        self.slots = max(Counter(prompt_of).values())
+        taken: dict[int, int] = {}  # slots given to each prompt's rows so far
+        slot_of_row = []
+        for prompt in prompt_of:
+            slot_of_row.append(prompt * self.slots + taken.get(prompt, 0))
+            taken[prompt] = taken.get(prompt, 0) + 1
+        self.slot_of_row = torch.tensor(slot_of_row, device=device)
+        self.positions = torch.tensor(list(lengths), device=device)
+        shape = (len(prompts), weights.kv_heads, width + self.slots * max_new_tokens,
+                 weights.head_dim)
+        self.keys, self.values = [], []
+        for layer in range(len(weights.layers)):
+            keys, values = first_keys.new_empty(shape), first_keys.new_empty(shape)
+            for p, kv in enumerate(prompts):
+                keys[p, :, : widths[p]] = kv[layer][0][0]
+                values[p, :, : widths[p]] = kv[layer][1][0]
+                keys[p, :, widths[p]:width] = 0  # padding, masked out: no stale NaN
+                values[p, :, widths[p]:width] = 0
+            self.keys.append(keys)
+            self.values.append(values)
+        self.mask = _mask(widths, self.slots, weights.heads // weights.kv_heads,
+                          max_new_tokens, first_keys)
         self.steps = 0
-        self._group()
+        self._map_rows()
 
-    def _group(self) -> None:
-        """The batch rows of each distinct prompt still decoding (None: all rows)."""
+    def _map_rows(self) -> None:
+        """Which row each slot reads (a free slot: any row) and whether rows
+        and slots coincide (no gather needed)."""
         import torch
 
-        rows: dict[int, list[int]] = {}
-        for row, prompt in enumerate(self.prompt_of):
-            rows.setdefault(prompt, []).append(row)
-        device = self.positions.device
-        self.groups = [
-            (p, None if len(rows) == 1 else torch.tensor(r, device=device), len(r))
-            for p, r in rows.items()
-        ]
+        total = self.n_prompts * self.slots
+        self.identity = bool(len(self.slot_of_row) == total and torch.equal(
+            self.slot_of_row, torch.arange(total, device=self.slot_of_row.device)))
+        row_of_slot = torch.zeros(total, dtype=torch.long, device=self.slot_of_row.device)
+        row_of_slot[self.slot_of_row] = torch.arange(len(self.slot_of_row),
+                                                     device=self.slot_of_row.device)
+        self.row_of_slot = row_of_slot
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every batch row not in `rows` (finished samples)."""
-        self.prompt_of = [self.prompt_of[r] for r in rows.tolist()]
+        self.slot_of_row = self.slot_of_row[rows]
         self.positions = self.positions[rows]
-        self.gen_keys = [k.index_select(0, rows) for k in self.gen_keys]
-        self.gen_values = [v.index_select(0, rows) for v in self.gen_values]
-        self._group()
+        self._map_rows()
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed one token per row; the logits of each row's next token."""
@@ -188,21 +219,21 @@ class TreeDecoder:
 
         w = self.w
         body = self.model.model
-        batch, t = tokens.shape[0], self.steps
+        batch = tokens.shape[0]
         hidden = body.embed_tokens(tokens)  # (batch, hidden)
         cos, sin = body.rotary_emb(hidden[:, None], self.positions[:, None])  # (batch, 1, dim)
         half = w.head_dim // 2
         rotated = w.heads + w.kv_heads
+        start = self.width + self.steps * self.slots
+        columns = start + self.slots
         for index, layer in enumerate(w.layers):
             qkv = layer.qkv(_rms_norm(hidden, layer.input_norm, layer.input_eps))
             qkv = qkv.view(batch, -1, w.head_dim)
             qk = qkv[:, :rotated]
             turned = torch.cat([-qk[..., half:], qk[..., :half]], dim=-1)
-            qk = qk * cos + turned * sin  # the rotary embedding of queries and keys at once
-            self.gen_keys[index][:, :, t] = qk[:, w.heads:]
-            self.gen_values[index][:, :, t] = qkv[:, rotated:]
-            attended = self._attend(index, qk[:, : w.heads], t + 1)
-            hidden = hidden + layer.o(attended.reshape(batch, -1))
+            qkv[:, :rotated] = qk * cos + turned * sin  # rotary embedding of queries and keys
+            attended = self._attend(index, qkv, start, columns)
+            hidden = hidden + layer.o(attended)
             gate, up = layer.gate_up(
                 _rms_norm(hidden, layer.post_norm, layer.post_eps)
             ).split(w.intermediate, dim=-1)
@@ -211,40 +242,52 @@ class TreeDecoder:
         self.positions = self.positions + 1
         return w.head(_rms_norm(hidden, w.norm, w.norm_eps))
 
-    def _attend(self, layer: int, queries: torch.Tensor, generated: int) -> torch.Tensor:
-        """Attention of each row's query heads (batch, heads, dim) over its
-        prompt's cache and its own first `generated` tokens; (batch, kv_heads,
-        group, dim), the query heads grouped by the key/value head they read."""
+    def _attend(self, layer: int, qkv: torch.Tensor, start: int, columns: int) -> torch.Tensor:
+        """Store this step's keys and values (columns start.., one per slot) and
+        attend every row's query heads over its columns; (batch, hidden)."""
         import torch
 
         w = self.w
-        batch = queries.shape[0]
-        grouped = (queries * w.scaling).view(batch, w.kv_heads, -1, w.head_dim)
-        group = grouped.shape[2]
-        own_keys = self.gen_keys[layer][:, :, :generated]
-        own_values = self.gen_values[layer][:, :, :generated]
-        own_scores = grouped @ own_keys.transpose(-1, -2)  # (batch, kv, group, generated)
-        out = torch.empty_like(grouped) if len(self.groups) > 1 else None
-        for prompt, rows, n in self.groups:
-            keys, values = self.prompts[prompt][layer]  # (kv, L, dim)
-            mine = grouped if rows is None else grouped[rows]
-            own = own_scores if rows is None else own_scores[rows]
-            # (kv, n * group, ...): every query of this prompt's rows, by key/value head
-            mine = mine.transpose(0, 1).reshape(w.kv_heads, n * group, w.head_dim)
-            own = own.transpose(0, 1).reshape(w.kv_heads, n * group, generated)
-            weights = torch.cat([mine @ keys.transpose(-1, -2), own], dim=-1).softmax(
-                dim=-1, dtype=torch.float32).to(queries.dtype)
-            length = keys.shape[1]
-            from_prompt = weights[..., :length] @ values  # (kv, n * group, dim)
-            own_weights = weights[..., length:].reshape(w.kv_heads, n, group, generated)
-            mine_values = own_values if rows is None else own_values[rows]
-            result = (from_prompt.view(w.kv_heads, n, group, w.head_dim).transpose(0, 1)
-                      + own_weights.transpose(0, 1) @ mine_values)  # (n, kv, group, dim)
-            if out is None:
-                return result
-            out[rows] = result
-        assert out is not None
-        return out
+        prompts, slots = self.n_prompts, self.slots
+        by_slot = qkv if self.identity else qkv.index_select(0, self.row_of_slot)
+        by_slot = by_slot.view(prompts, slots, -1, w.head_dim)
+        new = by_slot[:, :, w.heads:].transpose(1, 2)  # (prompts, 2 * kv, slots, dim)
+        self.keys[layer][:, :, start:columns] = new[:, : w.kv_heads]
+        self.values[layer][:, :, start:columns] = new[:, w.kv_heads:]
+        group = w.heads // w.kv_heads
+        queries = by_slot[:, :, : w.heads].reshape(prompts, slots, w.kv_heads, group, -1)
+        queries = queries.transpose(1, 2).reshape(prompts, w.kv_heads, slots * group, -1)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            queries, self.keys[layer][:, :, :columns], self.values[layer][:, :, :columns],
+            attn_mask=None if self.mask is None else self.mask[..., :columns],
+            scale=w.scaling,
+        )  # (prompts, kv, slots * group, dim)
+        out = out.view(prompts, w.kv_heads, slots, group, -1).transpose(1, 2)
+        out = out.reshape(prompts * slots, -1)
+        return out if self.identity else out.index_select(0, self.slot_of_row)
+
+
+def _mask(
+    widths: Sequence[int], slots: int, group: int, max_new_tokens: int, like: torch.Tensor,
+) -> torch.Tensor | None:
+    """The additive attention mask of `TreeDecoder`'s layout, (prompts, 1, slots
+    * group, columns): query row `slot * group + head` of prompt p sees p's
+    prompt and its slot's own generated columns. None where everything is
+    visible (one slot per prompt, prompts of one width)."""
+    import torch
+
+    device, width = like.device, max(widths)
+    slot = torch.arange(slots, device=device).repeat_interleave(group)  # of each query row
+    in_prompt = torch.arange(width, device=device) < torch.tensor(widths, device=device)[:, None]
+    own = torch.arange(slots * max_new_tokens, device=device) % slots == slot[:, None]
+    visible = torch.cat([
+        in_prompt[:, None, :].expand(-1, len(slot), -1),
+        own[None].expand(len(widths), -1, -1),
+    ], dim=-1)
+    if visible.all():
+        return None
+    mask = torch.zeros(visible.shape, dtype=like.dtype, device=device)
+    return mask.masked_fill(~visible, float("-inf"))[:, None]
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
