@@ -323,5 +323,11 @@ def _pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) 
         before = probs.cumsum(dim=-1) - probs  # mass of the tokens ranked above
         ordered = ordered.masked_fill(before > sampling.top_p, float("-inf"))
         scores = torch.full_like(scores, float("-inf")).scatter(-1, order, ordered)
-    probs = scores.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    # inverse-CDF draw: `torch.multinomial` draws an exponential per vocabulary
+    # entry, ~12 ms a step for 8 rows of 49,152 here; this is one uniform per row
+    cumulative = scores.softmax(dim=-1).double().cumsum(dim=-1)
+    uniform = torch.rand(len(scores), 1, generator=generator, dtype=torch.float64,
+                         device=scores.device)
+    # the first token whose cumulative mass exceeds the draw (never one of mass 0)
+    drawn = torch.searchsorted(cumulative, uniform * cumulative[:, -1:], right=True)[:, 0]
+    return drawn.clamp(max=scores.shape[-1] - 1)
