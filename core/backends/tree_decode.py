@@ -291,8 +291,9 @@ def _mask(
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """transformers' Llama RMSNorm (computed in float32, scaled in the model's dtype), fused."""
-    import torch
-
-    normed = torch.nn.functional.rms_norm(x.float(), (x.shape[-1],), eps=eps)
-    return weight * normed.to(x.dtype)
+    """transformers' Llama RMSNorm: computed in float32, scaled in the model's
+    dtype. Written out because `F.rms_norm` squares by `pow`, ~40 us on 8 rows
+    here against ~2 us for `x * x` (the same numbers)."""
+    h = x.float()
+    variance = (h * h).mean(-1, keepdim=True)
+    return weight * (h * variance.add_(eps).rsqrt_()).to(x.dtype)
