@@ -90,6 +90,26 @@ def test_samples_that_stop_early_leave_the_others_decoding_the_same_tokens(fp32_
     assert shared == [plain_greedy(fp32_backend, row, 30) for row in rows]
 
 
+def test_a_constraint_sees_the_callers_sample_numbers_whatever_the_decode_order(fp32_backend):
+    import torch
+
+    prompts = judge_prompts(4)  # orders 0, 1, 0, 1: decoded grouped by prompt
+    rows = [fp32_backend._chat_ids(p) for p in prompts]
+    forced = [11, 22, 33, 44]  # sample i must start with token forced[i]
+
+    def force(samples, generated, logits):
+        out = torch.full_like(logits, float("-inf"))
+        for row, (sample, tokens) in enumerate(zip(samples, generated, strict=True)):
+            out[row, forced[sample] if not tokens else 0] = 0.0
+        return out
+
+    shared = sample_shared(
+        fp32_backend.model, rows, max_new_tokens=2, stop_ids=fp32_backend._stop_ids,
+        sampling=Sampling(greedy=False, temperature=0.7), constraint=force,
+    )
+    assert shared == [[token, 0] for token in forced]
+
+
 def test_backend_generate_matches_the_reference_text_and_counts(fp32_backend):
     prompts = judge_prompts(3)
     completions = fp32_backend.generate(

@@ -67,7 +67,9 @@ def sample_shared(
     if any(not r for r in distinct):
         raise ValueError("every row needs at least one token")
     index = {row: i for i, row in enumerate(distinct)}
-    prompt_of = [index[tuple(r)] for r in rows]
+    # the samples of each prompt side by side: tree decoding then needs no gathers
+    order = sorted(range(len(rows)), key=lambda sample: index[tuple(rows[sample])])
+    prompt_of = [index[tuple(rows[sample])] for sample in order]
     leaves: list[tuple[_KV, torch.Tensor] | None] = [None] * len(distinct)
 
     def place(leaf: int, kv: _KV, logits: torch.Tensor) -> None:
@@ -76,7 +78,7 @@ def sample_shared(
     with torch.inference_mode():
         _walk(model, distinct, list(range(len(distinct))), 0, None, place)
         logits = torch.stack([leaves[p][1] for p in prompt_of])  # type: ignore[index]
-        lengths = [len(r) for r in rows]
+        lengths = [len(distinct[p]) for p in prompt_of]
         stepper: _Stepper
         if supports_tree_decode(model):
             weights = decode_weights or DecodeWeights.of(model)
@@ -86,10 +88,26 @@ def sample_shared(
             stepper = _BatchCache(model, [leaves[p][0] for p in prompt_of],  # type: ignore[index]
                                   lengths, max_new_tokens)
         leaves.clear()  # both steppers hold copies: the prefill caches can go
-        return _decode(
+        ordered = None if constraint is None else _reordered(constraint, order)
+        generated = _decode(
             stepper, logits, max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
-            sampling=sampling, constraint=constraint,
+            sampling=sampling, constraint=ordered,
         )
+    by_sample: list[list[int]] = [[] for _ in rows]
+    for position, sample in enumerate(order):
+        by_sample[sample] = generated[position]
+    return by_sample
+
+
+def _reordered(constraint: Constraint, order: list[int]) -> Constraint:
+    """`constraint` called with the caller's sample numbers, for rows decoded in `order`."""
+
+    def constrain(
+        active: list[int], generated: list[list[int]], logits: torch.Tensor,
+    ) -> torch.Tensor:
+        return constraint([order[a] for a in active], generated, logits)
+
+    return constrain
 
 
 def plain_static_cache(model: Any) -> bool:
