@@ -34,6 +34,12 @@ def test_draws_follow_the_distribution_and_skip_impossible_tokens():
     assert close(observed, PROBS), observed
 
 
+def test_impossible_first_and_last_tokens_are_never_drawn():
+    observed = frequencies(Sampling(greedy=False), [0.0, 0.3, 0.7, 0.0])
+    assert observed[0] == observed[3] == 0.0
+    assert close(observed, [0.0, 0.3, 0.7, 0.0]), observed
+
+
 def test_temperature_sharpens_the_distribution():
     weights = [p ** 2 for p in PROBS]  # temperature 0.5 squares the probabilities
     expected = [w / sum(weights) for w in weights]

@@ -344,8 +344,8 @@ def _pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) 
     # inverse-CDF draw: `torch.multinomial` draws an exponential per vocabulary
     # entry, ~12 ms a step for 8 rows of 49,152 here; this is one uniform per row
     cumulative = scores.softmax(dim=-1).double().cumsum(dim=-1)
-    uniform = torch.rand(len(scores), 1, generator=generator, dtype=torch.float64,
-                         device=scores.device)
-    # the first token whose cumulative mass exceeds the draw (never one of mass 0)
-    drawn = torch.searchsorted(cumulative, uniform * cumulative[:, -1:], right=True)[:, 0]
-    return drawn.clamp(max=scores.shape[-1] - 1)
+    uniform = 1 - torch.rand(len(scores), 1, generator=generator, dtype=torch.float64,
+                             device=scores.device)  # in (0, 1]
+    # the first token whose cumulative mass reaches the draw: the draw is above 0
+    # and at most the total, so never a token of mass 0, never past the end
+    return torch.searchsorted(cumulative, uniform * cumulative[:, -1:])[:, 0]
