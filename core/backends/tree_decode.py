@@ -14,9 +14,10 @@ A decode step on a CPU is also bound by the number of small operations and by
 PyTorch's matrix product on a few rows, so the step is written for the Llama
 block layout (Llama, SmolLM, Qwen2; `supports_tree_decode`) with fused weights:
 query/key/value in one product, gate/up in one, each prepacked for oneDNN (or
-int8: `cpu_linear`, `Settings.decode_kernel`), and fused RMS norms. The
-weights, norms' epsilons, rotary embedding and activation are the model's own;
-its modules still run the prefill. Other models keep `shared_prefix`'s static-cache path.
+int8: `cpu_linear`, `Settings.decode_kernel`), and RMS norms written out
+(`_rms_norm`). The weights, norms' epsilons, rotary embedding and activation
+are the model's own; its modules still run the prefill. Other models keep
+`shared_prefix`'s static-cache path.
 
 torch is imported inside the functions, so that importing this module is cheap.
 """
@@ -92,7 +93,6 @@ class DecodeWeights:
     @classmethod
     def of(cls, model: Any, *, kernel: Kernel = "packed") -> DecodeWeights:
         from core.backends.cpu_linear import Dense
-
 
         body = model.model
         layers = []
@@ -199,13 +199,12 @@ class TreeDecoder:
         and slots coincide (no gather needed)."""
         import torch
 
-        total = self.n_prompts * self.slots
-        self.identity = bool(len(self.slot_of_row) == total and torch.equal(
-            self.slot_of_row, torch.arange(total, device=self.slot_of_row.device)))
-        row_of_slot = torch.zeros(total, dtype=torch.long, device=self.slot_of_row.device)
-        row_of_slot[self.slot_of_row] = torch.arange(len(self.slot_of_row),
-                                                     device=self.slot_of_row.device)
-        self.row_of_slot = row_of_slot
+        slot_of_row, total = self.slot_of_row, self.n_prompts * self.slots
+        device = slot_of_row.device
+        self.identity = bool(len(slot_of_row) == total and torch.equal(
+            slot_of_row, torch.arange(total, device=device)))
+        self.row_of_slot = torch.zeros(total, dtype=torch.long, device=device)
+        self.row_of_slot[slot_of_row] = torch.arange(len(slot_of_row), device=device)
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every batch row not in `rows` (finished samples)."""
