@@ -25,7 +25,7 @@ from core.evaluation import (
     write_report,
 )
 from core.evaluation.report import CSV_COLUMNS, render_markdown
-from core.store.db import current_revision, make_engine, upgrade
+from core.store.db import current_revision, head_revision, make_engine, upgrade
 from core.store.evals import eval_runs, load_evaluation, run_evaluation
 from core.store.importing import import_file
 from core.store.labels import add_label
@@ -240,7 +240,7 @@ def test_the_migration_adds_and_removes_the_eval_tables(store_url):
     upgrade(engine, "0006")
     assert not {"eval_run", "eval_result"} & set(inspect(engine).get_table_names())
     upgrade(engine)
-    assert current_revision(engine) == "0009"
+    assert current_revision(engine) == head_revision()
     columns = {c["name"] for c in inspect(engine).get_columns("eval_result")}
     assert columns == {
         "id", "run_id", "method", "k", "category", "n", "correct", "accuracy", "ci_low",
@@ -248,7 +248,8 @@ def test_the_migration_adds_and_removes_the_eval_tables(store_url):
         "tie_rate", "first_win_rate"}
     assert {c["name"] for c in inspect(engine).get_columns("eval_run")} == {
         "id", "dataset_id", "judge_model_id", "params", "status", "error", "considered",
-        "evaluated", "excluded", "position_bias", "created_at", "finished_at"}
+        "evaluated", "excluded", "position_bias", "created_at", "finished_at", "runner_host",
+        "runner_pid"}
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     command.downgrade(alembic_config(engine), "0006")
@@ -268,3 +269,53 @@ def test_a_breakdown_needs_two_categories():
     assert {r.category for r in results} == {None, "llmbar", NO_CATEGORY}
     assert {r.category: r.accuracy.value for r in results if r.method == "vote"} == {
         None: 0.5, "llmbar": 1.0, NO_CATEGORY: 0.0}
+
+
+KILLED_CHILD = """
+import sys, time
+from core import Judge, SamplingParams, ScriptedBackend
+from core.store.db import make_engine
+from core.store.evals import run_evaluation
+
+class Stuck(ScriptedBackend):
+    def generate(self, *args, **kwargs):
+        print("judging", flush=True)
+        time.sleep(600)  # killed before it returns
+
+engine = make_engine(sys.argv[1])
+run_evaluation(engine, Judge(Stuck([]), rescue=False), "toy", SamplingParams(k=1), ks=(1, 2))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+def test_a_run_whose_process_was_killed_is_closed_as_interrupted(engine, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.store.schema import EvalRun as EvalRunRow
+
+    root = Path(__file__).resolve().parent.parent
+    url = engine.url.render_as_string(hide_password=False)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, url], cwd=root, text=True,
+                             stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "judging\n"
+        with Session(engine) as session:  # the child's run, as the store has it mid-way
+            (row,) = session.scalars(select(EvalRunRow))
+            assert (row.status, row.runner_pid) == ("running", child.pid)
+        with Session(engine) as session, session.begin():  # one of this (live) process
+            session.add(EvalRunRow(dataset_id=row.dataset_id, judge_model_id=row.judge_model_id,
+                                   params=row.params, status="running", excluded={},
+                                   runner_host=row.runner_host, runner_pid=os.getpid()))
+        assert [r.status for r in eval_runs(engine)] == ["running", "running"]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    child.stdout.close()
+    ours, killed = eval_runs(engine)  # newest first
+    assert (killed.status, ours.status) == ("interrupted", "running")
+    assert killed.finished_at is not None and f"pid {child.pid}" in (killed.error or "")
+    assert load_evaluation(engine, killed.id).run.status == "interrupted"

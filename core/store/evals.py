@@ -15,6 +15,8 @@ response, or that could not be judged are left out and counted by reason.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,7 +107,8 @@ def run_evaluation(
     }
     with Session(engine) as session, session.begin():
         row = EvalRunRow(dataset_id=ds_id, params=settings, status="running", excluded={},
-                         judge_model_id=judge_model_id(session, judge.backend.info))
+                         judge_model_id=judge_model_id(session, judge.backend.info),
+                         runner_host=socket.gethostname(), runner_pid=os.getpid())
         session.add(row)
         session.flush()
         run_id = row.id
@@ -271,8 +274,40 @@ def _run(row: EvalRunRow) -> EvalRun:
     )
 
 
+def close_orphaned_runs(engine: Engine) -> list[int]:
+    """Close as 'interrupted' every run still 'running' whose process, on this host,
+    is gone (killed before it could close the run); the ids closed. A run started
+    on another host, or stored before runs recorded their process, is left as is."""
+    if os.name != "posix":  # os.kill(pid, 0) is no liveness probe elsewhere
+        return []
+    host = socket.gethostname()
+    with Session(engine) as session, session.begin():
+        rows = session.scalars(select(EvalRunRow).where(
+            EvalRunRow.status == "running", EvalRunRow.runner_host == host,
+            EvalRunRow.runner_pid.is_not(None)))
+        closed = []
+        for row in rows:
+            if row.runner_pid is not None and not _process_alive(row.runner_pid):
+                row.status, row.finished_at = "interrupted", datetime.now(UTC)
+                row.error = (f"its process (pid {row.runner_pid} on {host}) ended "
+                             "without finishing it")
+                closed.append(row.id)
+        return closed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user
+        return True
+    return True
+
+
 def eval_runs(engine: Engine, *, limit: int = 20) -> list[EvalRun]:
-    """The latest evaluation runs, newest first."""
+    """The latest evaluation runs, newest first (orphaned ones closed first)."""
+    close_orphaned_runs(engine)
     with Session(engine) as session:
         rows = session.scalars(
             select(EvalRunRow).options(selectinload(EvalRunRow.dataset),
@@ -282,7 +317,9 @@ def eval_runs(engine: Engine, *, limit: int = 20) -> list[EvalRun]:
 
 
 def load_evaluation(engine: Engine, run_id: int | None = None) -> Evaluation:
-    """Evaluation run `run_id` (default: the latest) with its results, in report order."""
+    """Evaluation run `run_id` (default: the latest) with its results, in report order
+    (orphaned runs closed first)."""
+    close_orphaned_runs(engine)
     with Session(engine) as session:
         query = select(EvalRunRow).options(selectinload(EvalRunRow.results))
         row = session.scalar(query.where(EvalRunRow.id == run_id) if run_id is not None

@@ -289,6 +289,8 @@ class EvalRun(Base):
     position_bias: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runner_host: Mapped[str | None] = mapped_column(String(255))  # where its process runs
+    runner_pid: Mapped[int | None] = mapped_column(Integer)
 
     results: Mapped[list[EvalResult]] = relationship(
         back_populates="run", order_by="EvalResult.id", cascade="all, delete-orphan"
