@@ -78,7 +78,7 @@ def score(
         judgement = fetch_judgement(engine, judgement_id)
         meta = MetaRewardModel.load(meta_model, device=settings.resolved_device())
         scores = score_judgement(meta, judgement)
-        save_meta_scores(engine, judgement_id, scores)
+        save_meta_scores(engine, judgement_id, scores, meta_model_id=meta.register(engine))
         view = meta_guided(judgement, scores, k_meta=k_meta, meta_model=str(meta.path))
     typer.echo(view.model_dump_json(indent=2) if as_json else render_meta_guided(view))
 

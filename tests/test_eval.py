@@ -319,3 +319,31 @@ def test_a_run_whose_process_was_killed_is_closed_as_interrupted(engine, tmp_pat
     assert (killed.status, ours.status) == ("interrupted", "running")
     assert killed.finished_at is not None and f"pid {child.pid}" in (killed.error or "")
     assert load_evaluation(engine, killed.id).run.status == "interrupted"
+
+
+def test_meta_voting_on_stored_scores_records_their_meta_model_and_refuses_a_mix(engine):
+    from sqlalchemy import func
+
+    from core.store.meta_scores import register_meta_model, save_meta_scores
+    from core.store.schema import SampleRow
+
+    with_scorer = evaluate(engine)
+    with Session(engine) as session:
+        sampled = list(session.scalars(select(SampleRow.judgement_id)
+                                       .group_by(SampleRow.judgement_id)
+                                       .having(func.count() == K_MAX)))
+    assert len(sampled) == len(RECORDS)
+    first, second = (register_meta_model(engine, name=n, source=f"/m/{n}", base_model="b",
+                                         content_hash=n * 64, positives=1, negatives=1)
+                     for n in "ab")
+    for judgement_id in sampled:  # what LaterIsBetter rates: the sample's index
+        save_meta_scores(engine, judgement_id, [0.0, 1.0, 2.0, 3.0], meta_model_id=first)
+    stored = evaluate(engine, backend=ScriptedBackend([]), meta_scorer=None)
+    assert stored.run.params["stored_meta_model_id"] == first
+    assert accuracies(stored) == accuracies(with_scorer)
+    assert f"by meta model #{first}" in render_markdown(stored)
+
+    save_meta_scores(engine, sampled[0], [3.0, 2.0, 1.0, 0.0], meta_model_id=second)
+    with pytest.raises(InputError, match=f"different meta reward models \\({first}, {second}\\)"):
+        evaluate(engine, backend=ScriptedBackend([]), meta_scorer=None)
+    assert eval_runs(engine)[0].status == "failed"

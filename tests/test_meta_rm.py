@@ -16,7 +16,13 @@ from core.store.batch import judge_dataset
 from core.store.importing import import_file
 from core.store.judgements import fetch_judgement, store_judgement
 from core.store.labels import add_label
-from core.store.meta_scores import load_meta_scores, meta_models, save_meta_scores
+from core.store.meta_scores import (
+    load_meta_scores,
+    meta_models,
+    meta_score_source,
+    register_meta_model,
+    save_meta_scores,
+)
 from core.store.schema import Item
 from core.training.meta_data import JUDGEMENT_CHARS, item_label, meta_input_text, meta_training_set
 from core.training.meta_vote import meta_guided, render_meta_guided
@@ -118,16 +124,41 @@ def test_meta_scores_are_stored_per_sample(store, tmp_path):
     scripted_store(store, tmp_path, n_items=1)
     assert load_meta_scores(store, 1) == (None, None)
     assert stored_meta_guided(store, 1) is None
-    save_meta_scores(store, 1, [0.25, 0.75])
+    meta_id = register_meta_model(store, name="m", source="/models/m", base_model="b",
+                                  content_hash="0" * 64, positives=1, negatives=1)
+    save_meta_scores(store, 1, [0.25, 0.75], meta_model_id=meta_id)
     assert load_meta_scores(store, 1) == (0.25, 0.75)
+    assert meta_score_source(store, 1) == "/models/m"
     view = stored_meta_guided(store, 1)
     assert view.chosen == (1,) and view.meta_scores == (0.25, 0.75)
+    assert view.meta_model == "/models/m"  # the guided vote says whose rewards it used
     from core.errors import InputError
 
     with pytest.raises(InputError, match="2 samples, got 1"):
-        save_meta_scores(store, 1, [0.5])
+        save_meta_scores(store, 1, [0.5], meta_model_id=meta_id)
     with pytest.raises(InputError, match="no judgement with id 99"):
-        save_meta_scores(store, 99, [0.5])
+        save_meta_scores(store, 99, [0.5], meta_model_id=meta_id)
+    with pytest.raises(InputError, match="no registered meta model with id 99"):
+        save_meta_scores(store, 1, [0.5, 0.5], meta_model_id=99)
+    assert load_meta_scores(store, 1) == (0.25, 0.75)  # a refused write changes nothing
+
+
+def test_migration_0011_marks_each_meta_score_with_its_meta_model(store_url):
+    from alembic import command
+
+    from core.store.db import alembic_config, current_revision, make_engine, upgrade
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0010")
+    assert "meta_model_id" not in {c["name"] for c in inspect(engine).get_columns("sample")}
+    upgrade(engine, "0011")
+    assert current_revision(engine) == "0011"
+    (key,) = [k for k in inspect(engine).get_foreign_keys("sample")
+              if k["constrained_columns"] == ["meta_model_id"]]
+    assert key["referred_table"] == "meta_model" and key["referred_columns"] == ["id"]
+    command.downgrade(alembic_config(engine), "0010")
+    assert "meta_model_id" not in {c["name"] for c in inspect(engine).get_columns("sample")}
+    engine.dispose()
 
 
 def test_migration_0008_adds_the_meta_model_table_and_goes_back(store_url):
@@ -296,6 +327,9 @@ def test_meta_score_stores_the_rewards_and_shows_both_votes(trained):
     assert "Plain vote:" in result.output and "Meta-guided:" in result.output
     stored = load_meta_scores(engine, 2)
     assert len(stored) == 2 and all(0.0 < s < 1.0 for s in stored)
+    # marked with the meta RM as training registered it (same files: no second row)
+    assert meta_score_source(engine, 2) == str(info.path)
+    assert [m.id for m in meta_models(engine)] == [info.id]
 
 
 @pytest.mark.model

@@ -60,9 +60,11 @@ def meta_vote(
         return None
     from core.training.meta_rm import score_judgement
 
-    rewards = score_judgement(studio.meta(meta_source), judgement)
+    meta = studio.meta(meta_source)
+    rewards = score_judgement(meta, judgement)
     if judgement_id is not None and account is not None and account.may(Action.JUDGE):
-        save_meta_scores(studio.engine, judgement_id, rewards)
+        save_meta_scores(studio.engine, judgement_id, rewards,
+                         meta_model_id=meta.register(studio.engine))
     return meta_guided(judgement, rewards, k_meta=k_meta or None, meta_model=meta_source)
 
 

@@ -46,6 +46,7 @@ class EvalItem:
     sampled: Judgement | None  # k_max samples; None when the item could not be judged
     greedy: Judgement | None = None  # temperature 0, one sample
     meta_scores: tuple[float | None, ...] = ()  # stored per sampled sample, if any
+    meta_model_ids: tuple[int | None, ...] = ()  # the meta RM that wrote each
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,11 @@ def _header(evaluation: Evaluation) -> list[str]:
     error = f" ({run.error})" if run.error else ""
     meta = ("; meta-guided@k votes over the k/2 of them that the meta reward model rates "
             "highest" if "meta" in params.get("votings", []) else "")
+    if "stored_meta_model_id" in params:  # meta-guided voting read the stored meta scores
+        stored = params["stored_meta_model_id"]
+        meta += (f" (the meta scores stored with the samples, by meta model #{stored})"
+                 if stored is not None else
+                 " (the meta scores stored with the samples; their meta model unrecorded)")
     return [
         f"# Evaluation #{run.id}: {run.dataset}",
         "",

@@ -120,8 +120,10 @@ def run_evaluation(
                           if on_item else None)
         items, considered, excluded = evaluation_items(
             engine, judge, dataset, sampled, limit=limit, greedy=greedy)
+        stored_meta: dict[str, Any] = {}
         if "meta" in chosen_votings and meta_scorer is None:
             _require_stored_meta_scores(items)
+            stored_meta["stored_meta_model_id"] = _one_meta_model(items)
         results = accuracy_results(items, chosen_ks, chosen_votings, meta_scorer=meta_scorer,
                                    seed=sampled.seed)
         bias = sample_position_bias([i.sampled for i in items if i.sampled is not None])
@@ -132,7 +134,7 @@ def run_evaluation(
     labels = Counter(i.label_source for i in items)
     _close_run(engine, run_id, "finished", considered=considered, evaluated=len(items),
                excluded=excluded, bias=bias, results=results,
-               label_sources=dict(sorted(labels.items())))
+               params={"label_sources": dict(sorted(labels.items())), **stored_meta})
     return load_evaluation(engine, run_id)
 
 
@@ -142,17 +144,30 @@ def _require_stored_meta_scores(items: Sequence[EvalItem]) -> None:
                          "`grm-studio meta train` (no meta scores are stored with these samples)")
 
 
+def _one_meta_model(items: Sequence[EvalItem]) -> int | None:
+    """The meta RM that wrote every stored meta score of `items` (None: not recorded,
+    scores stored before runs kept it); InputError when they come from several."""
+    models = {m for i in items if i.sampled is not None for m in i.meta_model_ids}
+    if len(models) > 1:
+        names = ", ".join(sorted(str(m) if m is not None else "unrecorded" for m in models))
+        raise InputError(
+            f"the stored meta scores come from different meta reward models ({names}); "
+            "rescore every judgement with one (`grm-studio meta score`) or pass the meta "
+            "reward model to use")
+    return models.pop() if models else None
+
+
 def _close_run(engine: Engine, run_id: int, status: str, *, error: str | None = None,
                considered: int = 0, evaluated: int = 0, excluded: dict[str, int] | None = None,
                bias: PositionBias | None = None, results: Sequence[MethodResult] = (),
-               label_sources: dict[str, int] | None = None) -> None:
+               params: dict[str, Any] | None = None) -> None:
     with Session(engine) as session, session.begin():
         row = session.get_one(EvalRunRow, run_id)
         row.status, row.error, row.finished_at = status, error, datetime.now(UTC)
         row.considered, row.evaluated, row.excluded = considered, evaluated, excluded or {}
         row.position_bias = dataclasses.asdict(bias) if bias is not None else None
-        if label_sources is not None:
-            row.params = {**row.params, "label_sources": label_sources}
+        if params:
+            row.params = {**row.params, **params}
         row.results = [_result_row(r) for r in results]
 
 
@@ -226,15 +241,16 @@ def evaluation_items(
             if why is not None or best is None or source is None:
                 excluded[why or "no label"] += 1
                 continue
-            meta = session.scalars(select(SampleRow.meta_score).where(
-                SampleRow.judgement_id == sampled[row.id]).order_by(SampleRow.index))
+            meta = session.execute(select(SampleRow.meta_score, SampleRow.meta_model_id).where(
+                SampleRow.judgement_id == sampled[row.id]).order_by(SampleRow.index)).all()
             items.append(EvalItem(
                 item_id=row.id, category=row.category, best=best,
                 label_source="human" if source == "human" else "ground truth",
                 sampled=load_judgement(session, sampled[row.id]),
                 greedy=load_judgement(session, greedy_ids[row.id])
                 if row.id in greedy_ids else None,
-                meta_scores=tuple(meta),
+                meta_scores=tuple(score for score, _ in meta),
+                meta_model_ids=tuple(model for _, model in meta),
             ))
     return items, len(rows), dict(sorted(excluded.items()))
 

@@ -72,11 +72,16 @@ def meta_models(engine: Engine) -> list[RegisteredMetaModel]:
         ]
 
 
-def save_meta_scores(engine: Engine, judgement_id: int, scores: Sequence[float]) -> None:
-    """Store one meta reward per sample of judgement `judgement_id` (sample order)."""
+def save_meta_scores(
+    engine: Engine, judgement_id: int, scores: Sequence[float], *, meta_model_id: int
+) -> None:
+    """Store one meta reward per sample of judgement `judgement_id` (sample order),
+    each marked as written by registered meta model `meta_model_id`."""
     with Session(engine) as session, session.begin():
         if session.get(JudgementRow, judgement_id) is None:
             raise InputError(f"there is no judgement with id {judgement_id}")
+        if session.get(MetaModel, meta_model_id) is None:
+            raise InputError(f"there is no registered meta model with id {meta_model_id}")
         rows = session.scalars(
             select(SampleRow).where(SampleRow.judgement_id == judgement_id).order_by(SampleRow.index)
         ).all()
@@ -85,7 +90,7 @@ def save_meta_scores(engine: Engine, judgement_id: int, scores: Sequence[float])
                 f"judgement {judgement_id} has {len(rows)} samples, got {len(scores)} meta scores"
             )
         for row, score in zip(rows, scores, strict=True):
-            row.meta_score = float(score)
+            row.meta_score, row.meta_model_id = float(score), meta_model_id
 
 
 def load_meta_scores(engine: Engine, judgement_id: int) -> tuple[float | None, ...]:
@@ -98,3 +103,14 @@ def load_meta_scores(engine: Engine, judgement_id: int) -> tuple[float | None, .
                 .order_by(SampleRow.index)
             )
         )
+
+
+def meta_score_source(engine: Engine, judgement_id: int) -> str | None:
+    """The directory of the meta model that wrote the meta scores of judgement
+    `judgement_id`; None when it has none, or they were stored without one recorded."""
+    with Session(engine) as session:
+        sources = set(session.scalars(
+            select(MetaModel.source).join(SampleRow, SampleRow.meta_model_id == MetaModel.id)
+            .where(SampleRow.judgement_id == judgement_id)
+        ))
+        return sources.pop() if len(sources) == 1 else None

@@ -175,6 +175,9 @@ class SampleRow(Base):
     rescue_prefix: Mapped[str | None] = mapped_column(Text)
     rescue_continuation: Mapped[str | None] = mapped_column(Text)
     meta_score: Mapped[float | None] = mapped_column(Float)
+    meta_model_id: Mapped[int | None] = mapped_column(  # which meta RM wrote meta_score
+        ForeignKey("meta_model.id", name="fk_sample_meta_model_id", ondelete="SET NULL")
+    )
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
 

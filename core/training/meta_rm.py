@@ -150,6 +150,7 @@ class MetaRewardModel:
         self.tokenizer = tokenizer
         self.path = path
         self.manifest = manifest
+        self._registry: tuple[Engine, int] | None = None  # (store, id) once registered
 
     @property
     def max_length(self) -> int:
@@ -178,6 +179,19 @@ class MetaRewardModel:
         _prepare(model, tokenizer)
         model.eval()
         return cls(model, tokenizer, path, manifest)
+
+    def register(self, engine: Engine) -> int:
+        """This meta RM's id in the store's registry (registered now if it was
+        trained into another store): what its stored scores are marked with."""
+        if self._registry is None or self._registry[0] is not engine:
+            self._registry = (engine, register_meta_model(
+                engine, name=self.path.name, source=str(self.path),
+                base_model=str(self.manifest.get("base_model", "")),
+                content_hash=directory_sha256(self.path),
+                positives=int(self.manifest.get("positives", 0)),
+                negatives=int(self.manifest.get("negatives", 0)),
+            ))
+        return self._registry[1]
 
     def score(
         self, item: JudgeInput, samples: Sequence[Sample], *, batch_size: int = 8

@@ -77,10 +77,11 @@ def stored_meta_guided(
     """The meta-guided vote of stored judgement `judgement_id` from the meta rewards
     stored with its samples; None until every sample has one (`grm-studio meta score`)."""
     from core.store.judgements import fetch_judgement
-    from core.store.meta_scores import load_meta_scores
+    from core.store.meta_scores import load_meta_scores, meta_score_source
 
     scores = load_meta_scores(engine, judgement_id)
     if not scores or any(s is None for s in scores):
         return None
     rewards = [float(s) for s in scores if s is not None]
-    return meta_guided(fetch_judgement(engine, judgement_id), rewards, k_meta=k_meta)
+    return meta_guided(fetch_judgement(engine, judgement_id), rewards, k_meta=k_meta,
+                       meta_model=meta_score_source(engine, judgement_id))
