@@ -27,7 +27,7 @@ from core.store.batch import BatchReport, judge_dataset, require_dataset
 from core.store.browse import browse_items, dataset_names, view_item
 from core.store.importing import ImportReport, import_file
 from core.store.queues import QUEUE_HELP, ItemView, Queue
-from webapp.cards import vote_panel_html
+from webapp.cards import injection_warnings_html, vote_panel_html
 from webapp.studio import Studio
 
 ANY = ""  # a dropdown's "no filter" value
@@ -119,6 +119,7 @@ def item_html(view: ItemView) -> str:
     parts = [f'<div class="grm-muted">Item {view.item_id} · dataset {escape(view.dataset)}</div>']
     parts += [_block(f"Earlier turn ({t.role})", t.content) for t in view.context]
     parts.append(_block("Query", view.query))
+    parts.append(injection_warnings_html(view.responses))  # as the annotators see them
     parts += [_block(f"Response R{i + 1}", r) for i, r in enumerate(view.responses)]
     truth = view.ground_truth
     truth_text = "a tie" if truth is None else "none in the dataset" if truth == "none" else (
