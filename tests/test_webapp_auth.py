@@ -12,18 +12,19 @@ from core import ScriptedBackend, Settings
 from core.store.accounts import set_account
 from core.store.db import make_engine, upgrade
 from core.store.schema import WebSession
-from webapp.auth import safe_next, server_app
+from webapp.auth import SignInThrottle, safe_next, server_app
 from webapp.studio import SESSION_COOKIE, Studio
 
 
-def client_for(tmp_path, **settings) -> tuple[TestClient, Studio]:
+def client_for(tmp_path, throttle=None, **settings) -> tuple[TestClient, Studio]:
     engine = make_engine(f"sqlite:///{tmp_path / 'auth.db'}")
     upgrade(engine)
     set_account(engine, "kim", "annotator", "kim-password")
     studio = Studio(Settings(**settings), engine, backend=ScriptedBackend([]))
     with gr.Blocks() as blocks:
         gr.Markdown("hello")
-    return TestClient(server_app(studio, blocks.queue()), follow_redirects=False), studio
+    app = server_app(studio, blocks.queue(), throttle=throttle)
+    return TestClient(app, follow_redirects=False), studio
 
 
 def test_pages_and_api_need_a_session_that_sign_in_gives(tmp_path):
@@ -91,3 +92,30 @@ def test_a_first_start_makes_an_admin_whose_password_only_its_owner_can_read(tmp
     password = secret.read_text().strip()
     assert len(password) >= 32 and authenticate(engine, "admin", password).role == "admin"
     assert first_admin(studio) is None  # an account exists: nothing made, nothing written
+
+
+def test_repeated_wrong_passwords_lock_the_name_out_for_a_while(tmp_path):
+    now = [0.0]
+    throttle = SignInThrottle(per_name=3, per_address=5, window_s=600, clock=lambda: now[0])
+    client, studio = client_for(tmp_path, throttle=throttle)
+    set_account(studio.engine, "lee", "annotator", "lee-password")
+    for _ in range(3):
+        assert client.post("/login", data={"name": "kim", "password": "x"}).status_code == 401
+    locked = client.post("/login", data={"name": " KIM", "password": "kim-password"})
+    assert locked.status_code == 429 and "try again in 10 min" in locked.text
+    assert locked.headers["retry-after"] == "600" and SESSION_COOKIE not in locked.cookies
+    # another name from the same address still signs in (its limit is higher)
+    lee = client.post("/login", data={"name": "lee", "password": "lee-password"})
+    assert lee.status_code == 303
+    now[0] = 601.0  # the failures have left the window
+    kim = client.post("/login", data={"name": "kim", "password": "kim-password"})
+    assert kim.status_code == 303
+
+
+def test_too_many_failures_from_one_address_lock_every_name_there(tmp_path):
+    throttle = SignInThrottle(per_name=10, per_address=2, window_s=60, clock=lambda: 5.0)
+    client, _ = client_for(tmp_path, throttle=throttle)
+    for name in ("a", "b"):
+        assert client.post("/login", data={"name": name, "password": "x"}).status_code == 401
+    kim = client.post("/login", data={"name": "kim", "password": "kim-password"})
+    assert kim.status_code == 429

@@ -5,11 +5,16 @@ Every page and every Gradio API route asks `signed_in_name` first (Gradio's
 asks `Studio.require(request, action)`, which reads the session and the role
 afresh from the store, so a direct API call meets the same rules as the page
 and an expired or signed-out session stops working at once. In read-only
-demo mode nobody signs in and nothing is written.
+demo mode nobody signs in and nothing is written. Repeated wrong passwords
+for one name, or from one address, are refused for a while (`SignInThrottle`).
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from html import escape
 from urllib.parse import quote
@@ -71,9 +76,64 @@ def signed_in_name(studio: Studio) -> Callable[[Request], str | None]:
     return name
 
 
-def add_sign_in_routes(app: FastAPI, studio: Studio) -> None:
+class SignInThrottle:
+    """Failed sign-ins counted per account name and per client address over a
+    sliding window: past the limit, that name (or address) is refused without a
+    password check until its oldest failure leaves the window. A right password
+    clears the name's count. Kept in memory: a restart forgets it."""
+
+    def __init__(self, *, per_name: int = 5, per_address: int = 20, window_s: float = 900.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = {"name": per_name, "address": per_address}
+        self._window, self._clock = window_s, clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(name: str, address: str) -> tuple[tuple[str, str], ...]:
+        return ("name", name.strip().casefold()), ("address", address)
+
+    def wait_s(self, keys: tuple[tuple[str, str], ...]) -> float:
+        """Seconds before these keys may try again (0: now)."""
+        now = self._clock()
+        with self._lock:
+            waits = [0.0]
+            for key in keys:
+                failures = self._recent(key, now)
+                if len(failures) >= self._limits[key[0]]:
+                    waits.append(failures[0] + self._window - now)
+            return max(waits)
+
+    def failed(self, keys: tuple[tuple[str, str], ...]) -> None:
+        now = self._clock()
+        with self._lock:
+            if len(self._failures) > 10_000:  # names sprayed at random: drop the expired
+                for key in list(self._failures):
+                    self._recent(key, now)
+            for key in keys:
+                self._failures.setdefault(key, deque()).append(now)
+
+    def succeeded(self, keys: tuple[tuple[str, str], ...]) -> None:
+        with self._lock:
+            for key in keys:
+                if key[0] == "name":
+                    self._failures.pop(key, None)
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= now - self._window:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)
+        return failures
+
+
+def add_sign_in_routes(
+    app: FastAPI, studio: Studio, throttle: SignInThrottle | None = None
+) -> None:
     """GET/POST /login, POST /logout, and a redirect to /login for signed-out pages."""
     hours = studio.settings.session_hours
+    throttle = throttle or SignInThrottle()
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form(next: str = "/") -> Response:
@@ -85,9 +145,17 @@ def add_sign_in_routes(app: FastAPI, studio: Studio) -> None:
     def login(
         request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")
     ) -> Response:
+        keys = throttle.keys(name, request.client.host if request.client else "")
+        if wait := throttle.wait_s(keys):
+            minutes = math.ceil(wait / 60)
+            return HTMLResponse(
+                login_page(next, f"too many failed sign-ins; try again in {minutes} min"),
+                status_code=429, headers={"Retry-After": str(math.ceil(wait))})
         account = authenticate(studio.engine, name, password)
         if account is None:
+            throttle.failed(keys)
             return HTMLResponse(login_page(next, "wrong name or password"), status_code=401)
+        throttle.succeeded(keys)
         token = start_session(studio.engine, account, hours)
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(
@@ -128,12 +196,15 @@ def account_banner(studio: Studio, request: gr.Request) -> str:
     )
 
 
-def server_app(studio: Studio, blocks: gr.Blocks, **mount_options: object) -> FastAPI:
+def server_app(
+    studio: Studio, blocks: gr.Blocks, *, throttle: SignInThrottle | None = None,
+    **mount_options: object,
+) -> FastAPI:
     """The FastAPI app that serves `blocks` behind sign-in (or read-only, no sign-in)."""
     from webapp.api import add_label_api
 
     app = FastAPI(title="GRM Studio", docs_url=None, redoc_url=None, openapi_url=None)
-    add_sign_in_routes(app, studio)
+    add_sign_in_routes(app, studio, throttle)
     add_label_api(app, studio)
     return gr.mount_gradio_app(
         app, blocks, path="/", auth_dependency=signed_in_name(studio), **mount_options
