@@ -1,14 +1,24 @@
-"""File helpers shared by the store, exports and model loading."""
+"""File helpers shared by the store, exports, training and model loading.
+
+Whatever is written under a name a reader trusts (a file, an export, a
+checkpoint) is written under a temporary name beside it and renamed into place
+once complete, so an interrupted write never leaves something that looks
+complete: `atomic_write` for a file, `staged_directory` for a directory (a
+killed process may leave a hidden `.partial-*` one, never the real name).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from core.errors import InputError
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -34,3 +44,24 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO]:  # type: ignore[t
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def staged_directory(target: Path, *, race_ok: bool = False) -> Iterator[Path]:
+    """Yield an empty directory beside `target`; on a clean exit it is renamed to
+    `target`, otherwise removed. InputError if `target` exists already. With
+    `race_ok`, another process that built the same `target` first wins: its
+    directory is kept and this one dropped."""
+    if target.exists() and not race_ok:
+        raise InputError(f"{target} already exists; choose a new output directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".partial-{target.name}-", dir=target.parent))
+    try:
+        yield staging
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (race_ok and target.is_dir()):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

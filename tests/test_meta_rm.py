@@ -179,22 +179,6 @@ def test_migration_0008_adds_the_meta_model_table_and_goes_back(store_url):
     engine.dispose()
 
 
-def test_a_staged_directory_appears_only_when_complete(tmp_path):
-    from core.errors import InputError
-    from core.training.meta_base import staged_directory
-
-    with pytest.raises(RuntimeError), staged_directory(tmp_path / "out") as staging:
-        (staging / "weights").write_text("half")
-        raise RuntimeError("killed mid-save")
-    assert list(tmp_path.iterdir()) == []
-    with staged_directory(tmp_path / "out") as staging:
-        (staging / "weights").write_text("all")
-    assert (tmp_path / "out" / "weights").read_text() == "all"
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    with pytest.raises(InputError, match="already exists"), staged_directory(tmp_path / "out"):
-        pass
-
-
 # -- real training on the embedded model ----------------------------------------------
 
 # Two steps on the last two blocks and the head: real training, sized for two shared CPU cores.

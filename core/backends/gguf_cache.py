@@ -11,9 +11,9 @@ never leaves a directory that looks complete.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
+
+from core.files import staged_directory
 
 
 def materialise_gguf(path: Path, cache_dir: Path, sha256: str) -> Path:
@@ -31,15 +31,9 @@ def materialise_gguf(path: Path, cache_dir: Path, sha256: str) -> Path:
     model.quantization_method = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
-    try:
+    # race_ok: another process converting the same file may finish first
+    with staged_directory(target, race_ok=True) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "SOURCE").write_text(f"{path}\nsha256 {sha256}\n")
-        staging.rename(target)
-    except OSError:
-        if not (target / "config.json").is_file():  # not a lost race with another process
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target

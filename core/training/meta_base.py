@@ -1,19 +1,12 @@
 """Base models and output directories, shared by the meta RM and RL trainers.
 
-A trained model is written into a hidden staging directory next to its
-destination and renamed into place only once every file is written, so an
-interrupted run never leaves a directory under the requested name: whatever
-sits at `out_dir` is complete. Staging directories are removed on any error
-(a killed process may leave one, named `.partial-*`, never `out_dir`).
+A trained model is written with `core.files.staged_directory`: whatever sits
+at `out_dir` is complete.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import InputError
@@ -46,16 +39,3 @@ def check_free(out_dir: Path) -> Path:
     if out_dir.exists():
         raise InputError(f"{out_dir} already exists; choose a new output directory")
     return out_dir
-
-
-@contextmanager
-def staged_directory(out_dir: Path) -> Iterator[Path]:
-    """Yield an empty staging directory; on a clean exit rename it to `out_dir`."""
-    out_dir = check_free(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".partial-{out_dir.name}-", dir=out_dir.parent))
-    try:
-        yield staging
-        staging.rename(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from core.engine import Judge
 from core.errors import InputError
-from core.files import file_sha256
+from core.files import file_sha256, staged_directory
 from core.store.judgements import judge_model_id
 from core.store.schema import RFTExport
 from core.training.labelled import labelled_items
@@ -89,9 +87,7 @@ def write_export(
     with Session(engine) as session, session.begin():
         version = _next_version(session, root, name)
         target = root / name / f"v{version}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".partial-v{version}-", dir=target.parent))
-        try:
+        with staged_directory(target) as staging:  # renamed in place before the commit
             files = {
                 "train.jsonl": _records(build.accepted("train", "sampled") + build.accepted("train", "human")),
                 "validation.jsonl": _records(build.accepted("validation")),
@@ -130,10 +126,6 @@ def write_export(
             session.add(row)
             session.flush()
             export_id = row.id
-            staging.rename(target)  # complete on disk; the commit below records it
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
     return ExportInfo(export_id, name, version, target, content, counts, card)
 
 

@@ -16,7 +16,6 @@ registers).
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from core.backends.embedded import embedded_gguf_path
 from core.backends.gguf_cache import materialise_gguf
 from core.config import Settings
 from core.errors import GRMStudioError, InputError
-from core.files import file_sha256
+from core.files import file_sha256, staged_directory
 from core.training.registry import register_trained_judge
 from core.training.rft_export import ExportInfo
 from core.types import ModelInfo
@@ -147,11 +146,12 @@ def train_rft(
     if target.exists():
         raise InputError(f"{target} exists already; choose another --name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".partial-{name}-", dir=target.parent))
-    try:
+    # the trainer's scratch files; the checkpoint is staged on its own (core.files)
+    with tempfile.TemporaryDirectory(prefix=f".partial-{name}-", dir=target.parent,
+                                     ignore_cleanup_errors=True) as scratch:
         cuda = torch.cuda.is_available() and settings.resolved_device() != "cpu"
         args = SFTConfig(
-            output_dir=str(staging / "run"),
+            output_dir=str(Path(scratch) / "run"),
             num_train_epochs=config.epochs,
             max_steps=config.max_steps,
             per_device_train_batch_size=config.batch_size,
@@ -197,21 +197,18 @@ def train_rft(
             trainer.accelerator.wait_for_everyone()
             return TrainedJudge(None, name, target, "", "", config.method, metrics)
         trained = trainer.model.merge_and_unload() if config.lora else trainer.model
-        checkpoint = staging / "model"
-        trained.save_pretrained(checkpoint, safe_serialization=True)
-        tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(checkpoint)
-        weights = _weights_sha256(checkpoint)
-        provenance = {"name": name, "method": config.method, "base": base_info.model_dump(),
-                      "export": {"id": export.id, "ref": export.ref,
-                                 "content_sha256": export.content_sha256},
-                      "config": config.model_dump(mode="json"), "metrics": metrics,
-                      "weights_sha256": weights, "created_by": created_by}
-        (checkpoint / "TRAINING.json").write_text(json.dumps(provenance, indent=2) + "\n")
-        checkpoint.rename(target)
+        with staged_directory(target) as checkpoint:
+            trained.save_pretrained(checkpoint, safe_serialization=True)
+            tokenizer.padding_side = "left"
+            tokenizer.save_pretrained(checkpoint)
+            weights = _weights_sha256(checkpoint)
+            provenance = {"name": name, "method": config.method, "base": base_info.model_dump(),
+                          "export": {"id": export.id, "ref": export.ref,
+                                     "content_sha256": export.content_sha256},
+                          "config": config.model_dump(mode="json"), "metrics": metrics,
+                          "weights_sha256": weights, "created_by": created_by}
+            (checkpoint / "TRAINING.json").write_text(json.dumps(provenance, indent=2) + "\n")
         trainer.accelerator.wait_for_everyone()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     judge_id, revision = register_trained_judge(
         engine, target, name=name, parent=base_info, export_id=export.id, method=config.method,
         weights_sha256=weights, params=config.model_dump(mode="json"), metrics=metrics,
