@@ -119,3 +119,34 @@ def test_too_many_failures_from_one_address_lock_every_name_there(tmp_path):
         assert client.post("/login", data={"name": name, "password": "x"}).status_code == 401
     kim = client.post("/login", data={"name": "kim", "password": "kim-password"})
     assert kim.status_code == 429
+
+
+def test_behind_a_local_tls_proxy_the_session_cookie_is_secure(tmp_path):
+    """Served as `grm-studio serve` serves it (uvicorn, which trusts forwarded
+    headers from 127.0.0.1): a proxy that ends TLS says so, and the cookie is Secure."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    client, studio = client_for(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url, form = f"http://127.0.0.1:{port}/login", {"name": "kim", "password": "kim-password"}
+        plain = httpx.post(url, data=form).headers["set-cookie"]
+        proxied = httpx.post(url, data=form, headers={"X-Forwarded-Proto": "https"})
+        assert "Secure" not in plain and "Secure" in proxied.headers["set-cookie"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
