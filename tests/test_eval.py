@@ -315,10 +315,17 @@ def test_a_run_whose_process_was_killed_is_closed_as_interrupted(engine, tmp_pat
         child.send_signal(signal.SIGKILL)
         child.wait()
     child.stdout.close()
-    ours, killed = eval_runs(engine)  # newest first
+    ours, killed = eval_runs(engine)  # newest first; reading stores nothing
     assert (killed.status, ours.status) == ("interrupted", "running")
-    assert killed.finished_at is not None and f"pid {child.pid}" in (killed.error or "")
+    assert f"pid {child.pid}" in (killed.error or "") and killed.finished_at is None
     assert load_evaluation(engine, killed.id).run.status == "interrupted"
+    with Session(engine) as session:
+        assert session.get_one(EvalRunRow, killed.id).status == "running"
+    evaluate(engine)  # the next evaluation stores the orphan as interrupted
+    with Session(engine) as session:
+        stored = session.get_one(EvalRunRow, killed.id)
+        assert stored.status == "interrupted" and stored.finished_at is not None
+        assert session.get_one(EvalRunRow, ours.id).status == "running"  # alive: untouched
 
 
 def test_meta_voting_on_stored_scores_records_their_meta_model_and_refuses_a_mix(engine):

@@ -105,6 +105,7 @@ def run_evaluation(
         "rescue": judge.rescue, "reply_prefix": judge.prefill,
         "meta_scorer": type(meta_scorer).__name__ if meta_scorer is not None else None,
     }
+    close_orphaned_runs(engine)
     with Session(engine) as session, session.begin():
         row = EvalRunRow(dataset_id=ds_id, params=settings, status="running", excluded={},
                          judge_model_id=judge_model_id(session, judge.backend.info),
@@ -281,34 +282,46 @@ def _position_bias(data: dict[str, Any] | None) -> PositionBias | None:
 
 
 def _run(row: EvalRunRow) -> EvalRun:
+    """The run as stored; one still 'running' whose process is gone reads as
+    'interrupted' (reading writes nothing: `close_orphaned_runs` stores it)."""
+    status, error = row.status, row.error
+    if status == "running" and _orphaned(row):
+        status, error = "interrupted", _orphan_error(row)
     return EvalRun(
         id=row.id, dataset=row.dataset.name, judge=row.judge_model.name, params=row.params,
-        status=row.status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
         considered=row.considered, evaluated=row.evaluated,
         excluded=tuple(row.excluded.items()), created_at=row.created_at,
-        finished_at=row.finished_at, error=row.error,
+        finished_at=row.finished_at, error=error,
     )
 
 
 def close_orphaned_runs(engine: Engine) -> list[int]:
-    """Close as 'interrupted' every run still 'running' whose process, on this host,
+    """Store as 'interrupted' every run still 'running' whose process, on this host,
     is gone (killed before it could close the run); the ids closed. A run started
-    on another host, or stored before runs recorded their process, is left as is."""
-    if os.name != "posix":  # os.kill(pid, 0) is no liveness probe elsewhere
-        return []
-    host = socket.gethostname()
+    on another host, or stored before runs recorded their process, is left as is.
+    Each new evaluation calls it; readers show such runs as interrupted anyway."""
     with Session(engine) as session, session.begin():
         rows = session.scalars(select(EvalRunRow).where(
-            EvalRunRow.status == "running", EvalRunRow.runner_host == host,
-            EvalRunRow.runner_pid.is_not(None)))
+            EvalRunRow.status == "running", EvalRunRow.runner_host == socket.gethostname()))
         closed = []
         for row in rows:
-            if row.runner_pid is not None and not _process_alive(row.runner_pid):
+            if _orphaned(row):
                 row.status, row.finished_at = "interrupted", datetime.now(UTC)
-                row.error = (f"its process (pid {row.runner_pid} on {host}) ended "
-                             "without finishing it")
+                row.error = _orphan_error(row)
                 closed.append(row.id)
         return closed
+
+
+def _orphaned(row: EvalRunRow) -> bool:
+    """True when `row`'s process ran on this host and is gone."""
+    if os.name != "posix" or row.runner_pid is None:  # os.kill(pid, 0) probes POSIX only
+        return False
+    return row.runner_host == socket.gethostname() and not _process_alive(row.runner_pid)
+
+
+def _orphan_error(row: EvalRunRow) -> str:
+    return f"its process (pid {row.runner_pid} on {row.runner_host}) ended without finishing it"
 
 
 def _process_alive(pid: int) -> bool:
@@ -322,8 +335,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def eval_runs(engine: Engine, *, limit: int = 20) -> list[EvalRun]:
-    """The latest evaluation runs, newest first (orphaned ones closed first)."""
-    close_orphaned_runs(engine)
+    """The latest evaluation runs, newest first."""
     with Session(engine) as session:
         rows = session.scalars(
             select(EvalRunRow).options(selectinload(EvalRunRow.dataset),
@@ -333,9 +345,7 @@ def eval_runs(engine: Engine, *, limit: int = 20) -> list[EvalRun]:
 
 
 def load_evaluation(engine: Engine, run_id: int | None = None) -> Evaluation:
-    """Evaluation run `run_id` (default: the latest) with its results, in report order
-    (orphaned runs closed first)."""
-    close_orphaned_runs(engine)
+    """Evaluation run `run_id` (default: the latest) with its results, in report order."""
     with Session(engine) as session:
         query = select(EvalRunRow).options(selectinload(EvalRunRow.results))
         row = session.scalar(query.where(EvalRunRow.id == run_id) if run_id is not None
