@@ -46,14 +46,21 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO]:  # type: ignore[t
         raise
 
 
+def check_free(out_dir: Path) -> Path:
+    """`out_dir` resolved; InputError if something is already there."""
+    out_dir = out_dir.expanduser().resolve()
+    if out_dir.exists():
+        raise InputError(f"{out_dir} already exists; choose a new output directory")
+    return out_dir
+
+
 @contextmanager
 def staged_directory(target: Path, *, race_ok: bool = False) -> Iterator[Path]:
     """Yield an empty directory beside `target`; on a clean exit it is renamed to
     `target`, otherwise removed. InputError if `target` exists already. With
     `race_ok`, another process that built the same `target` first wins: its
     directory is kept and this one dropped."""
-    if target.exists() and not race_ok:
-        raise InputError(f"{target} already exists; choose a new output directory")
+    target = target.expanduser().resolve() if race_ok else check_free(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".partial-{target.name}-", dir=target.parent))
     try:

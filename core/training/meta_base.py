@@ -1,15 +1,10 @@
-"""Base models and output directories, shared by the meta RM and RL trainers.
-
-A trained model is written with `core.files.staged_directory`: whatever sits
-at `out_dir` is complete.
-"""
+"""Base models and content hashes, shared by the meta RM and RL trainers (their
+output directories are written with `core.files.staged_directory`)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-from core.errors import InputError
 
 _CHUNK = 1 << 20
 
@@ -32,10 +27,3 @@ def directory_sha256(path: Path) -> str:
                 digest.update(chunk)
     return digest.hexdigest()
 
-
-def check_free(out_dir: Path) -> Path:
-    """`out_dir` resolved; InputError if something is already there."""
-    out_dir = out_dir.expanduser().resolve()
-    if out_dir.exists():
-        raise InputError(f"{out_dir} already exists; choose a new output directory")
-    return out_dir

@@ -28,10 +28,9 @@ from sqlalchemy import Engine
 
 from core.config import Settings
 from core.errors import BackendError, InputError
-from core.files import staged_directory
+from core.files import check_free, staged_directory
 from core.store.meta_scores import register_meta_model
 from core.training.meta_base import (
-    check_free,
     directory_sha256,
     resolve_model_dir,
 )

@@ -35,13 +35,12 @@ from core.agreement import strict_correct
 from core.config import Settings
 from core.engine import shown_orders, to_original_order
 from core.errors import InputError
-from core.files import staged_directory
+from core.files import check_free, staged_directory
 from core.parse import parse_output
 from core.store.batch import require_dataset
 from core.store.schema import Item
 from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template
 from core.training.meta_base import (
-    check_free,
     directory_sha256,
 )
 from core.training.meta_data import ItemLabel, item_label
