@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli import data, eval, judge  # noqa: F401  (registers their commands)
-from cli import meta, rl, train  # noqa: F401  (training: rft, meta RM, RL; models)
+from cli import meta, recipe, rl, train  # noqa: F401  (training: rft, meta RM, RL, the recipe)
 from cli.app import app, load_settings
 
 __all__ = ["app", "main"]

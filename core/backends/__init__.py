@@ -8,6 +8,7 @@ from core.backends.base import Backend, RescueRequest
 from core.backends.embedded import embedded_gguf_path
 from core.backends.openai_compat import OpenAICompatBackend, is_server_url
 from core.backends.scripted import ScriptedBackend
+from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir
 from core.config import Settings
 from core.errors import BackendError
 
@@ -33,13 +34,15 @@ def load_backend(settings: Settings) -> Backend:
         )
     from core.backends.hf import TransformersBackend
 
-    if settings.model == "embedded":
+    if settings.model == STUDIO_JUDGE:
+        source = studio_judge_dir(settings.cache_dir)
+    elif settings.model == "embedded":
         source = embedded_gguf_path()
     else:
         source = Path(settings.model).expanduser()
         if not source.exists():
             raise BackendError(
-                f"model '{settings.model}' not found: give 'embedded', a model directory, "
+                f"model '{settings.model}' not found: give 'studio', 'embedded', a model directory, "
                 "a .gguf file or the http(s):// URL of an OpenAI-compatible server"
             )
     return TransformersBackend.load(

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from core.backends.embedded import embedded_gguf_path
 from core.backends.gguf_cache import materialise_gguf
+from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir
 from core.config import Settings
 from core.errors import GRMStudioError, InputError
 from core.files import file_sha256, staged_directory
@@ -89,11 +90,16 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]  # (step, max_steps, l
 
 
 def resolve_model_dir(model: str, cache_dir: Path) -> tuple[Path, ModelInfo]:
-    """A transformers directory for `model` ('embedded', a directory or a .gguf file),
+    """A transformers directory for `model` ('studio', 'embedded', a directory or a .gguf file),
     and the `ModelInfo` a backend loading it reports (so stored rows match)."""
     from core.backends.hf import directory_revision
 
-    source = embedded_gguf_path() if model == "embedded" else Path(model).expanduser().resolve()
+    if model == STUDIO_JUDGE:
+        source = studio_judge_dir(cache_dir)
+    elif model == "embedded":
+        source = embedded_gguf_path()
+    else:
+        source = Path(model).expanduser().resolve()
     if source.is_file() and source.suffix == ".gguf":
         revision = file_sha256(source)
         info = ModelInfo(name=source.stem, backend="transformers", source=str(source),
@@ -103,7 +109,8 @@ def resolve_model_dir(model: str, cache_dir: Path) -> tuple[Path, ModelInfo]:
         info = ModelInfo(name=source.name, backend="transformers", source=str(source),
                          revision=directory_revision(source))
         return source, info
-    raise InputError(f"cannot train '{model}': give 'embedded', a model directory or a .gguf file")
+    raise InputError(
+        f"cannot train '{model}': give 'studio', 'embedded', a model directory or a .gguf file")
 
 
 def chat_pairs(path: Path) -> list[dict[str, Any]]:
