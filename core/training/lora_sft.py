@@ -48,7 +48,7 @@ class LoraSFTConfig(BaseModel):
     warmup_steps: int = Field(8, ge=0, description="linear warm-up steps, then linear decay")
     epochs: int = Field(1, ge=1, description="passes over the records")
     max_examples: int | None = Field(None, ge=1, description="train on the first N records")
-    batch_tokens: int = Field(4096, ge=256, description="padded tokens per optimizer step")
+    batch_tokens: int = Field(4096, ge=16, description="padded tokens per optimizer step")
     max_length: int = Field(1280, ge=64, description="longer records are skipped")
     checkpoint_every: int = Field(10, ge=1, description="optimizer steps between checkpoints")
     seed: int = Field(0, ge=0, description="batch order and LoRA initialisation")
