@@ -19,7 +19,8 @@ GOOD = "Specific Criteria: facts\nAnalysis: first is right\nScores: \\boxed{9, 2
 def studio(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
     upgrade(engine)
-    return Studio(Settings(), engine, backend=ScriptedBackend([GOOD] * 8))
+    return Studio(Settings(model="embedded", cache_dir=tmp_path / "cache"), engine,
+                  backend=ScriptedBackend([GOOD] * 8))
 
 
 def request(**overrides):
@@ -117,8 +118,13 @@ def test_the_model_picker_offers_registered_judges_and_refuses_others(studio, tm
             JudgeModel(name="gone", backend="transformers", source=str(tmp_path / "deleted")),
             JudgeModel(name="vllm", backend="openai", source="http://127.0.0.1:8000/v1"),
         ])
+        # the built-in judges' materialisations in the cache are offered by name only
+        cached = studio.settings.cache_dir / "merged" / "abc" / "grm-studio-judge"
+        cached.mkdir(parents=True)
+        session.add(JudgeModel(name="grm-studio-judge", backend="transformers",
+                               source=str(cached)))
     models = [m for _, m in studio.model_choices()]
-    assert models == ["embedded", "http://127.0.0.1:8000/v1", str(checkpoint)]
+    assert models == ["embedded", "studio", "http://127.0.0.1:8000/v1", str(checkpoint)]
     with pytest.raises(InputError, match="'/etc' is not a registered judge model"):
         run_judgement(studio, request(model="/etc"), ADA)
     # the configured model by name is the shared, already loaded backend

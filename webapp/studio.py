@@ -20,6 +20,10 @@ from core.store.sessions import session_account
 
 SESSION_COOKIE = "grm_studio_session"
 DEMO_ACCOUNT = Account("demo", "demo")
+BUILT_IN_CHOICES = (
+    ("GRM Studio judge (built in: SmolLM2-135M trained by the studio's SPCT)", "studio"),
+    ("SmolLM2-135M-Instruct (built in: the untrained base)", "embedded"),
+)
 
 
 @dataclass
@@ -50,15 +54,19 @@ class Studio:
 
     # --- the judge -----------------------------------------------------------
     def model_choices(self) -> list[tuple[str, str]]:
-        """(label, model) pairs the Judge tab offers: the configured model, then
-        every registered judge that can be loaded here (a directory or a server)."""
+        """(label, model) pairs the Judge tab offers: the configured model, the built-in
+        ones (the studio's judge and its base), then every registered judge that can be
+        loaded here (a directory or a server; those in the cache are the built-ins')."""
         choices = [(f"{self.settings.model_shown} (configured)", self.settings.model)]
+        choices += [(label, name) for label, name in BUILT_IN_CHOICES if name != self.settings.model]
+        cache = self.settings.cache_dir.resolve()
         with Session(self.engine) as session:
             rows = session.execute(
                 select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())
             ).all()
         for name, source in rows:
-            loadable = source.startswith(("http://", "https://")) or Path(source).is_dir()
+            loadable = source.startswith(("http://", "https://")) or (
+                Path(source).is_dir() and not Path(source).resolve().is_relative_to(cache))
             if loadable and source not in {m for _, m in choices}:
                 choices.append((f"{name} ({source})", source))
         return choices
