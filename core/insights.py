@@ -2,8 +2,11 @@
 
 Pure computation over the store; plotting is the front's business. The judge's
 verdict on an item is its latest judgement's vote, scored by the strict rule
-(see `core.agreement`). An item's ground truth is its first `ground_truth` row.
-Only items with two or more responses count towards accuracy and agreement.
+(see `core.agreement`). An item's ground truth is what its dataset says by the
+label rule (`core.labels.dataset_label`: its ground-truth rows and imported
+annotators' labels, pooled, their majority); this studio's annotators are raters
+of their own. Only items with two or more responses count towards accuracy and
+agreement.
 Empty inputs give empty results (n = 0, value None, a note), never NaN.
 """
 
@@ -24,17 +27,10 @@ from sqlalchemy.orm import Session
 
 from core.agreement import Estimate, Label, cohen_kappa, judge_accuracy, judge_label
 from core.errors import InputError
+from core.labels import ItemLabel
 from core.store.judgements import latest_judgement_ids
-from core.store.labels import is_current
-from core.store.schema import (
-    Annotation,
-    Annotator,
-    Dataset,
-    GroundTruth,
-    Item,
-    JudgementRow,
-    SampleRow,
-)
+from core.store.labels import dataset_labels, is_current
+from core.store.schema import Annotation, Annotator, Dataset, Item, JudgementRow, SampleRow
 from core.types import Judgement
 from core.vote import strict_winner
 
@@ -165,13 +161,11 @@ def _latest_judged(session: Session, dataset: str | None) -> list[_Judged]:
 
 
 def _truths(session: Session, dataset: str | None) -> dict[int, int | None]:
-    """item id -> its ground truth (first row; None is a tie), for preference items."""
-    query = (
-        select(GroundTruth.item_id, GroundTruth.best).join(Item, Item.id == GroundTruth.item_id)
-        .where(Item.n_responses >= 2).order_by(GroundTruth.id.desc())
-    )  # newest first, so that the dict keeps each item's first row
-    rows = session.execute(_in_dataset(query, GroundTruth.item_id, dataset))
-    return {item: best for item, best in rows}
+    """item id -> its ground truth (the dataset's label; None is a tie), for the
+    preference items whose dataset gives one."""
+    query = _in_dataset(select(Item.id).where(Item.n_responses >= 2), Item.id, dataset)
+    labels = dataset_labels(session, session.scalars(query))
+    return {item: label.best for item, label in labels.items() if isinstance(label, ItemLabel)}
 
 
 def _accuracy(judged: Sequence[_Judged], truths: dict[int, int | None], seed: int) -> Estimate:

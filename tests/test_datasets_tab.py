@@ -107,7 +107,9 @@ def test_labelled_filter_combines_with_the_dataset(filled):
     assert browse_items(store, labelled=False).total == 6
 
 
-QUEUES = {Queue.UNLABELLED: {2, 3, 4}, Queue.JUDGE_DISAGREES: {0, 1, 2},
+# judge-disagrees: item 0 has no label (alice and bob disagree), item 1's is alice's
+# 1, the judge's pick; item 2's vote ties.
+QUEUES = {Queue.UNLABELLED: {2, 3, 4}, Queue.JUDGE_DISAGREES: {2},
           Queue.ANNOTATORS_DISAGREE: {0}, Queue.LOW_MARGIN: {2}, Queue.SPLIT_VOTE: {3},
           "parse-failures": {4}}  # a queue's value works too
 

@@ -36,8 +36,8 @@ K_MAX = 4
 NO_SCORES = "Specific Criteria: c\nAnalysis: I cannot decide."
 # Per item, each sample's scores in ORIGINAL response order (None: an unparseable sample).
 SAMPLED = {
-    "A": [(8, 3), None, (2, 9), (6, 5)],  # label 0 (ground truth)
-    "B": [(5, 5), (3, 8), (4, 6), (9, 1)],  # label 0 (alice), ground truth says 1
+    "A": [(8, 3), None, (2, 9), (6, 5)],  # label 0 (the dataset's)
+    "B": [(5, 5), (3, 8), (4, 6), (9, 1)],  # label 0 (alice), the dataset says 1
     "C": [(1, 2, 9), (2, 9, 3), (5, 5, 5), (9, 9, 1)],  # best of three, label 2
     "D": [(7, 1), (7, 1), (7, 1), (7, 1)],  # no label: left out
 }
@@ -86,7 +86,7 @@ def engine(tmp_path):
     import_file(engine, path, "toy")
     with Session(engine) as session:
         ids = list(session.scalars(select(Item.id).join(Dataset).order_by(Item.id)))
-    add_label(engine, ids[1], "alice", 0)  # a human label wins over the ground truth
+    add_label(engine, ids[1], "alice", 0)  # a human label wins over the dataset's
     yield engine
     engine.dispose()
 
@@ -135,8 +135,8 @@ def test_per_category_results_and_exclusions(engine):
         "voting@4": 0.0, "meta-guided@4": 0.0}
     run = evaluation.run
     assert (run.status, run.considered, run.evaluated) == ("finished", 4, 3)
-    assert run.excluded == (("no label", 1),)
-    assert run.params["label_sources"] == {"ground truth": 2, "human": 1}
+    assert run.excluded == (("unlabelled", 1),)
+    assert run.params["label_sources"] == {"dataset": 2, "human": 1}
     assert run.params["ks"] == [1, 2, 4] and run.params["k_max"] == 4
 
 
@@ -204,7 +204,7 @@ def test_the_report_files(engine, tmp_path):
     assert "| voting@4 | (all) | 3 | 1 | 33.3% |" in markdown
     assert "## Per category" in markdown and "| single sample | code | 1 | 1 | 100.0% |" in (
         markdown)
-    assert "excluded: no label: 1" in markdown and "Position bias:" in markdown
+    assert "excluded: unlabelled: 1" in markdown and "Position bias:" in markdown
     with paths[1].open() as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == CSV_COLUMNS and len(rows) == len(evaluation.results) == 18
@@ -261,9 +261,9 @@ def test_a_breakdown_needs_two_categories():
     texts = [shown_text((8, 3), order) for order in shown_orders(2, 2, 0)]
     judgement = Judge(ScriptedBackend(texts), rescue=False).judge(
         JudgeInput(query="q?", responses=("a", "b")), SamplingParams(k=2))
-    same = [EvalItem(i, "llmbar", 0, "ground truth", judgement) for i in (1, 2)]
+    same = [EvalItem(i, "llmbar", 0, "dataset", judgement) for i in (1, 2)]
     assert {r.category for r in accuracy_results(same, (1, 2))} == {None}
-    mixed = [EvalItem(1, "llmbar", 0, "ground truth", judgement),
+    mixed = [EvalItem(1, "llmbar", 0, "dataset", judgement),
              EvalItem(2, None, 1, "human", judgement)]
     results = accuracy_results(mixed, (1, 2))
     assert {r.category for r in results} == {None, "llmbar", NO_CATEGORY}

@@ -42,7 +42,7 @@ def test_eval_prints_and_writes_the_report(cli_store, monkeypatch):
     # voting@4 (21-20 for response 1) wrong.
     assert "| greedy | (all) | 3 | 2 | 66.7% |" in result.output
     assert "| voting@4 | (all) | 3 | 0 | 0.0% |" in result.output
-    assert "excluded: no label: 1" in result.output
+    assert "excluded: unlabelled: 1" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "accuracy_vs_k.html", "report.md", "results.csv"]
     engine = make_engine(f"sqlite:///{cli_store / 'cli.db'}")

@@ -35,7 +35,7 @@ def test_the_latest_run_and_a_chosen_one(engine):  # noqa: F811
     assert [value for _, value in evaluation_choices(studio)] == [second.run.id, first.run.id]
     latest = evaluation_view(studio, None)
     assert latest.warning is None and f"**#{second.run.id}**" in latest.message
-    assert "3 of 4 items evaluated (no label: 1 left out)" in latest.message
+    assert "3 of 4 items evaluated (unlabelled: 1 left out)" in latest.message
     assert latest.runs["run"].tolist() == [f"#{second.run.id}", f"#{first.run.id}"]
     assert latest.results["method"].tolist()[:3] == ["greedy", "single sample", "voting@4"]
     assert latest.results.iloc[2][["n", "correct", "accuracy"]].tolist() == [3, 1, "33.3%"]

@@ -146,21 +146,24 @@ def test_agreement_matrix_pairs_annotators_judge_and_ground_truth(store, tmp_pat
     add_label(store, items[0], "carol", 0)  # a correction: only the current label counts
     add_label(store, items[1], "carol", 1)
     add_label(store, items[0], "judge", 0)  # an annotator who happens to be called "judge"
-    with Session(store) as session, session.begin():  # a second source: the first row counts
-        session.add(GroundTruth(item_id=items[0], best=1, source="other"))
+    with Session(store) as session, session.begin():  # a second source that disagrees:
+        session.add(GroundTruth(item_id=items[0], best=1, source="other"))  # no ground truth
     result = agreement_matrix(store, "toy")
     assert result.raters == ("alice", "carol", "judge (annotator)", "judge", "ground truth")
     kappa = {(a, b): result.kappa[i][j] for i, a in enumerate(result.raters)
              for j, b in enumerate(result.raters)}
     value = {pair_: (k.value, k.n) if k else None for pair_, k in kappa.items()}
-    assert value["judge", "ground truth"] == (1.0, 4)  # the unparseable item gives no verdict
-    assert value["alice", "ground truth"] == (pytest.approx(0.375), 5)  # ties are a category
+    # items 2-4; the unparseable item 5 gives no verdict, item 1 no ground truth
+    assert value["judge", "ground truth"] == (1.0, 3)
+    # items 2-5: alice 1, 1, 0, tie against 1, 0, 1, tie: agreement 1/2, by chance 6/16
+    assert value["alice", "ground truth"] == (pytest.approx(0.2), 4)  # ties are a category
     assert value["alice", "judge"] == (0.0, 4)
-    assert value["carol", "ground truth"] == value["carol", "alice"] == (1.0, 2)
-    assert value["judge (annotator)", "alice"] is None  # one shared item only
+    assert value["carol", "alice"] == (1.0, 2)
+    assert value["carol", "ground truth"] is None  # one shared item only
+    assert value["judge (annotator)", "alice"] is None
     assert all(kappa[a, b] == kappa[b, a] for a, b in kappa)
     assert all(result.kappa[i][i] is None for i in range(5))
-    assert [result.shared[i][i] for i in range(5)] == [5, 2, 1, 4, 5]
+    assert [result.shared[i][i] for i in range(5)] == [5, 2, 1, 4, 4]
     assert result.shared[2][0] == 1 and result.note is None
 
 

@@ -24,7 +24,7 @@ from core.store.meta_scores import (
     save_meta_scores,
 )
 from core.store.schema import Item
-from core.training.meta_data import JUDGEMENT_CHARS, item_label, meta_input_text, meta_training_set
+from core.training.meta_data import JUDGEMENT_CHARS, meta_input_text, meta_training_set
 from core.training.meta_vote import meta_guided, render_meta_guided
 from core.types import JudgeInput
 
@@ -53,16 +53,21 @@ def scripted_store(engine, tmp_path: Path, n_items: int = 3) -> list[int]:
         return list(session.scalars(select(Item.id).order_by(Item.id)))
 
 
-def test_a_human_label_overrides_the_ground_truth_and_disagreement_is_skipped(store, tmp_path):
-    first, second, third = scripted_store(store, tmp_path)
-    add_label(store, second, "alice", best=1)
+def test_the_meta_set_labels_items_by_the_humans_majority_else_the_dataset(store, tmp_path):
+    _, second, third = scripted_store(store, tmp_path)
+    for name, best in (("alice", 1), ("bob", 1), ("carol", 0)):  # two of three decide
+        add_label(store, second, name, best=best)
     add_label(store, third, "alice", best=1)
     add_label(store, third, "bob", best=0)
-    with Session(store) as session:
-        labels = [item_label(session, session.get_one(Item, i)) for i in (first, second, third)]
-    assert labels[0].best == 0 and labels[0].source == "dataset"
-    assert labels[1].best == 1 and labels[1].source == "human"
-    assert labels[2] == "annotators disagree"
+    data = meta_training_set(store, "toy")
+    assert data.skipped_items == {"annotators disagree": 1}
+    assert data.items == 2 and len(data.examples) == 4
+    for example in data.examples:
+        judgement = fetch_judgement(store, example.judgement_id)
+        sample = judgement.samples[example.sample_index]
+        best = 0 if judgement.input.query == "What is 0 + 0?" else 1  # the dataset's, the humans'
+        assert example.correct == (sample.scores[best] > sample.scores[1 - best])
+    assert (data.positives, data.negatives) == (2, 2)
 
 
 def test_each_sample_is_labelled_by_the_strict_rule_in_original_order(store, tmp_path):

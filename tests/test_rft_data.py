@@ -121,7 +121,7 @@ def test_human_labels_override_the_dataset_and_corrections_become_trajectories(s
               judgement_id=judgement_id)
     add_label(store, second.id, "bob", None)  # a tie: left out
     labelled = labelled_items(store, "toy")
-    assert labelled.skipped == {"tie_label": 1}
+    assert labelled.skipped == {"labelled a tie": 1}
     (item,) = labelled.items
     assert (item.best, item.label_source, len(item.human)) == (1, "human", 1)
 
@@ -193,7 +193,7 @@ def test_an_interrupted_export_leaves_nothing_that_claims_completeness(store, tm
     items = import_pairs(store, tmp_path, 3)
     config = RFTConfig(validation_fraction=0.0, drop_too_easy=False)
     _, judge = scripted_run(items, config, {i: [(9, 1)] * 3 for i in range(3)})
-    import core.training.rft_export as rft_export
+    from core.training import rft_export
 
     real = rft_export._write_jsonl
     calls = []

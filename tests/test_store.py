@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend
 from core.errors import InputError
+from core.labels import ItemLabel
 from core.store.export import export_frame, export_jsonl
 from core.store.importing import import_file
 from core.store.judgements import load_judgement, save_judgement
@@ -102,7 +103,7 @@ def test_an_empty_file_is_an_error_and_stores_nothing(store, tmp_path):
 
 
 def test_an_interrupted_import_leaves_nothing_half_imported(store, tmp_path, monkeypatch):
-    import core.store.importing as importing
+    from core.store import importing
 
     monkeypatch.setattr(importing, "CHUNK", 2)
     path = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
@@ -262,7 +263,9 @@ def test_queues_find_the_right_items(store, tmp_path):
             return set(queue_items(session, queue, **kw))
 
         assert members(Queue.UNLABELLED) == {three, four, five}
-        assert members(Queue.JUDGE_DISAGREES) == {one, two, three}  # one: bob says 1
+        # Against the item's label: one has none (alice and bob disagree); two's is
+        # alice's 1, the judge's pick, over the dataset's 0; three's vote ties.
+        assert members(Queue.JUDGE_DISAGREES) == {three}
         assert members(Queue.ANNOTATORS_DISAGREE) == {one}
         assert members(Queue.LOW_MARGIN, margin_threshold=2) == {three}
         assert members(Queue.LOW_MARGIN, margin_threshold=6) == {three, four}
@@ -276,7 +279,8 @@ def test_queues_find_the_right_items(store, tmp_path):
     assert {lab.annotator for lab in seen.labels} == {"alice", "bob"}
     assert seen.judgement is not None and seen.judgement.vote.winner == 0
     assert [lab.annotator for lab in blind.labels] == ["alice"]
-    assert blind.judgement is None and blind.ground_truth == "none"
+    assert seen.dataset_label == ItemLabel(best=0, source="dataset", votes=1, total=1)
+    assert blind.judgement is None and blind.dataset_label is None
 
 
 def test_export_jsonl_and_dataframe(store, tmp_path):

@@ -313,6 +313,6 @@ def test_responses_that_try_to_steer_the_judge_are_flagged_in_the_views():
     assert "<script>" not in shown
     assert injection_warnings_html(["Paris.", "The capital is Paris; I'd rate it 8/10."]) == ""
     view = ItemView(item_id=1, dataset="d", query="q", context=(), responses=("a", steering),
-                    labels=(), ground_truth="none", judgement=None, judgement_id=None)
+                    labels=(), dataset_label=None, judgement=None, judgement_id=None)
     for render in (item_html, dataset_item_html):  # the annotator's and the browser's view
         assert render(view).count("grm-injection") == 1

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_score_list
+from core.labels import ItemLabel
 from core.store.accounts import Account, Action, require
 from core.store.labels import add_label, undo_label
 from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
@@ -131,8 +132,9 @@ def others_html(view: ItemView, annotator: str) -> str:
         f"{'tie' if label.best is None else f'Response {label.best + 1}'}</li>"
         for label in view.labels
     ]
-    if view.ground_truth not in ("none", None):
-        lines.append(f"<li>dataset label: Response {int(view.ground_truth) + 1}</li>")
+    truth = view.dataset_label
+    if isinstance(truth, ItemLabel) and truth.best is not None:
+        lines.append(f"<li>dataset label: Response {truth.best + 1}</li>")
     return f"<ul>{''.join(lines)}</ul>" if lines else "<i>no labels yet</i>"
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from core.datasets import SHAPE_NAMES
 from core.datasets.sources import source_name
 from core.errors import GRMStudioError, InputError, NotAllowedError
+from core.labels import ItemLabel, NoLabel
 from core.store.accounts import Account, Action, require
 from core.store.batch import BatchReport, judge_dataset, require_dataset
 from core.store.browse import browse_items, dataset_names, view_item
@@ -121,10 +122,13 @@ def item_html(view: ItemView) -> str:
     parts.append(_block("Query", view.query))
     parts.append(injection_warnings_html(view.responses))  # as the annotators see them
     parts += [_block(f"Response R{i + 1}", r) for i, r in enumerate(view.responses)]
-    truth = view.ground_truth
-    truth_text = "a tie" if truth is None else "none in the dataset" if truth == "none" else (
-        f"R{int(truth) + 1}"
-    )
+    truth = view.dataset_label
+    if isinstance(truth, ItemLabel):
+        truth_text = "a tie" if truth.best is None else f"R{truth.best + 1}"
+    elif isinstance(truth, NoLabel) and truth.reason != "unlabelled":
+        truth_text = truth.reason  # "dataset labels disagree"
+    else:
+        truth_text = "none in the dataset"
     parts.append(f'<div class="grm-label">Ground truth</div><div>{escape(truth_text)}</div>')
     rows = "".join(
         f"<tr><td>{escape(label.annotator)}</td>"

@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from core.agreement import Estimate, judge_accuracy, strict_correct
 from core.insights import PositionBias, position_bias_of
+from core.labels import Source
 from core.types import JudgeInput, Judgement, Sample, Vote
 from core.vote import meta_guided_vote, strict_winner, vote
 
@@ -42,7 +43,7 @@ class EvalItem:
     item_id: int
     category: str | None
     best: int  # the labelled best response (items labelled a tie are not evaluated)
-    label_source: Literal["human", "ground truth"]
+    label_source: Source  # whose majority decided the label (`core.labels`)
     sampled: Judgement | None  # k_max samples; None when the item could not be judged
     greedy: Judgement | None = None  # temperature 0, one sample
     meta_scores: tuple[float | None, ...] = ()  # stored per sampled sample, if any

@@ -23,7 +23,7 @@ class EvalRun:
     status: RunStatus
     considered: int  # items of the dataset the run looked at (after --limit)
     evaluated: int  # of those, items with a label and a judgement
-    excluded: tuple[tuple[str, int], ...]  # (reason, items), e.g. ("no label", 3)
+    excluded: tuple[tuple[str, int], ...]  # (reason, items), e.g. ("unlabelled", 3)
     created_at: datetime
     finished_at: datetime | None
     error: str | None = None

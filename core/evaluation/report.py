@@ -94,8 +94,8 @@ def _header(evaluation: Evaluation) -> list[str]:
          f"temperature {params.get('temperature')} · top_p {params.get('top_p')} · "
          f"max_new_tokens {params.get('max_new_tokens')} · seed {params.get('seed')}"),
         f"- items: {run.considered} considered, {run.evaluated} evaluated; excluded: {excluded}",
-        (f"- labels: {_sources(params.get('label_sources', {}))} (a human label wins over "
-         "the dataset's ground truth)"),
+        (f"- labels: {_sources(params.get('label_sources', {}))} (the annotators' majority "
+         "wins over the dataset's labels)"),
         f"- status: {run.status}{error}",
         "",
         ("Accuracy by the strict rule: the labelled best response must score strictly "

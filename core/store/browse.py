@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import InputError
 from core.store.labels import is_current
-from core.store.queues import ItemView, Queue, item_view, queue_filter
+from core.store.queues import ItemView, Queue, item_view, judge_disagrees, queue_filter
 from core.store.schema import Annotation, Dataset, Item, JudgementRow
 
 SNIPPET_CHARS = 120
@@ -191,7 +191,11 @@ def browse_items(
     conditions = _conditions(engine, dataset, labelled, queue, search, margin_threshold)
     matching = select(Item.id).join(Dataset, Dataset.id == Item.dataset_id).where(*conditions)
     with Session(engine) as session:
-        total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
-        page_ids = list(session.scalars(matching.order_by(Item.id).limit(limit).offset(offset)))
+        if queue and _as_queue(queue).by_label_rule:  # decided in Python: page the survivors
+            found = judge_disagrees(session, list(session.scalars(matching.order_by(Item.id))))
+            total, page_ids = len(found), found[offset : offset + limit]
+        else:
+            total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+            page_ids = list(session.scalars(matching.order_by(Item.id).limit(limit).offset(offset)))
         rows = _rows(session, page_ids) if page_ids else ()
     return ItemPage(rows=rows, total=total, offset=offset, limit=limit)

@@ -6,10 +6,10 @@ judges every item once with k_max = max(ks) samples and once greedily, both
 through the resumable `judge_dataset` (a rerun judges only what is missing),
 then scores greedy, the single sample, voting@k and meta-guided@k on the
 labelled items (`core.evaluation.metrics`) and stores the run (`eval_run`) and
-its results (`eval_result`). An item's label is its annotators' current label
-(the most common one; a tie between annotators leaves the item out), else the
-dataset's ground truth. Items without a label, labelled a tie, with a single
-response, or that could not be judged are left out and counted by reason.
+its results (`eval_result`). An item's label is decided by the rule of
+`core.labels` (the annotators' majority, else the dataset's). Items without a
+label, labelled a tie, with a single response, or that could not be judged are
+left out and counted by reason.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ from core.evaluation.metrics import (
 )
 from core.evaluation.records import EvalRun, Evaluation
 from core.insights import PositionBias
+from core.labels import LABELLED_A_TIE, NoLabel
 from core.store.batch import BatchReport, judge_dataset, require_dataset, same_settings
 from core.store.judgements import judge_model_id, load_judgement
-from core.store.labels import current_labels
-from core.store.schema import EvalResult, GroundTruth, Item, JudgementRow, SampleRow
+from core.store.labels import item_labels
+from core.store.schema import EvalResult, Item, JudgementRow, SampleRow
 from core.store.schema import EvalRun as EvalRunRow
 from core.types import SamplingParams
 
@@ -193,24 +194,6 @@ def _matching(session: Session, judge: Judge, params: SamplingParams, model_id: 
     return {item_id: judgement_id for item_id, judgement_id in rows}
 
 
-def item_label(session: Session, item: Item) -> tuple[int | None, str | None, str | None]:
-    """(best, source, why not): the annotators' most common current label, else the
-    first ground truth; best None with a reason when the item has no usable label."""
-    humans = Counter(label.best for label in current_labels(session, item.id))
-    if humans:
-        (best, count), *rest = humans.most_common()
-        if rest and rest[0][1] == count:
-            return None, None, "annotators disagree"
-        return (best, "human", None) if best is not None else (None, None, "labelled a tie")
-    truth = session.scalar(select(GroundTruth).where(GroundTruth.item_id == item.id)
-                           .order_by(GroundTruth.id).limit(1))
-    if truth is None:
-        return None, None, "no label"
-    if truth.best is None:
-        return None, None, "labelled a tie"
-    return truth.best, "ground truth", None
-
-
 def evaluation_items(
     engine: Engine,
     judge: Judge,
@@ -233,20 +216,26 @@ def evaluation_items(
         sampled = _matching(session, judge, params, model_id, ids, sizes)
         greedy_ids = _matching(session, judge, greedy_params(params), model_id, ids, sizes) \
             if greedy else {}
+        labels = item_labels(session, ids)
         for row in rows:
-            best, source, why = item_label(session, row)
+            label = labels[row.id]
             if row.n_responses < 2:
-                why = "a single response"
-            elif row.id not in sampled:
-                why = why or "could not be judged"
-            if why is not None or best is None or source is None:
-                excluded[why or "no label"] += 1
+                excluded["a single response"] += 1
+                continue
+            if isinstance(label, NoLabel):
+                excluded[label.reason] += 1
+                continue
+            if label.best is None:
+                excluded[LABELLED_A_TIE] += 1
+                continue
+            if row.id not in sampled:
+                excluded["could not be judged"] += 1
                 continue
             meta = session.execute(select(SampleRow.meta_score, SampleRow.meta_model_id).where(
                 SampleRow.judgement_id == sampled[row.id]).order_by(SampleRow.index)).all()
             items.append(EvalItem(
-                item_id=row.id, category=row.category, best=best,
-                label_source="human" if source == "human" else "ground truth",
+                item_id=row.id, category=row.category, best=label.best,
+                label_source=label.source,
                 sampled=load_judgement(session, sampled[row.id]),
                 greedy=load_judgement(session, greedy_ids[row.id])
                 if row.id in greedy_ids else None,

@@ -1,25 +1,32 @@
 """Annotation queues: which items need a human next, and what to show them.
 
 Each queue is a SQL filter over items, judged by the item's latest judgement
-and its current labels. For an annotator, items they already labelled are
-left out. `item_view` gives what the annotation screen shows; in blind mode it
-hides the other annotators' labels and the judge's verdict.
+and its current labels, except "judge disagrees": it needs the item's label by
+the rule of `core.labels`, which is decided in Python (`judge_disagrees`, in
+bulk) over the judged items its SQL filter selects. For an annotator, items
+they already labelled are left out. `item_view` gives what the annotation
+screen shows; in blind mode it hides the other annotators' labels, the
+dataset's label and the judge's verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from core.agreement import strict_correct
 from core.errors import InputError
+from core.labels import ItemLabel, NoLabel
 from core.store.judgements import latest_judgement_ids, load_judgement
-from core.store.labels import Label, current_labels, is_current
-from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
+from core.store.labels import Label, current_labels, dataset_labels, is_current, item_labels
+from core.store.schema import Annotation, Annotator, Dataset, Item, JudgementRow
 from core.types import Judgement, Turn
+
+_IDS_PER_CHECK = 500  # items whose labels `judge_disagrees` decides at a time
 
 
 class Queue(StrEnum):
@@ -30,11 +37,17 @@ class Queue(StrEnum):
     SPLIT_VOTE = "split-vote"
     PARSE_FAILURES = "parse-failures"
 
+    @property
+    def by_label_rule(self) -> bool:
+        """Membership needs the item's label (`core.labels`): `queue_filter` selects
+        the candidates, `judge_disagrees` decides."""
+        return self is Queue.JUDGE_DISAGREES
+
 
 QUEUE_HELP = {
     Queue.UNLABELLED: "no human label yet",
-    Queue.JUDGE_DISAGREES: "the judge's winner differs from a human or ground-truth label "
-    "(a tied vote counts as disagreeing)",
+    Queue.JUDGE_DISAGREES: "the judge's winner differs from the item's label: the annotators' "
+    "majority, else the dataset's (a tied vote counts as disagreeing)",
     Queue.ANNOTATORS_DISAGREE: "annotators' current labels differ",
     Queue.LOW_MARGIN: "the vote's margin is at most the threshold (ties included)",
     Queue.SPLIT_VOTE: "the judge's samples disagree on the winner",
@@ -50,7 +63,7 @@ class ItemView:
     context: tuple[Turn, ...]
     responses: tuple[str, ...]
     labels: tuple[Label, ...]  # empty in blind mode, except the annotator's own
-    ground_truth: int | None | str  # "none" when the dataset has no label
+    dataset_label: ItemLabel | NoLabel | None  # what the dataset says; None: hidden (blind)
     judgement: Judgement | None  # None in blind mode or when never judged
     judgement_id: int | None
 
@@ -62,20 +75,9 @@ def _latest_where(*conditions: object) -> object:
     )
 
 
-def _verdict_wrong(best: object) -> object:
-    """The judgement misses label `best` by the strict rule (a tied vote is wrong;
-    against a tie label, only a tied vote is right)."""
-    return or_(
-        and_(best.is_(None), ~JudgementRow.tie),  # type: ignore[attr-defined]
-        and_(
-            best.is_not(None),  # type: ignore[attr-defined]
-            or_(JudgementRow.tie, JudgementRow.winner != best),
-        ),
-    )
-
-
 def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
-    """A SQL condition on `Item` that holds for the items in `queue`."""
+    """A SQL condition on `Item` that holds for the items in `queue`; for a queue
+    `by_label_rule`, for the items it is drawn from (pass them to `judge_disagrees`)."""
     if queue is Queue.UNLABELLED:
         return ~exists().where(Annotation.item_id == Item.id, is_current())
     if queue is Queue.ANNOTATORS_DISAGREE:
@@ -97,16 +99,36 @@ def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
         return _latest_where(JudgementRow.split)
     if queue is Queue.PARSE_FAILURES:
         return _latest_where(JudgementRow.invalid_samples > 0)
-    # Correlate through the judgement row: it is in the enclosing query's FROM.
-    against_label = exists().where(
-        Annotation.item_id == JudgementRow.item_id,
-        is_current(),
-        _verdict_wrong(Annotation.best),
-    )
-    against_truth = exists().where(
-        GroundTruth.item_id == JudgementRow.item_id, _verdict_wrong(GroundTruth.best)
-    )
-    return _latest_where(JudgementRow.valid_samples > 0, or_(against_label, against_truth))
+    return _latest_where(JudgementRow.valid_samples > 0)  # judge disagrees: the candidates
+
+
+def judge_disagrees(
+    session: Session, item_ids: Sequence[int], *, limit: int | None = None
+) -> list[int]:
+    """Those of `item_ids`, in their order (the first `limit`), whose latest judgement
+    misses the item's label (`core.labels`) by the strict rule: a tied vote is
+    wrong; against a tie label only a tied vote is right. Items without a label,
+    or whose latest judgement has no valid sample, are not in it."""
+    found: list[int] = []
+    for start in range(0, len(item_ids), _IDS_PER_CHECK):
+        chunk = item_ids[start : start + _IDS_PER_CHECK]
+        labels = item_labels(session, chunk)
+        latest = latest_judgement_ids().where(JudgementRow.item_id.in_(chunk))
+        totals: dict[int, list[int]] = {
+            item_id: scores for item_id, scores in session.execute(
+                select(JudgementRow.item_id, JudgementRow.totals)
+                .where(JudgementRow.id.in_(latest), JudgementRow.valid_samples > 0))
+            if item_id is not None
+        }
+        for item_id in chunk:
+            label = labels[item_id]
+            if not isinstance(label, ItemLabel) or item_id not in totals:
+                continue
+            if not strict_correct(totals[item_id], label.best):
+                found.append(item_id)
+                if limit is not None and len(found) >= limit:
+                    return found
+    return found
 
 
 def queue_items(
@@ -141,6 +163,8 @@ def queue_items(
         )
     if exclude:
         query = query.where(Item.id.not_in(list(exclude)))
+    if queue.by_label_rule:
+        return judge_disagrees(session, list(session.scalars(query)), limit=limit)
     return list(session.scalars(query.limit(limit)))
 
 
@@ -154,7 +178,6 @@ def item_view(
     labels = current_labels(session, item_id)
     if blind:
         labels = [label for label in labels if label.annotator == annotator]
-    truths = [t.best for t in item.truths]
     judgement_id = session.scalar(
         select(func.max(JudgementRow.id)).where(JudgementRow.item_id == item_id)
     )
@@ -166,7 +189,7 @@ def item_view(
         context=tuple(Turn.model_validate(t) for t in item.context),
         responses=tuple(item.responses),
         labels=tuple(labels),
-        ground_truth="none" if blind or not truths else truths[0],
+        dataset_label=None if blind else dataset_labels(session, [item_id])[item_id],
         judgement=judgement,
         judgement_id=None if blind else judgement_id,
     )

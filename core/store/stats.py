@@ -2,7 +2,10 @@
 
 The judge's verdict on an item is its latest judgement's vote. Accuracy uses
 the strict rule (the labelled best response must score strictly above every
-other; a tie is wrong, and so is a judgement without a valid sample).
+other; a tie is wrong, and so is a judgement without a valid sample): against
+the ground truth, what the item's dataset says (`core.labels.dataset_label`),
+and against each current label of this studio's annotators. Kappa and alpha
+between annotators count every annotator, imported ones too.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from core.agreement import (
     judge_human_kappa,
     krippendorff_alpha,
 )
+from core.labels import ItemLabel
 from core.store.judgements import latest_judgement_ids
-from core.store.labels import current_labels, is_current
-from core.store.schema import Annotation, Dataset, GroundTruth, Item, JudgementRow
+from core.store.labels import IMPORTED, dataset_labels, is_current
+from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
 
 
 @dataclass(frozen=True)
@@ -81,19 +85,25 @@ def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> A
     vs_humans: list[tuple[list[int], int | None]] = []
     ratings: dict[str, dict[int, int | None]] = defaultdict(dict)
     with Session(engine) as session:
-        query = select(Item).where(Item.n_responses >= 2).order_by(Item.id)
+        query = select(Item.id).where(Item.n_responses >= 2).order_by(Item.id)
         if dataset is not None:
             query = query.join(Dataset).where(Dataset.name == dataset)
+        item_ids = list(session.scalars(query))
         latest = _latest_totals(session)
-        for item in session.scalars(query.execution_options(yield_per=500)):
-            labels = current_labels(session, item.id)
-            for label in labels:
-                ratings[label.annotator][item.id] = label.best
-            totals = latest.get(item.id)
-            if totals is None:
-                continue
-            vs_truth += [(totals, truth.best) for truth in item.truths]
-            vs_humans += [(totals, label.best) for label in labels]
+        truths = dataset_labels(session, item_ids)
+        for item_id, name, role, best in session.execute(
+            select(Annotation.item_id, Annotator.name, Annotator.role, Annotation.best)
+            .join(Annotator, Annotator.id == Annotation.annotator_id)
+            .where(Annotation.item_id.in_(query.order_by(None)), is_current())
+            .order_by(Annotation.item_id, Annotation.id)
+        ):
+            ratings[name][item_id] = best
+            if role != IMPORTED and item_id in latest:
+                vs_humans.append((latest[item_id], best))
+    for item_id in item_ids:
+        truth = truths[item_id]
+        if item_id in latest and isinstance(truth, ItemLabel):
+            vs_truth.append((latest[item_id], truth.best))
     kappas = []
     for a, b in itertools.combinations(sorted(ratings), 2):
         shared = sorted(ratings[a].keys() & ratings[b].keys())

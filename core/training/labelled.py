@@ -1,11 +1,9 @@
 """The labelled items of a dataset, each with the one label RFT trains towards.
 
-A human label overrides the dataset's: when annotators of this studio have
-labelled an item, their majority is its label (no majority: the item is left
-out); otherwise the dataset's ground truth, or the majority of the labels that
-came with the file (imported annotators, e.g. PandaLM's three). A tie label
-cannot be learnt by the strict rule's "best strictly above every other", so
-those items are left out too, counted by reason.
+An item's label is decided by the rule of `core.labels` (the annotators'
+majority, else the dataset's); items without one are left out, counted by
+reason. A tie label cannot be learnt by the strict rule's "best strictly above
+every other", so those items are left out too ("labelled a tie").
 
 Human corrections (scores, and optionally principles and critique, given on a
 judgement) that agree with the item's label become trajectories of their own.
@@ -14,19 +12,17 @@ judgement) that agree with the item's label become trajectories of their own.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.agreement import strict_correct
+from core.labels import LABELLED_A_TIE, NoLabel, Source
 from core.store.batch import require_dataset
-from core.store.labels import is_current
-from core.store.schema import Annotation, Annotator, GroundTruth, Item, SampleRow
+from core.store.labels import IMPORTED, is_current, item_labels
+from core.store.schema import Annotation, Annotator, Item, SampleRow
 from core.types import JudgeInput, Turn
-
-IMPORTED = "imported"  # the role of annotators whose labels came with a file
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ class LabelledItem:
     content_hash: str
     input: JudgeInput
     best: int  # original index of the best response
-    label_source: str  # "human" | "dataset"
+    label_source: Source  # whose majority decided the label (`core.labels`)
     human: tuple[HumanTrajectory, ...] = ()
 
 
@@ -55,14 +51,6 @@ class LabelledItem:
 class LabelledSet:
     items: list[LabelledItem] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> items
-
-
-def majority(labels: Sequence[int | None]) -> int | None | str:
-    """The most common label; the string "disagree" when the top count is shared."""
-    counts = Counter(labels).most_common()
-    if len(counts) > 1 and counts[0][1] == counts[1][1]:
-        return "disagree"
-    return counts[0][0]
 
 
 def labelled_items(engine: Engine, dataset: str, *, limit: int | None = None) -> LabelledSet:
@@ -73,55 +61,37 @@ def labelled_items(engine: Engine, dataset: str, *, limit: int | None = None) ->
         query = select(Item).where(Item.dataset_id == ds_id).order_by(Item.id)
         items = list(session.scalars(query.limit(limit) if limit else query))
         ids = [i.id for i in items]
-        truths = _by_item(session.execute(
-            select(GroundTruth.item_id, GroundTruth.best).where(GroundTruth.item_id.in_(ids))
-        ))
-        labels: dict[int, list[tuple[Annotation, str, str]]] = {}
-        for row in session.execute(
-            select(Annotation, Annotator.name, Annotator.role)
+        labels = item_labels(session, ids)
+        humans: dict[int, list[tuple[Annotation, str]]] = {}
+        for annotation, name in session.execute(
+            select(Annotation, Annotator.name)
             .join(Annotator)
-            .where(Annotation.item_id.in_(ids), is_current())
+            .where(Annotation.item_id.in_(ids), is_current(), Annotator.role != IMPORTED)
             .order_by(Annotation.id)
         ):
-            labels.setdefault(row[0].item_id, []).append(tuple(row))  # type: ignore[arg-type]
+            humans.setdefault(annotation.item_id, []).append((annotation, name))
         for item in items:
-            own = labels.get(item.id, [])
-            humans = [(a, name) for a, name, role in own if role != IMPORTED]
-            imported = [a.best for a, _, role in own if role == IMPORTED]
-            if humans:
-                best, source = majority([a.best for a, _ in humans]), "human"
-            elif truths.get(item.id) or imported:
-                best, source = majority(truths.get(item.id, []) + imported), "dataset"
-            else:
-                result.skipped["no_label"] += 1
+            label = labels[item.id]
+            if isinstance(label, NoLabel):
+                result.skipped[label.reason] += 1
                 continue
-            if best == "disagree":
-                result.skipped[f"{source}_labels_disagree"] += 1
+            if label.best is None:
+                result.skipped[LABELLED_A_TIE] += 1
                 continue
-            if best is None:
-                result.skipped["tie_label"] += 1
-                continue
-            assert isinstance(best, int)
+            best = label.best
             judge_input = JudgeInput(
                 query=item.query,
                 responses=tuple(item.responses),
                 context=tuple(Turn(**t) for t in item.context),
             )
             human = tuple(
-                t for a, name in humans
+                t for a, name in humans.get(item.id, [])
                 if (t := _human_trajectory(session, a, name, best, item.n_responses)) is not None
             )
             result.items.append(
-                LabelledItem(item.id, item.content_hash, judge_input, best, source, human)
+                LabelledItem(item.id, item.content_hash, judge_input, best, label.source, human)
             )
     return result
-
-
-def _by_item(rows: object) -> dict[int, list[int | None]]:
-    found: dict[int, list[int | None]] = {}
-    for item_id, best in rows:  # type: ignore[attr-defined]
-        found.setdefault(item_id, []).append(best)
-    return found
 
 
 def _human_trajectory(

@@ -4,25 +4,25 @@ Every stored sample of a judgement of a labelled item with two or more
 responses becomes one example: the text the meta RM reads (query, responses,
 the sample's own principles, critique and scores) and whether the sample is
 correct by the strict rule (`core.agreement.strict_correct`, grm-method.md
-§2). An item's label is its annotators' current label when they agree (a
-human label overrides the dataset's ground truth); items whose annotators, or
-whose ground truths, disagree are skipped and counted, never guessed. Samples
-without scores (parse failures) are left out: meta-guided voting only ever
-ranks valid samples.
+§2). An item's label is decided by the rule of `core.labels` (the annotators'
+majority, else the dataset's); items without one are skipped and counted by
+reason, never guessed. A tie label is kept: a sample is correct on it only when
+it ties. Samples without scores (parse failures) are left out: meta-guided
+voting only ever ranks valid samples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.agreement import strict_correct
+from core.labels import NoLabel
 from core.store.judgements import load_judgement
-from core.store.labels import current_labels
+from core.store.labels import item_labels
 from core.store.schema import Dataset, Item, JudgementRow
 from core.types import JudgeInput, Sample
 
@@ -31,12 +31,6 @@ from core.types import JudgeInput, Sample
 QUERY_CHARS = 1500
 RESPONSE_CHARS = 1000
 JUDGEMENT_CHARS = 2500
-
-
-@dataclass(frozen=True)
-class ItemLabel:
-    best: int | None  # None: a tie
-    source: Literal["human", "dataset"]
 
 
 @dataclass(frozen=True)
@@ -63,37 +57,28 @@ class MetaTrainingSet:
         return len(self.examples) - self.positives
 
 
-def item_label(session: Session, item: Item) -> ItemLabel | str:
-    """The item's label, or the reason there is none usable."""
-    humans = {label.best for label in current_labels(session, item.id)}
-    if len(humans) == 1:
-        return ItemLabel(best=humans.pop(), source="human")
-    if humans:
-        return "annotators disagree"
-    truths = {truth.best for truth in item.truths}
-    if len(truths) == 1:
-        return ItemLabel(best=truths.pop(), source="dataset")
-    return "ground truths disagree" if truths else "unlabelled"
-
-
 def meta_training_set(engine: Engine, dataset: str | None = None) -> MetaTrainingSet:
     """Every usable stored sample of `dataset` (all datasets by default), labelled."""
     result = MetaTrainingSet()
     with Session(engine) as session:
         query = (
-            select(Item)
+            select(Item.id)
             .where(Item.n_responses >= 2, Item.id.in_(select(JudgementRow.item_id)))
             .order_by(Item.id)
         )
         if dataset is not None:
             query = query.join(Dataset).where(Dataset.name == dataset)
-        for item in session.scalars(query):
-            label = item_label(session, item)
-            if isinstance(label, str):
-                result.skipped_items[label] = result.skipped_items.get(label, 0) + 1
+        item_ids = list(session.scalars(query))
+        labels = item_labels(session, item_ids)
+        for item_id in item_ids:
+            label = labels[item_id]
+            if isinstance(label, NoLabel):
+                result.skipped_items[label.reason] = result.skipped_items.get(label.reason, 0) + 1
                 continue
             judgement_ids = session.scalars(
-                select(JudgementRow.id).where(JudgementRow.item_id == item.id).order_by(JudgementRow.id)
+                select(JudgementRow.id)
+                .where(JudgementRow.item_id == item_id)
+                .order_by(JudgementRow.id)
             ).all()
             used = False
             for judgement_id in judgement_ids:

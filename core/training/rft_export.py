@@ -83,7 +83,8 @@ def write_export(
     """Write `build` as the next version of export `name` under `root`, and record it."""
     if not name or "/" in name or name.startswith("."):
         raise InputError(f"'{name}' cannot name an export: use letters, digits, '-' or '_'")
-    counts = {**{f"items_skipped_{k}": v for k, v in (skipped or {}).items()}, **build.counts}
+    counts = {**{f"items_skipped_{k.replace(' ', '_')}": v for k, v in (skipped or {}).items()},
+              **build.counts}
     with Session(engine) as session, session.begin():
         version = _next_version(session, root, name)
         target = root / name / f"v{version}"

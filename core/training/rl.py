@@ -2,14 +2,15 @@
 
     info = train_rl(engine, settings, dataset="llmbar", out_dir=Path("models/grm-rl"))
 
-Every labelled item of the dataset (two or more responses) becomes one prompt
-per shuffled order, rendered exactly as the judge renders it (same template,
-same seeded shuffles, the model's chat format, the judge's forced reply
-start). For each prompt GRPO samples a group of `num_generations` (paper: 4)
-completions; the reward of a completion is +1 when the scores parsed from it,
-mapped back to the original order by the shown order, pick the labelled best
-strictly (`core.agreement.strict_correct`), and -1 otherwise, a parse failure
-included. No format reward: the KL penalty `beta` keeps the format (the paper
+Every labelled item of the dataset (two or more responses; its label by the
+rule of `core.labels`, a tie label included) becomes one prompt per shuffled
+order, rendered exactly as the judge renders it (same template, same seeded
+shuffles, the model's chat format, the judge's forced reply start). For each
+prompt GRPO samples a group of `num_generations` (paper: 4) completions; the
+reward of a completion is +1 when the scores parsed from it, mapped back to the
+original order by the shown order, pick the labelled best strictly
+(`core.agreement.strict_correct`), and -1 otherwise, a parse failure included.
+No format reward: the KL penalty `beta` keeps the format (the paper
 used 0.08 at 27B; smaller values collapsed).
 
 The policy is written into a staging directory and renamed into place
@@ -36,14 +37,15 @@ from core.config import Settings
 from core.engine import shown_orders, to_original_order
 from core.errors import InputError
 from core.files import check_free, staged_directory
+from core.labels import NoLabel
 from core.parse import parse_output
 from core.store.batch import require_dataset
+from core.store.labels import item_labels
 from core.store.schema import Item
 from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template
 from core.training.meta_base import (
     directory_sha256,
 )
-from core.training.meta_data import ItemLabel, item_label
 from core.training.registry import register_trained_judge
 from core.training.rft_trainer import resolve_model_dir
 from core.types import JudgeInput, ParseFailure, Turn
@@ -131,10 +133,12 @@ def rl_prompts(
     prompts: list[RLPrompt] = []
     with Session(engine) as session:
         query = select(Item).where(Item.dataset_id == ds_id, Item.n_responses >= 2).order_by(Item.id)
+        rows = list(session.scalars(query))
+        labels = item_labels(session, [item.id for item in rows])
         items = 0
-        for item in session.scalars(query):
-            label = item_label(session, item)
-            if not isinstance(label, ItemLabel):
+        for item in rows:
+            label = labels[item.id]
+            if isinstance(label, NoLabel):
                 continue
             judge_input = JudgeInput(
                 query=item.query,

@@ -1,0 +1,99 @@
+"""The label of an item: one rule, which every consumer calls.
+
+An item is labelled by two groups of votes (`LabelVotes`), each vote a
+response index or None for a tie:
+
+- **human**: the current label of each of this studio's annotators (every
+  role but "imported");
+- **dataset**: the labels that came with the dataset file, pooled: its
+  ground-truth rows and the current labels of imported annotators (PandaLM's
+  three annotators, for one).
+
+The rule (`item_label`):
+
+1. If any human has labelled the item, the humans' majority decides: the
+   label given more often than any other (a plurality), a tie label included.
+   When the top count is shared, the item has no label ("annotators disagree");
+   the dataset is not consulted, since a human has looked at the item.
+2. Otherwise the dataset's majority decides in the same way ("dataset labels
+   disagree" when its top count is shared). `dataset_label` is this step on
+   its own: what the dataset says, whatever the humans say.
+3. Otherwise the item has no label ("unlabelled").
+
+A label is an `ItemLabel` (a tie label is one too: `is_tie`); no label is a
+`NoLabel` with its reason, never a sentinel mixed with the response indices.
+A consumer that needs a best response (the strict rule: the best must score
+strictly above every other) leaves a tie label out with the reason
+`LABELLED_A_TIE`.
+
+An adjudicated label, when one is added, will come before step 1: it decides
+the item whatever the votes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Source = Literal["human", "dataset"]
+Reason = Literal["annotators disagree", "dataset labels disagree", "unlabelled"]
+LABELLED_A_TIE = "labelled a tie"  # why a consumer that needs a best response leaves a tie out
+
+
+@dataclass(frozen=True)
+class LabelVotes:
+    """Everything the rule reads about one item."""
+
+    human: tuple[int | None, ...] = ()
+    """The current labels of this studio's annotators (role not "imported"); None: a tie."""
+    dataset: tuple[int | None, ...] = ()
+    """The dataset's labels: its ground-truth rows and imported annotators' current labels."""
+
+
+@dataclass(frozen=True)
+class ItemLabel:
+    """An item's label: the best response, or a tie."""
+
+    best: int | None
+    """The index of the best response (original order); None: the responses tie."""
+    source: Source
+    """Whose majority decided it."""
+    votes: int
+    """How many of that group's labels say `best`."""
+    total: int
+    """How many labels that group gave."""
+
+    @property
+    def is_tie(self) -> bool:
+        return self.best is None
+
+
+@dataclass(frozen=True)
+class NoLabel:
+    """An item without a label, and why."""
+
+    reason: Reason
+
+
+def item_label(votes: LabelVotes) -> ItemLabel | NoLabel:
+    """The item's label by the rule of this module: the humans' majority, else the dataset's."""
+    if votes.human:
+        return _majority(votes.human, "human") or NoLabel("annotators disagree")
+    return dataset_label(votes)
+
+
+def dataset_label(votes: LabelVotes) -> ItemLabel | NoLabel:
+    """What the dataset says (step 2 of the rule alone): the human votes are not read."""
+    if votes.dataset:
+        return _majority(votes.dataset, "dataset") or NoLabel("dataset labels disagree")
+    return NoLabel("unlabelled")
+
+
+def _majority(labels: Sequence[int | None], source: Source) -> ItemLabel | None:
+    """The label given more often than any other; None when the top count is shared."""
+    (best, count), *rest = Counter(labels).most_common()
+    if rest and rest[0][1] == count:
+        return None
+    return ItemLabel(best=best, source=source, votes=count, total=len(labels))

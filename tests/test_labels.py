@@ -1,0 +1,200 @@
+"""The one label rule (`core.labels`), and every consumer of a label seeing it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import Judge, SamplingParams, ScriptedBackend
+from core.insights import accuracy_by_dataset
+from core.labels import ItemLabel, LabelVotes, NoLabel, dataset_label, item_label
+from core.store.batch import judge_dataset
+from core.store.db import make_engine, upgrade
+from core.store.evals import evaluation_items
+from core.store.importing import import_file
+from core.store.labels import add_label, annotator_id, item_labels
+from core.store.queues import Queue, item_view, queue_items
+from core.store.schema import Dataset, GroundTruth, Item
+from core.store.stats import agreement
+from core.training.labelled import labelled_items
+from core.training.meta_data import meta_training_set
+from core.training.rl import RLConfig, rl_prompts
+
+
+def human(best: int | None, votes: int, total: int) -> ItemLabel:
+    return ItemLabel(best=best, source="human", votes=votes, total=total)
+
+
+def dataset(best: int | None, votes: int, total: int) -> ItemLabel:
+    return ItemLabel(best=best, source="dataset", votes=votes, total=total)
+
+
+RULE = {  # (human votes, dataset votes) -> the item's label
+    "no labels": ((), (), NoLabel("unlabelled")),
+    "one human": ((1,), (), human(1, 1, 1)),
+    "humans agree": ((1, 1), (), human(1, 2, 2)),
+    "humans split evenly": ((0, 1), (), NoLabel("annotators disagree")),
+    "humans split, the dataset is not asked": ((0, 1), (0, 0), NoLabel("annotators disagree")),
+    "two humans of three": ((2, 0, 2), (), human(2, 2, 3)),
+    "three humans, three answers": ((0, 1, None), (), NoLabel("annotators disagree")),
+    "a plurality of four": ((0, 0, 1, 2), (), human(0, 2, 4)),
+    "humans call it a tie": ((None, None, 0), (), human(None, 2, 3)),
+    "one human tie": ((None,), (1,), human(None, 1, 1)),
+    "humans tie against a tie": ((None, 0), (), NoLabel("annotators disagree")),
+    "only a ground truth": ((), (1,), dataset(1, 1, 1)),
+    "a ground-truth tie": ((), (None,), dataset(None, 1, 1)),
+    "two ground truths disagree": ((), (0, 1), NoLabel("dataset labels disagree")),
+    "imported annotators 2 vs 1": ((), (1, 1, 0), dataset(1, 2, 3)),
+    "imported annotators outvote the truth": ((), (1, 0, 0), dataset(0, 2, 3)),
+    "a dataset tie by majority": ((), (None, None, 1), dataset(None, 2, 3)),
+    "a human overrides the dataset": ((0,), (1, 1, 1), human(0, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("case", list(RULE))
+def test_the_rule(case):
+    humans, data, expected = RULE[case]
+    assert item_label(LabelVotes(human=humans, dataset=data)) == expected
+
+
+def test_a_tie_label_is_a_label():
+    label = item_label(LabelVotes(human=(None,)))
+    assert isinstance(label, ItemLabel) and label.is_tie
+    assert not dataset(0, 1, 1).is_tie
+
+
+def test_the_dataset_label_reads_only_the_dataset():
+    assert dataset_label(LabelVotes(human=(0,), dataset=(1,))) == dataset(1, 1, 1)
+    assert dataset_label(LabelVotes(human=(0,))) == NoLabel("unlabelled")
+    assert dataset_label(LabelVotes(dataset=(0, None))) == NoLabel("dataset labels disagree")
+
+
+# -- every consumer, one store ------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    """One item, in a dataset of its own named `name`."""
+
+    name: str
+    truths: tuple[int | None, ...]  # ground-truth rows
+    imported: tuple[int | None, ...]  # labels of imported annotators
+    humans: tuple[int | None, ...]  # labels of this studio's annotators
+    label: ItemLabel | NoLabel  # the item's label
+    dataset: ItemLabel | NoLabel  # what its dataset says
+
+
+CASES = [
+    Case("unlabelled", (), (), (), NoLabel("unlabelled"), NoLabel("unlabelled")),
+    Case("humans-agree", (0,), (), (1, 1), human(1, 2, 2), dataset(0, 1, 1)),
+    Case("humans-split", (0,), (), (0, 1), NoLabel("annotators disagree"), dataset(0, 1, 1)),
+    Case("humans-tie", (), (), (None, None, 0), human(None, 2, 3), NoLabel("unlabelled")),
+    Case("truth-only", (1,), (), (), dataset(1, 1, 1), dataset(1, 1, 1)),
+    Case("truths-disagree", (0, 1), (), (), NoLabel("dataset labels disagree"),
+         NoLabel("dataset labels disagree")),
+    Case("imported-2-1", (), (1, 1, 0), (), dataset(1, 2, 3), dataset(1, 2, 3)),
+    Case("imported-and-truth", (1,), (0, 0), (), dataset(0, 2, 3), dataset(0, 2, 3)),
+    Case("humans-override", (1,), (1, 1), (0,), human(0, 1, 1), dataset(1, 3, 3)),
+    Case("dataset-tie", (None,), (), (), dataset(None, 1, 1), dataset(None, 1, 1)),
+]
+HUMANS = ("alice", "bob", "carol")
+IMPORTED = ("pandalm-1", "pandalm-2", "pandalm-3")
+PARAMS = SamplingParams(k=3)
+# The judge's samples, in original order: one picks response 0, one response 1, and the
+# third sets its vote, to the dataset's label (response 0 when the dataset has none).
+PICK = {0: (9, 2), 1: (2, 9), None: (5, 5)}
+# Items whose label the judge's vote misses: their label is not the dataset's.
+JUDGE_DISAGREES = {"humans-agree", "humans-tie", "humans-override"}
+
+
+def scores_text(scores: tuple[int, int]) -> str:
+    return f"Specific Criteria: c\nAnalysis: a\nScores: \\boxed{{{scores[0]}, {scores[1]}}}"
+
+
+def vote_of(case: Case) -> int | None:
+    return case.dataset.best if isinstance(case.dataset, ItemLabel) else 0
+
+
+def build_store(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'labels.db'}")
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        for name in IMPORTED:
+            annotator_id(session, name, role="imported")
+    texts = []
+    for n, case in enumerate(CASES):
+        path = tmp_path / f"{case.name}.jsonl"
+        path.write_text(json.dumps({"prompt": f"question {n}?", "responses": ["a", "b"]}) + "\n")
+        import_file(engine, path, case.name)
+        texts += [scores_text(PICK[0]), scores_text(PICK[1]), scores_text(PICK[vote_of(case)])]
+    ids = {}
+    with Session(engine) as session, session.begin():
+        for case in CASES:
+            ids[case.name] = item_id = session.scalar(
+                select(Item.id).join(Dataset).where(Dataset.name == case.name))
+            session.add_all(GroundTruth(item_id=item_id, best=b, source="file")
+                            for b in case.truths)
+    for case in CASES:
+        for who, best in [*zip(IMPORTED, case.imported), *zip(HUMANS, case.humans)]:
+            add_label(engine, ids[case.name], who, best)
+    judge = Judge(ScriptedBackend(texts), rescue=False, shuffle=False)
+    for case in CASES:
+        judge_dataset(engine, judge, case.name, PARAMS)
+    return engine, judge, ids
+
+
+def needs_a_best(label: ItemLabel | NoLabel) -> object:
+    """What a consumer that needs a best response reports for `label`."""
+    if isinstance(label, NoLabel):
+        return {label.reason: 1}
+    if label.best is None:
+        return {"labelled a tie": 1}
+    return (label.best, label.source)
+
+
+def test_every_consumer_sees_the_same_label(tmp_path):
+    engine, judge, ids = build_store(tmp_path)
+    accuracy = {a.dataset: a.accuracy for a in accuracy_by_dataset(engine)}
+    with Session(engine) as session:
+        assert item_labels(session, ids.values()) == {ids[c.name]: c.label for c in CASES}
+        disagrees = set(queue_items(session, Queue.JUDGE_DISAGREES, limit=None))
+        views = {c.name: item_view(session, ids[c.name]) for c in CASES}
+    assert disagrees == {ids[name] for name in JUDGE_DISAGREES}
+    for case in CASES:
+        name, label = case.name, case.label
+        # evaluation and RFT need a best response: a tie is left out
+        items, considered, excluded = evaluation_items(engine, judge, name, PARAMS, greedy=False)
+        seen = (items[0].best, items[0].label_source) if items else excluded
+        assert (considered, seen) == (1, needs_a_best(label)), name
+        rft = labelled_items(engine, name)
+        seen = (rft.items[0].best, rft.items[0].label_source) if rft.items else dict(rft.skipped)
+        assert seen == needs_a_best(label), name
+        # the meta RM: a sample is correct when it picks the label (a tie: when it ties)
+        meta = meta_training_set(engine, name)
+        if isinstance(label, NoLabel):
+            assert (meta.skipped_items, meta.examples) == ({label.reason: 1}, []), name
+        else:
+            correct = [e.correct for e in sorted(meta.examples, key=lambda e: e.sample_index)]
+            assert correct[:2] == [label.best == 0, label.best == 1], name
+        # RL trains towards the label, a tie included
+        prompts = rl_prompts(engine, name, ChatFree(), RLConfig())
+        assert [p.best for p in prompts] == ([] if isinstance(label, NoLabel) else [label.best])
+        # the dataset's label: shown to annotators, and the ground truth of the judge's
+        # accuracy; the vote is that label, so the item counts and is right
+        assert views[name].dataset_label == case.dataset, name
+        truth = agreement(engine, name).accuracy_vs_ground_truth
+        for estimate in (accuracy[name], truth):
+            if isinstance(case.dataset, NoLabel):
+                assert estimate.n == 0, name
+            else:
+                assert (estimate.n, estimate.value) == (1, 1.0), name
+
+
+class ChatFree:
+    """A tokenizer stand-in with no chat format."""
+
+    chat_template = None
