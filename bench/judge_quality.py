@@ -1,0 +1,205 @@
+"""How good is a judge on items it never trained on? Base model vs the studio's judge.
+
+    .venv/bin/python bench/judge_quality.py --models embedded studio --per-source 6 --k 8
+
+Held-out items (the recipe's rule, `core.training.recipe.held_out`) of the four
+preference sets in ../shared/data/preferences: LLMBar (Natural and the four
+Adversarial sets; the MT-Bench, FairEval and LLMEval2 files share questions with
+the critique data and are left out), JudgeBench, HH-RLHF harmless, PandaLM
+(label: the three annotators' majority by `core.labels`). Per source, the first N
+held-out items in a fixed hash order whose prompt fits `--max-prompt-chars`.
+
+Each model judges every item with k sampled judgements (temperature 0.5, the
+responses shuffled per sample) and once greedily, WITHOUT score rescue. Printed
+per model, per source and pooled: parse-valid rate of samples, strict accuracy
+(the labelled best strictly above the other; a tie or no valid sample is wrong)
+of greedy, one sample, voting@4 and voting@k, with bootstrap 95% CIs over
+items; the paired difference between the two models; how often the response
+shown first wins among decisive samples; and how many distinct principle texts
+the k samples of one judgement write. `--out` keeps every figure and three
+transcripts as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.agreement import strict_correct
+from core.backends import load_backend
+from core.config import Settings
+from core.datasets import Skipped, read_dataset
+from core.engine import Judge
+from core.labels import ItemLabel, LabelVotes, item_label
+from core.store.importing import content_hash
+from core.training.recipe import held_out
+from core.types import JudgeInput, Judgement, SamplingParams
+
+PREFS = ROOT.parent / "shared" / "data" / "preferences"
+SOURCES = {
+    "llmbar": [PREFS / "llmbar" / f"LLMBar_{n}.json" for n in (
+        "Natural", "Adversarial_Neighbor", "Adversarial_GPTInst", "Adversarial_GPTOut",
+        "Adversarial_Manual")],
+    "judgebench": sorted((PREFS / "judgebench").glob("*.jsonl")),
+    "hh-rlhf": [PREFS / "hh-rlhf" / "harmless-base_test.jsonl.gz"],
+    "pandalm": [PREFS / "pandalm" / "testset-v1.json"],
+}
+
+
+@dataclass(frozen=True)
+class HeldOutItem:
+    source: str
+    key: str
+    input: JudgeInput
+    best: int
+
+
+def held_out_items(per_source: int, max_prompt_chars: int) -> list[HeldOutItem]:
+    chosen: list[HeldOutItem] = []
+    for source, files in SOURCES.items():
+        found: list[HeldOutItem] = []
+        for path in files:
+            for record in read_dataset(path):
+                if isinstance(record, Skipped) or len(record.responses) != 2:
+                    continue
+                context = [t.model_dump() for t in record.context]
+                key = content_hash(record.query, context, record.responses)
+                size = len(record.query) + sum(len(r) for r in record.responses) + sum(
+                    len(t.content) for t in record.context)
+                if not held_out(key) or size > max_prompt_chars:
+                    continue
+                label = item_label(LabelVotes(dataset=tuple(lab.best for lab in record.labels)))
+                if not isinstance(label, ItemLabel) or label.best is None:
+                    continue
+                found.append(HeldOutItem(source, key, JudgeInput(
+                    query=record.query, responses=record.responses, context=record.context),
+                    label.best))
+        found.sort(key=lambda i: hashlib.sha256(f"bench:{i.key}".encode()).hexdigest())
+        chosen += found[:per_source]
+    return chosen
+
+
+def _voted_correct(judgement: Judgement, best: int, upto: int) -> bool:
+    totals = [0, 0]
+    valid = 0
+    for sample in judgement.samples[:upto]:
+        if sample.scores is not None:
+            valid += 1
+            totals = [a + b for a, b in zip(totals, sample.scores, strict=True)]
+    return valid > 0 and strict_correct(totals, best)
+
+
+def _ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
+    data = np.asarray(values, dtype=float)
+    if len(data) == 0:
+        return (float("nan"),) * 3
+    rng = np.random.default_rng(seed)
+    boots = rng.choice(data, size=(2000, len(data)), replace=True).mean(axis=1)
+    return float(data.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+
+
+def _fmt(values: Sequence[float]) -> str:
+    mean, lo, hi = _ci(values)
+    return f"{mean:6.1%} [{lo:5.1%}, {hi:5.1%}]"
+
+
+def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
+              batch: int) -> dict[str, object]:
+    settings = Settings(model=model)
+    judge = Judge(load_backend(settings), rescue=False, prefill=settings.prefill_enabled)
+    sampled = SamplingParams(k=k, temperature=0.5, max_new_tokens=max_new_tokens, seed=0)
+    greedy = sampled.model_copy(update={"k": 1, "temperature": 0.0})
+    started = time.perf_counter()
+    judged: list[Judgement] = []
+    greedy_judged: list[Judgement] = []
+    for at in range(0, len(items), batch):
+        chunk = [i.input for i in items[at: at + batch]]
+        for params, out in ((sampled, judged), (greedy, greedy_judged)):
+            for result in judge.judge_many(chunk, params):
+                if not isinstance(result, Judgement):
+                    raise SystemExit(f"{model}: an item could not be judged: {result}")
+                out.append(result)
+        print(f"  {model}: {min(at + batch, len(items))}/{len(items)} items, "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+    rows = []
+    for item, j, g in zip(items, judged, greedy_judged, strict=True):
+        decisive_first = [s.scores[s.shown_order[0]] > s.scores[s.shown_order[1]]
+                          for s in j.samples if s.scores is not None
+                          and s.scores[0] != s.scores[1]]
+        rows.append({
+            "source": item.source,
+            "valid": [s.valid for s in j.samples],
+            "greedy": _voted_correct(g, item.best, 1),
+            "single": _voted_correct(j, item.best, 1),
+            "vote4": _voted_correct(j, item.best, 4),
+            f"vote{k}": _voted_correct(j, item.best, k),
+            "first_wins": decisive_first,
+            "distinct_principles": len({(s.parse.principles or "").strip() for s in j.samples}),
+        })
+    transcripts = [{"query": j.input.query[:500], "raw_text": j.samples[0].raw_text,
+                    "scores": j.samples[0].scores, "best": it.best}
+                   for it, j in list(zip(items, judged, strict=True))[:3]]
+    return {"model": judge.backend.info.model_dump(), "seconds": time.perf_counter() - started,
+            "rows": rows, "transcripts": transcripts}
+
+
+def report(results: dict[str, dict[str, object]], k: int) -> None:
+    methods = ["greedy", "single", "vote4", f"vote{k}"]
+    for model, result in results.items():
+        rows = result["rows"]
+        assert isinstance(rows, list)
+        print(f"\n== {model} ({result['seconds']:.0f} s)")
+        for source in [*SOURCES, "pooled"]:
+            subset = [r for r in rows if source in ("pooled", r["source"])]
+            if not subset:
+                continue
+            valid = [v for r in subset for v in r["valid"]]
+            first = [f for r in subset for f in r["first_wins"]]
+            cells = "  ".join(f"{m} {_fmt([float(r[m]) for r in subset])}" for m in methods)
+            print(f"  {source:10} n={len(subset):3}  parse-valid {np.mean(valid):6.1%}  {cells}")
+            if source == "pooled":
+                print(f"  first shown wins {np.mean(first) if first else float('nan'):.1%} of "
+                      f"{len(first)} decisive samples; distinct principles per judgement "
+                      f"{np.mean([r['distinct_principles'] for r in subset]):.2f} of {k}")
+    if len(results) == 2:
+        (a, ra), (b, rb) = results.items()
+        for m in methods:
+            diff = [float(y[m]) - float(x[m])
+                    for x, y in zip(ra["rows"], rb["rows"], strict=True)]  # type: ignore[call-overload]
+            mean, lo, hi = _ci(diff)
+            print(f"  {b} - {a} {m:7}: {mean:+.1%} paired 95% CI [{lo:+.1%}, {hi:+.1%}]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["embedded", "studio"])
+    parser.add_argument("--per-source", type=int, default=6)
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=384)
+    parser.add_argument("--max-prompt-chars", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=2, help="items judged together")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    items = held_out_items(args.per_source, args.max_prompt_chars)
+    print(f"{len(items)} held-out items: " + ", ".join(
+        f"{s} {sum(i.source == s for i in items)}" for s in SOURCES), flush=True)
+    results = {m: run_model(m, items, args.k, args.max_new_tokens, args.batch)
+               for m in args.models}
+    report(results, args.k)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
