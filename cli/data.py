@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ def import_(
     file: Annotated[Path, typer.Argument(help="JSON, JSONL or CSV (optionally .gz)")],
     dataset: Annotated[str, typer.Option(help="dataset to import into (created if new)")],
     shape: Annotated[
-        Optional[str], typer.Option(help="record shape; detected from the first record if unset")
+        str | None, typer.Option(help="record shape; detected from the first record if unset")
     ] = None,
 ) -> None:
     """Import preference data: one transaction, idempotent, with a report of what was skipped."""
@@ -32,7 +32,7 @@ def import_(
 
 @app.command()
 def stats(
-    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
+    dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
 ) -> None:
     """Counts per dataset, judge accuracy and agreement, with 95% CIs."""
     from core.store import open_store
@@ -42,15 +42,18 @@ def stats(
         engine = open_store(load_settings())
         counts = dataset_counts(engine)
         result = agreement(engine, dataset)
-    typer.echo(f"{'dataset':30} {'items':>7} {'truth':>7} {'labelled':>9} {'judged':>7} {'labels':>7}")
+    typer.echo(f"{'dataset':30} {'items':>7} {'truth':>7} {'imported':>9} {'labelled':>9} "
+               f"{'judged':>7} {'labels':>7}")
     for c in counts:
         if dataset is None or c.dataset == dataset:
             typer.echo(
-                f"{c.dataset:30} {c.items:7} {c.with_ground_truth:7} {c.labelled:9} "
-                f"{c.judged:7} {c.labels:7}"
+                f"{c.dataset:30} {c.items:7} {c.with_ground_truth:7} {c.imported_labels:9} "
+                f"{c.labelled:9} {c.judged:7} {c.labels:7}"
             )
+    typer.echo("(truth: items with a ground truth; imported: labels that came with the dataset; "
+               "labelled, labels: by this studio's annotators)")
     typer.echo("")
-    typer.echo(f"judge accuracy vs ground truth  {_estimate(result.accuracy_vs_ground_truth)}")
+    typer.echo(f"judge accuracy vs item label    {_estimate(result.accuracy_vs_label)}")
     typer.echo(f"judge accuracy vs human labels  {_estimate(result.accuracy_vs_humans)}")
     typer.echo(f"judge-human Cohen's kappa       {_estimate(result.judge_human_kappa)}")
     typer.echo(f"annotators Krippendorff's alpha {_estimate(result.annotator_alpha)}")
@@ -68,7 +71,7 @@ def _estimate(e: Estimate) -> str:
 def export(
     kind: Annotated[str, typer.Argument(help="items, labels or judgements")],
     output: Annotated[Path, typer.Argument(help="JSONL file to write")],
-    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
+    dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
 ) -> None:
     """Export items, labels or judgements as JSONL (written whole or not at all)."""
     from core.store import open_store

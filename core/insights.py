@@ -2,11 +2,13 @@
 
 Pure computation over the store; plotting is the front's business. The judge's
 verdict on an item is its latest judgement's vote, scored by the strict rule
-(see `core.agreement`). An item's ground truth is what its dataset says by the
-label rule (`core.labels.dataset_label`: its ground-truth rows and imported
-annotators' labels, pooled, their majority); this studio's annotators are raters
-of their own. Only items with two or more responses count towards accuracy and
-agreement.
+(see `core.agreement`). Accuracy, accuracy by margin and the score histogram
+use the item's label, the one evaluation uses (`core.labels.item_label`: this
+studio's annotators' majority, else the dataset's). In the kappa matrix the
+"dataset" rater is what the dataset says on its own (`core.labels.dataset_label`:
+its ground-truth rows and imported annotators' labels, pooled, their majority),
+a rater beside the annotators and the judge. Only items with two or more
+responses count towards accuracy and agreement.
 Empty inputs give empty results (n = 0, value None, a note), never NaN.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -27,28 +29,28 @@ from sqlalchemy.orm import Session
 
 from core.agreement import Estimate, Label, cohen_kappa, judge_accuracy, judge_label
 from core.errors import InputError
-from core.labels import ItemLabel
+from core.labels import ItemLabel, NoLabel
 from core.store.judgements import latest_judgement_ids
-from core.store.labels import dataset_labels, is_current
+from core.store.labels import dataset_labels, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Dataset, Item, JudgementRow, SampleRow
 from core.types import Judgement
 from core.vote import strict_winner
 
 JUDGE = "judge"
-GROUND_TRUTH = "ground truth"
+DATASET = "dataset"  # the kappa matrix's rater for what the dataset says
 
 
 @dataclass(frozen=True)
 class CategoryAccuracy:
     category: str | None  # None: the dataset's items without a category
-    accuracy: Estimate  # n: judged items of the category with a ground truth
+    accuracy: Estimate  # n: judged items of the category with a label
     judged: int
 
 
 @dataclass(frozen=True)
 class DatasetAccuracy:
     dataset: str
-    accuracy: Estimate  # n: judged items with a ground truth
+    accuracy: Estimate  # n: judged items with a label
     judged: int  # items of two or more responses with a judgement
     by_category: tuple[CategoryAccuracy, ...]  # empty when the dataset has no categories
 
@@ -58,7 +60,7 @@ class AgreementMatrix:
     """Cohen's kappa between every two raters, square and symmetric (a heatmap)."""
 
     dataset: str | None
-    raters: tuple[str, ...]  # annotators, then "judge" and "ground truth" when they label
+    raters: tuple[str, ...]  # annotators, then "judge" and "dataset" when they label
     kappa: tuple[tuple[Estimate | None, ...], ...]  # None: diagonal, or < 2 shared items
     shared: tuple[tuple[int, ...], ...]  # items both raters label (diagonal: the rater's)
     note: str | None = None
@@ -70,9 +72,9 @@ class ScoreDistribution:
 
     dataset: str | None
     values: tuple[int, ...]  # every score value seen, ascending
-    best: tuple[int, ...]  # scores of the ground-truth best response
+    best: tuple[int, ...]  # scores of the labelled best response (the item's label)
     other: tuple[int, ...]  # scores of the other responses of those items
-    unknown: tuple[int, ...]  # no ground truth, or the ground truth is a tie
+    unknown: tuple[int, ...]  # the item has no label, or is labelled a tie
     samples: int  # valid samples counted
     note: str | None = None
 
@@ -121,6 +123,9 @@ class PrincipleDiversity:
     note: str | None = None
 
 
+_Rule = Callable[[Session, Iterable[int]], dict[int, ItemLabel | NoLabel]]
+
+
 class _Judged(NamedTuple):
     item_id: int
     dataset: str
@@ -160,25 +165,27 @@ def _latest_judged(session: Session, dataset: str | None) -> list[_Judged]:
     return [_Judged(*row) for row in rows]
 
 
-def _truths(session: Session, dataset: str | None) -> dict[int, int | None]:
-    """item id -> its ground truth (the dataset's label; None is a tie), for the
-    preference items whose dataset gives one."""
+def _labels(
+    session: Session, dataset: str | None, *, rule: _Rule = item_labels
+) -> dict[int, int | None]:
+    """item id -> its label's best response (None: a tie), for the preference items
+    that have one: by `rule`, the item's label (default) or `dataset_labels`."""
     query = _in_dataset(select(Item.id).where(Item.n_responses >= 2), Item.id, dataset)
-    labels = dataset_labels(session, session.scalars(query))
+    labels = rule(session, session.scalars(query))
     return {item: label.best for item, label in labels.items() if isinstance(label, ItemLabel)}
 
 
-def _accuracy(judged: Sequence[_Judged], truths: dict[int, int | None], seed: int) -> Estimate:
+def _accuracy(judged: Sequence[_Judged], labels: dict[int, int | None], seed: int) -> Estimate:
     if not judged:
         return _empty("no judged items")
-    pairs = [(j.totals, truths[j.item_id]) for j in judged if j.item_id in truths]
+    pairs = [(j.totals, labels[j.item_id]) for j in judged if j.item_id in labels]
     if not pairs:
-        return _empty("no judged item has a ground truth")
+        return _empty("no judged item has a label")
     return judge_accuracy(pairs, seed=seed)
 
 
 def accuracy_by_dataset(engine: Engine, *, seed: int = 0) -> list[DatasetAccuracy]:
-    """Per dataset (by name), judge accuracy against ground truth, and per category
+    """Per dataset (by name), judge accuracy against the items' labels, and per category
     (every category of the dataset's items, judged or not; None: no category)."""
     with Session(engine) as session:
         categories: dict[str, set[str | None]] = defaultdict(set)
@@ -187,7 +194,7 @@ def accuracy_by_dataset(engine: Engine, *, seed: int = 0) -> list[DatasetAccurac
         ):
             categories[name].add(category)
         judged = _latest_judged(session, None)
-        truths = _truths(session, None)
+        labels = _labels(session, None)
     by_category: dict[tuple[str, str | None], list[_Judged]] = defaultdict(list)
     for j in judged:
         by_category[j.dataset, j.category].append(j)
@@ -195,12 +202,12 @@ def accuracy_by_dataset(engine: Engine, *, seed: int = 0) -> list[DatasetAccurac
     for name in sorted(categories):
         names = sorted(categories[name], key=lambda c: (c is None, c or ""))
         split = tuple(
-            CategoryAccuracy(c, _accuracy(by_category[name, c], truths, seed),
+            CategoryAccuracy(c, _accuracy(by_category[name, c], labels, seed),
                              len(by_category[name, c]))
             for c in names
         ) if names != [None] else ()
         items = [j for c in names for j in by_category[name, c]]
-        result.append(DatasetAccuracy(name, _accuracy(items, truths, seed), len(items), split))
+        result.append(DatasetAccuracy(name, _accuracy(items, labels, seed), len(items), split))
     return result
 
 
@@ -214,7 +221,7 @@ def _current_labels(session: Session, dataset: str | None) -> dict[str, dict[int
     )
     ratings: dict[str, dict[int, Label]] = defaultdict(dict)
     for name, item_id, best in session.execute(_in_dataset(query, Annotation.item_id, dataset)):
-        reserved = name in (JUDGE, GROUND_TRUTH)
+        reserved = name in (JUDGE, DATASET)
         ratings[f"{name} (annotator)" if reserved else name][item_id] = best
     return ratings
 
@@ -222,17 +229,18 @@ def _current_labels(session: Session, dataset: str | None) -> dict[str, dict[int
 def agreement_matrix(
     engine: Engine, dataset: str | None = None, *, seed: int = 0
 ) -> AgreementMatrix:
-    """Cohen's kappa between annotators, the judge and the ground truth, pair by pair.
+    """Cohen's kappa between annotators, the judge and the dataset, pair by pair.
 
     The judge's label is `judge_label` of its latest totals; a judgement with no
-    valid sample gives no label. Ties are a category of their own."""
+    valid sample gives no label. The dataset's is `dataset_label` (what the dataset
+    says, whatever this studio's annotators say). Ties are a category of their own."""
     with Session(engine) as session:
         _check_dataset(session, dataset)
         ratings = dict(sorted(_current_labels(session, dataset).items()))
         judge = {j.item_id: judge_label(j.totals) for j in _latest_judged(session, dataset)
                  if j.valid_samples > 0}
-        truths = _truths(session, dataset)
-    for name, labels in ((JUDGE, judge), (GROUND_TRUTH, truths)):
+        says = _labels(session, dataset, rule=dataset_labels)
+    for name, labels in ((JUDGE, judge), (DATASET, says)):
         if labels:
             ratings[name] = labels
     raters = tuple(ratings)
@@ -266,14 +274,14 @@ def _valid_samples(
 
 def score_distributions(engine: Engine, dataset: str | None = None) -> ScoreDistribution:
     """Histogram of the scores of every valid sample (all judgements, not just the
-    latest), split by whether the response is the ground-truth best."""
+    latest), split by whether the response is the best by the item's label."""
     with Session(engine) as session:
         _check_dataset(session, dataset)
         samples = _valid_samples(session, dataset)
-        truths = _truths(session, dataset)
+        labels = _labels(session, dataset)
     counts: dict[str, Counter[int]] = {"best": Counter(), "other": Counter(), "unknown": Counter()}
     for scores, _, item_id in samples:
-        best = truths.get(item_id) if item_id is not None else None
+        best = labels.get(item_id) if item_id is not None else None
         for response, score in enumerate(scores):
             group = "unknown" if best is None else "best" if response == best else "other"
             counts[group][score] += 1
@@ -297,7 +305,7 @@ def margin_vs_accuracy(
     engine: Engine, dataset: str | None = None, bins: Sequence[int] = (1, 2, 4, 8, 16, 32),
     *, seed: int = 0,
 ) -> list[MarginBin]:
-    """Accuracy of the latest judgements by their vote margin (items with a ground truth).
+    """Accuracy of the latest judgements by their vote margin (items with a label).
 
     `bins` are the lower edges of the bins of positive margins, from 1 up; ties
     (margin 0) are always a bin of their own, first. Judgements without a valid
@@ -308,13 +316,13 @@ def margin_vs_accuracy(
     with Session(engine) as session:
         _check_dataset(session, dataset)
         judged = _latest_judged(session, dataset)
-        truths = _truths(session, dataset)
+        labels = _labels(session, dataset)
     lows = [0, *edges]
     pairs: list[list[tuple[list[int], int | None]]] = [[] for _ in lows]
     for j in judged:
-        if j.item_id in truths and j.margin is not None:
+        if j.item_id in labels and j.margin is not None:
             pairs[int(np.searchsorted(lows, j.margin, side="right")) - 1].append(
-                (j.totals, truths[j.item_id])
+                (j.totals, labels[j.item_id])
             )
     highs: list[int | None] = [*lows[1:], None]
     return [

@@ -22,7 +22,7 @@ def run(*args: str):
         (["--query", "", "-r", "a", "-r", "b"], "the query is empty"),
         (["--query", "q"], "there are no responses"),
         (["--query", "q", "-r", "a", "-r", "  "], "response 2 is empty"),
-        (["--query", "q", *sum((["-r", f"r{i}"] for i in range(10)), [])], "1 to 9 response"),
+        (["--query", "q", *[arg for i in range(10) for arg in ("-r", f"r{i}")]], "1 to 9 response"),
         (["-r", "a"], "no query"),
         (["--query", "q", "-r", "a", "--template", "nope"], "unknown template"),
         (["--query", "q", "-r", "a", "--model", "/no/such/model"], "not found"),
@@ -149,7 +149,7 @@ def test_batch_judge_a_dataset_with_the_embedded_model(database, tmp_path):
     assert "judged 1 item(s) of 'tiny'; 1 already done" in second.output
     stats = run("stats", "--dataset", "tiny")
     assert re.search(r"tiny\s+2\s+2\s+0\s+2\s+0", stats.output)
-    assert "judge accuracy vs ground truth" in stats.output
+    assert "judge accuracy vs item label" in stats.output
 
 
 def test_account_command_prompts_for_a_hidden_password(database):

@@ -100,7 +100,7 @@ def test_accuracy_by_dataset_and_category_uses_the_latest_judgement(judged_store
     uncategorised = by_category[None]
     assert (uncategorised.judged, uncategorised.accuracy.n) == (1, 0)
     assert uncategorised.accuracy.value is None
-    assert uncategorised.accuracy.note == "no judged item has a ground truth"
+    assert uncategorised.accuracy.note == "no judged item has a label"
     assert (beta.judged, beta.accuracy.n, beta.accuracy.value, beta.accuracy.note) == (
         0, 0, None, "no judged items")
     assert [(c.category, c.judged, c.accuracy.n) for c in beta.by_category] == [
@@ -122,7 +122,7 @@ def test_margin_bins_show_accuracy_by_vote_margin(judged_store):
     assert all(b.accuracy.n == 0 for b in margin_vs_accuracy(judged_store, "beta"))
 
 
-def test_score_histogram_splits_ground_truth_best_from_the_rest(judged_store):
+def test_score_histogram_splits_the_labelled_best_from_the_rest(judged_store):
     everything = score_distributions(judged_store)
     assert everything.samples == 17  # 8 item judgements of 2 samples + 1 valid playground one
     assert everything.values == (1, 2, 3, 4, 5, 6, 8, 9)
@@ -135,7 +135,7 @@ def test_score_histogram_splits_ground_truth_best_from_the_rest(judged_store):
     assert (beta.samples, beta.values, beta.best, beta.note) == (0, (), (), "no valid samples")
 
 
-def test_agreement_matrix_pairs_annotators_judge_and_ground_truth(store, tmp_path):
+def test_agreement_matrix_pairs_annotators_judge_and_the_dataset(store, tmp_path):
     truths = [0, 1, 0, 1, None]
     items = import_records(store, tmp_path, "toy", [pair(i, b) for i, b in enumerate(truths)])
     judge_items(store, items, [scores_text(9, 2), scores_text(2, 9), scores_text(9, 2),
@@ -147,19 +147,19 @@ def test_agreement_matrix_pairs_annotators_judge_and_ground_truth(store, tmp_pat
     add_label(store, items[1], "carol", 1)
     add_label(store, items[0], "judge", 0)  # an annotator who happens to be called "judge"
     with Session(store) as session, session.begin():  # a second source that disagrees:
-        session.add(GroundTruth(item_id=items[0], best=1, source="other"))  # no ground truth
+        session.add(GroundTruth(item_id=items[0], best=1, source="other"))  # no dataset label
     result = agreement_matrix(store, "toy")
-    assert result.raters == ("alice", "carol", "judge (annotator)", "judge", "ground truth")
+    assert result.raters == ("alice", "carol", "judge (annotator)", "judge", "dataset")
     kappa = {(a, b): result.kappa[i][j] for i, a in enumerate(result.raters)
              for j, b in enumerate(result.raters)}
     value = {pair_: (k.value, k.n) if k else None for pair_, k in kappa.items()}
-    # items 2-4; the unparseable item 5 gives no verdict, item 1 no ground truth
-    assert value["judge", "ground truth"] == (1.0, 3)
+    # items 2-4; the unparseable item 5 gives no verdict, item 1 no dataset label
+    assert value["judge", "dataset"] == (1.0, 3)
     # items 2-5: alice 1, 1, 0, tie against 1, 0, 1, tie: agreement 1/2, by chance 6/16
-    assert value["alice", "ground truth"] == (pytest.approx(0.2), 4)  # ties are a category
+    assert value["alice", "dataset"] == (pytest.approx(0.2), 4)  # ties are a category
     assert value["alice", "judge"] == (0.0, 4)
     assert value["carol", "alice"] == (1.0, 2)
-    assert value["carol", "ground truth"] is None  # one shared item only
+    assert value["carol", "dataset"] is None  # one shared item only
     assert value["judge (annotator)", "alice"] is None
     assert all(kappa[a, b] == kappa[b, a] for a, b in kappa)
     assert all(result.kappa[i][i] is None for i in range(5))

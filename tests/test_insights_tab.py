@@ -73,7 +73,7 @@ def test_accuracy_bars_have_the_estimates_heights_and_ci_error_bars():
     assert "no judged items" in split.hovertext[1]
     table = charts.accuracy_table([alpha, beta])
     assert list(table.columns) == charts.ACCURACY_COLUMNS
-    assert table["n (with ground truth)"].tolist() == [4, 2, 0, 10]
+    assert table["n (with a label)"].tolist() == [4, 2, 0, 10]
     assert table["category"].tolist() == ["(all)", "math", charts.NO_CATEGORY, "(all)"]
     assert table.iloc[0][["accuracy", "95% CI"]].tolist() == ["75%", "50% to 100%"]
     assert table.iloc[2][["accuracy", "95% CI", "note"]].tolist() == ["", "", "no judged items"]
@@ -83,14 +83,14 @@ def test_accuracy_without_any_value_explains_instead_of_drawing():
     for results in ([], [DatasetAccuracy("alpha", NONE, 0, ())]):
         figure = charts.accuracy_figure(results)
         assert figure.data == ()
-        assert annotation_texts(figure) == ["No judged item has a ground truth yet."]
+        assert annotation_texts(figure) == ["No judged item has a label yet."]
     assert charts.accuracy_table([]).empty
 
 
 def matrix() -> AgreementMatrix:
     k_ab, k_ag = Estimate(0.4, 0.1, 0.7, 8), Estimate(0.9, 0.8, 1.0, 5)
     return AgreementMatrix(
-        None, ("alice", "judge", "ground truth"),
+        None, ("alice", "judge", "dataset"),
         ((None, k_ab, k_ag), (k_ab, None, None), (k_ag, None, None)),
         ((8, 8, 5), (8, 9, 1), (5, 1, 6)),
     )
@@ -105,12 +105,12 @@ def test_agreement_heatmap_is_symmetric_with_ci_and_n_on_hover():
     assert (heatmap.zmin, heatmap.zmax) == (-1, 1)
     assert "0.40 (95% CI 0.10 to 0.70, n=8)" in heatmap.hovertext[0][1]
     assert "too few shared items" in heatmap.hovertext[1][2] and "n=1" in heatmap.hovertext[1][2]
-    assert heatmap.hovertext[2][2] == "ground truth: labels 6 items"
+    assert heatmap.hovertext[2][2] == "dataset: labels 6 items"
     table = charts.agreement_table(matrix())
     assert table.values.tolist() == [
         ["alice", "judge", "0.40", "0.10 to 0.70", 8, ""],
-        ["alice", "ground truth", "0.90", "0.80 to 1.00", 5, ""],
-        ["judge", "ground truth", "", "", 1, "fewer than 2 shared items"]]
+        ["alice", "dataset", "0.90", "0.80 to 1.00", 5, ""],
+        ["judge", "dataset", "", "", 1, "fewer than 2 shared items"]]
 
 
 def test_agreement_with_fewer_than_two_raters_explains():
@@ -123,7 +123,7 @@ def test_agreement_with_fewer_than_two_raters_explains():
 def test_score_histogram_groups_best_and_other_and_drops_empty_groups():
     dist = ScoreDistribution(None, (1, 5, 9), (0, 1, 2), (3, 1, 0), (0, 0, 0), 4)
     figure = charts.score_figure(dist)
-    assert [t.name for t in figure.data] == ["ground-truth best", "other responses"]
+    assert [t.name for t in figure.data] == ["labelled best", "other responses"]
     assert figure.data[0].x == (1, 5, 9) and figure.data[0].y == (0, 1, 2)
     assert figure.layout.barmode == "group"
     empty = charts.score_figure(ScoreDistribution(None, (), (), (), (), 0, "no valid samples"))
@@ -265,15 +265,17 @@ def test_insights_of_a_judged_dataset(studio, filled):
     assert view.warning is None and "dataset `alpha`: 4 judged items, 8 valid samples" in (
         view.message)
     overall, split = view.accuracy_plot.data
-    assert overall.x == ("alpha",) and overall.y == (0.5,)  # items 1 and 2 right, 3 and 4 not
-    assert split.x == ("alpha · code", "alpha · math") and split.y == (0.0, pytest.approx(2 / 3))
-    assert view.accuracy_table["n (with ground truth)"].tolist() == [4, 1, 3]
+    # against the items' labels: alice's (0, 0, 1, 0) override the dataset's (0, 0, 0, 1), and
+    # the judge picks hers on every item (against the dataset's it would be right on two)
+    assert overall.x == ("alpha",) and overall.y == (1.0,)
+    assert split.x == ("alpha · code", "alpha · math") and split.y == (1.0, 1.0)
+    assert view.accuracy_table["n (with a label)"].tolist() == [4, 1, 3]
     (heatmap,) = view.agreement_plot.data
-    assert heatmap.x == ("alice", "judge", "ground truth")
+    assert heatmap.x == ("alice", "judge", "dataset")
     assert view.agreement_table["n (shared items)"].tolist() == [4, 4, 4]
     assert sum(sum(t.y) for t in view.scores_plot.data) == 16  # 8 samples x 2 responses
     (margins,) = view.margin_plot.data
-    assert dict(zip(margins.x, margins.y, strict=True))["8-15"] == 0.5  # margins 12 and 15
+    assert dict(zip(margins.x, margins.y, strict=True))["8-15"] == 1.0  # margins 12 and 15
     assert "decisive samples" in view.bias_text
     everything = insights_view(studio, ALL)
     assert "the store: 4 judged items, 11 valid samples" in everything.message

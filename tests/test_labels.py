@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,16 +12,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Judge, SamplingParams, ScriptedBackend
-from core.insights import accuracy_by_dataset
+from core.insights import (
+    DATASET,
+    accuracy_by_dataset,
+    agreement_matrix,
+    margin_vs_accuracy,
+    score_distributions,
+)
 from core.labels import ItemLabel, LabelVotes, NoLabel, dataset_label, item_label
 from core.store.batch import judge_dataset
+from core.store.browse import browse_items
 from core.store.db import make_engine, upgrade
 from core.store.evals import evaluation_items
 from core.store.importing import import_file
 from core.store.labels import add_label, annotator_id, item_labels
 from core.store.queues import Queue, item_view, queue_items
 from core.store.schema import Dataset, GroundTruth, Item
-from core.store.stats import agreement
+from core.store.stats import agreement, dataset_counts
 from core.training.labelled import labelled_items
 from core.training.meta_data import meta_training_set
 from core.training.rl import RLConfig, rl_prompts
@@ -109,6 +117,10 @@ PARAMS = SamplingParams(k=3)
 PICK = {0: (9, 2), 1: (2, 9), None: (5, 5)}
 # Items whose label the judge's vote misses: their label is not the dataset's.
 JUDGE_DISAGREES = {"humans-agree", "humans-tie", "humans-override"}
+# The annotation queues read only this studio's annotators: imported ones are the dataset.
+NO_HUMAN_LABEL = {"unlabelled", "truth-only", "truths-disagree", "imported-2-1",
+                  "imported-and-truth", "dataset-tie"}
+HUMANS_SPLIT = {"humans-split"}
 
 
 def scores_text(scores: tuple[int, int]) -> str:
@@ -162,8 +174,16 @@ def test_every_consumer_sees_the_same_label(tmp_path):
     with Session(engine) as session:
         assert item_labels(session, ids.values()) == {ids[c.name]: c.label for c in CASES}
         disagrees = set(queue_items(session, Queue.JUDGE_DISAGREES, limit=None))
+        unlabelled = set(queue_items(session, Queue.UNLABELLED, limit=None))
+        split = set(queue_items(session, Queue.ANNOTATORS_DISAGREE, limit=None))
         views = {c.name: item_view(session, ids[c.name]) for c in CASES}
     assert disagrees == {ids[name] for name in JUDGE_DISAGREES}
+    assert unlabelled == {ids[name] for name in NO_HUMAN_LABEL}
+    assert split == {ids[name] for name in HUMANS_SPLIT}
+    assert {r.item_id for r in browse_items(engine, labelled=False).rows} == unlabelled
+    assert {r.item_id for r in browse_items(engine, queue=Queue.ANNOTATORS_DISAGREE).rows} == split
+    assert {c.dataset: c.labelled for c in dataset_counts(engine)} == {
+        c.name: int(c.name not in NO_HUMAN_LABEL) for c in CASES}
     for case in CASES:
         name, label = case.name, case.label
         # evaluation and RFT need a best response: a tie is left out
@@ -183,15 +203,34 @@ def test_every_consumer_sees_the_same_label(tmp_path):
         # RL trains towards the label, a tie included
         prompts = rl_prompts(engine, name, ChatFree(), RLConfig())
         assert [p.best for p in prompts] == ([] if isinstance(label, NoLabel) else [label.best])
-        # the dataset's label: shown to annotators, and the ground truth of the judge's
-        # accuracy; the vote is that label, so the item counts and is right
+        # the judge's accuracy on Insights (per dataset and by margin) and in the stats is
+        # against the item's label, as evaluation's is: the vote is the dataset's label, so
+        # it misses where the humans' label is another
+        expected = [] if isinstance(label, NoLabel) else [
+            (1, 0.0 if name in JUDGE_DISAGREES else 1.0)]
+        by_margin = [(b.accuracy.n, b.accuracy.value) for b in margin_vs_accuracy(engine, name)
+                     if b.accuracy.n]
+        for estimate in (accuracy[name], agreement(engine, name).accuracy_vs_label):
+            assert [(e.n, e.value) for e in [estimate] if e.n] == expected, name
+        assert by_margin == expected, name
+        # the score histogram's "best": the scores of the labelled best response
+        scores = score_distributions(engine, name)
+        best = {v: n for v, n in zip(scores.values, scores.best, strict=True) if n}
+        assert best == labelled_best_scores(case), name
+        # the dataset's label: shown to annotators, and the "dataset" rater of the kappa
+        # matrix (what the dataset says, whatever the humans say)
         assert views[name].dataset_label == case.dataset, name
-        truth = agreement(engine, name).accuracy_vs_ground_truth
-        for estimate in (accuracy[name], truth):
-            if isinstance(case.dataset, NoLabel):
-                assert estimate.n == 0, name
-            else:
-                assert (estimate.n, estimate.value) == (1, 1.0), name
+        raters = agreement_matrix(engine, name).raters
+        assert (DATASET in raters) == isinstance(case.dataset, ItemLabel), name
+
+
+def labelled_best_scores(case: Case) -> dict[int, int]:
+    """score -> how often the item's labelled best response got it (none: no label or a
+    tie), from the judge's three scripted samples."""
+    if not isinstance(case.label, ItemLabel) or case.label.best is None:
+        return {}
+    samples = (PICK[0], PICK[1], PICK[vote_of(case)])
+    return dict(Counter(sample[case.label.best] for sample in samples))
 
 
 class ChatFree:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend
 from core.errors import InputError
 from core.labels import ItemLabel
+from core.store.browse import browse_items
 from core.store.export import export_frame, export_jsonl
 from core.store.importing import import_file
 from core.store.judgements import load_judgement, save_judgement
@@ -283,6 +284,50 @@ def test_queues_find_the_right_items(store, tmp_path):
     assert blind.judgement is None and blind.dataset_label is None
 
 
+def pandalm_record(idx: int, votes: tuple[int, int, int]) -> dict:
+    """A record as PandaLM's test set has it: its three annotators' votes (0 is a tie)."""
+    return {"idx": idx, "motivation_app": "Grammarly", "instruction": f"Rewrite sentence {idx}.",
+            "input": "", "response1": f"first {idx}", "response2": f"second {idx}",
+            **{f"annotator{i}": vote for i, vote in enumerate(votes, start=1)}}
+
+
+def test_imported_annotators_are_the_dataset_in_the_queues_and_counts(store, tmp_path):
+    """PandaLM's three annotators came with the file: their labels are the dataset's
+    votes, so its items wait in "unlabelled" until this studio's annotators label them,
+    and only a split among those puts an item in "annotators disagree"."""
+    path = tmp_path / "pandalm.json"
+    path.write_text(json.dumps([pandalm_record(0, (1, 1, 2)), pandalm_record(1, (1, 2, 0))]))
+    import_file(store, path, "pandalm")
+    agreed, split = item_ids(store)
+
+    def members(queue):
+        with Session(store) as session:
+            return queue_items(session, queue)
+
+    with Session(store) as session:
+        assert [len(current_labels(session, i)) for i in (agreed, split)] == [3, 3]
+    assert members(Queue.UNLABELLED) == [agreed, split]
+    assert members(Queue.ANNOTATORS_DISAGREE) == []  # the imported three split on item 2
+    assert browse_items(store, labelled=False).total == 2
+    assert browse_items(store, labelled=True).total == 0
+    assert [r.labels for r in browse_items(store).rows] == [0, 0]
+    (counts,) = dataset_counts(store)
+    assert (counts.labelled, counts.labels, counts.imported_labels) == (0, 0, 6)
+
+    add_label(store, agreed, "alice", 0)
+    add_label(store, agreed, "bob", 1)  # two humans, one each: no label
+    assert members(Queue.UNLABELLED) == [split]
+    assert members(Queue.ANNOTATORS_DISAGREE) == [agreed]
+    page = browse_items(store, queue=Queue.ANNOTATORS_DISAGREE)
+    assert (page.total, [r.item_id for r in page.rows], page.rows[0].labels) == (1, [agreed], 2)
+    assert [r.item_id for r in browse_items(store, labelled=True).rows] == [agreed]
+    (counts,) = dataset_counts(store)
+    assert (counts.labelled, counts.labels, counts.imported_labels) == (1, 2, 6)
+
+    add_label(store, agreed, "carol", 1)  # a majority: the item has a label again
+    assert members(Queue.ANNOTATORS_DISAGREE) == []
+
+
 def test_export_jsonl_and_dataframe(store, tmp_path):
     import_file(store, write_jsonl(tmp_path / "p.jsonl", PAIRS[:2]), "toy")
     first, second = _judge_items(store, ScriptedBackend([scores_text(9, 2)] * 4))
@@ -311,16 +356,17 @@ def test_stats_count_and_score_the_judge(store, tmp_path):
     ids = _judge_items(store, ScriptedBackend(completions))
     for item in ids:
         add_label(store, item, "alice", 0)
-        add_label(store, item, "bob", 0 if item != ids[-1] else 1)
+        add_label(store, item, "bob", 0 if item != ids[2] else 1)
     (counts,) = dataset_counts(store)
-    assert (counts.items, counts.with_ground_truth, counts.labelled, counts.judged, counts.labels) == (
-        4, 4, 4, 4, 8
-    )
+    assert (counts.items, counts.with_ground_truth, counts.labelled, counts.judged, counts.labels,
+            counts.imported_labels) == (4, 4, 4, 4, 8, 0)
     result = agreement(store, "toy")
-    assert result.accuracy_vs_ground_truth.value == pytest.approx(0.5)  # tie counts wrong
-    assert result.accuracy_vs_ground_truth.n == 4
-    low, high = result.accuracy_vs_ground_truth.low, result.accuracy_vs_ground_truth.high
-    assert low <= 0.5 <= high
+    # Against the items' labels: 1 and 2 right; 3 has none (alice and bob split, so the
+    # dataset's 0 is not asked); 4's tied vote counts wrong.
+    assert result.accuracy_vs_label.value == pytest.approx(2 / 3)
+    assert result.accuracy_vs_label.n == 3
+    low, high = result.accuracy_vs_label.low, result.accuracy_vs_label.high
+    assert low <= 2 / 3 <= high
     assert result.accuracy_vs_humans.n == 8
     (pair,) = result.annotator_kappas
     assert pair[:2] == ("alice", "bob")

@@ -34,7 +34,7 @@ OTHER_COLOUR = "#90a4ae"
 UNKNOWN_COLOUR = "#cfd8dc"
 EXPECTED_COLOUR = "#ef6c00"
 NO_CATEGORY = "(no category)"
-ACCURACY_COLUMNS = ["dataset", "category", "judged", "n (with ground truth)", "accuracy",
+ACCURACY_COLUMNS = ["dataset", "category", "judged", "n (with a label)", "accuracy",
                     "95% CI", "note"]
 AGREEMENT_COLUMNS = ["rater A", "rater B", "kappa", "95% CI", "n (shared items)", "note"]
 TERM_COLUMNS = ["kind", "term", "samples"]
@@ -101,10 +101,11 @@ def _accuracy_bars(
 
 
 def accuracy_figure(results: Sequence[DatasetAccuracy]) -> go.Figure:
-    """Judge accuracy per dataset and per category, with 95% CI error bars; n on the axis."""
-    title = "Judge accuracy vs ground truth (95% CI)"
+    """Judge accuracy per dataset and per category against the items' labels (the
+    annotators' majority, else the dataset's), with 95% CI error bars; n on the axis."""
+    title = "Judge accuracy vs the item's label (95% CI)"
     if not any(r.accuracy.value is not None for r in results):
-        return empty_figure(title, "No judged item has a ground truth yet.")
+        return empty_figure(title, "No judged item has a label yet.")
     order: list[str] = []
     ticks: list[str] = []
     overall: tuple[list[str], list[Estimate]] = ([], [])
@@ -156,7 +157,7 @@ def agreement_figure(matrix: AgreementMatrix) -> go.Figure:
     title = "Agreement: Cohen's kappa (95% CI and n on hover)"
     if len(matrix.raters) < 2:
         return empty_figure(title, f"Agreement needs two raters: {matrix.note or 'too few'}.<br>"
-                                   "Label items, judge them, or import ground truth.")
+                                   "Label items, judge them, or import labelled data.")
     size = len(matrix.raters)
     z = [[k.value if k is not None else None for k in row] for row in matrix.kappa]
     text = [["" if v is None else f"{v:.2f}" for v in row] for row in z]
@@ -184,13 +185,13 @@ def agreement_table(matrix: AgreementMatrix) -> pd.DataFrame:
 
 
 def score_figure(distribution: ScoreDistribution) -> go.Figure:
-    """Grouped histogram of per-sample scores: ground-truth best vs the other responses."""
+    """Grouped histogram of per-sample scores: the labelled best vs the other responses."""
     title = f"Per-sample scores ({distribution.samples} valid samples)"
     if not distribution.values:
         return empty_figure(title, f"No scores to show: {distribution.note or 'no samples'}.")
-    groups = [("ground-truth best", distribution.best, BEST_COLOUR),
+    groups = [("labelled best", distribution.best, BEST_COLOUR),
               ("other responses", distribution.other, OTHER_COLOUR),
-              ("no ground truth / tie", distribution.unknown, UNKNOWN_COLOUR)]
+              ("no label / labelled a tie", distribution.unknown, UNKNOWN_COLOUR)]
     figure = go.Figure([
         go.Bar(x=list(distribution.values), y=list(counts), name=name, marker={"color": colour},
                hovertemplate=f"{name}: score %{{x}} given %{{y}} times<extra></extra>")
@@ -205,7 +206,7 @@ def margin_figure(bins: Sequence[MarginBin]) -> go.Figure:
     """Accuracy by vote margin (summed score points), with 95% CI error bars."""
     title = "Accuracy by vote margin (95% CI)"
     if not any(b.accuracy.n for b in bins):
-        return empty_figure(title, "No judged item with a ground truth has a vote margin yet.")
+        return empty_figure(title, "No judged item with a label has a vote margin yet.")
     labels = [b.label for b in bins]
     figure = go.Figure(_accuracy_bars(labels, [b.accuracy for b in bins], "accuracy",
                                       DATASET_COLOUR))

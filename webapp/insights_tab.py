@@ -123,7 +123,8 @@ def insights_view(studio: Studio, dataset: str | None) -> InsightsView:
     else:
         judged = sum(a.judged for a in accuracy)
         message = (f"Insights of {where}: {judged} judged items, {scores.samples} valid samples "
-                   "(the latest judgement of an item is its verdict; CIs are 95%).")
+                   "(the latest judgement of an item is its verdict, scored against the item's "
+                   "label: its annotators' majority, else the dataset's; CIs are 95%).")
     return InsightsView(
         message=message,
         accuracy_plot=charts.accuracy_figure(accuracy),

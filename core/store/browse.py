@@ -1,10 +1,12 @@
 """Browsing the items of the store: filter, search and page through them.
 
-`browse_items` combines its filters with AND: a dataset, labelled or not,
-an annotation queue (`core.store.queues`) and a case-insensitive substring
-search over the query and every response. The search text only ever travels
-as a bound parameter, with the LIKE wildcards `%` and `_` escaped, so it is
-matched literally. Each row carries the item's latest judgement verdict.
+`browse_items` combines its filters with AND: a dataset, labelled or not (by
+this studio's annotators: imported annotators' labels are the dataset's, see
+`core.store.labels.has_human_label`), an annotation queue (`core.store.queues`)
+and a case-insensitive substring search over the query and every response.
+The search text only ever travels as a bound parameter, with the LIKE
+wildcards `%` and `_` escaped, so it is matched literally. Each row carries
+the item's latest judgement verdict.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import InputError
-from core.store.labels import is_current
-from core.store.queues import ItemView, Queue, item_view, judge_disagrees, queue_filter
+from core.store.labels import by_studio_annotator, has_human_label, is_current
+from core.store.queues import ItemView, Queue, item_view, label_rule_members, queue_filter
 from core.store.schema import Annotation, Dataset, Item, JudgementRow
 
 SNIPPET_CHARS = 120
@@ -33,7 +35,7 @@ class ItemRow:
     category: str | None
     query: str  # the start of the query, whitespace collapsed, "…" when cut
     n_responses: int
-    labels: int  # current (not superseded) human labels
+    labels: int  # current labels of this studio's annotators (imported ones are the dataset's)
     judgement_id: int | None  # the latest judgement; None: never judged
     winner: int | None  # 0-based; with `tie`, the tie-break pick, not a win
     tie: bool | None
@@ -118,8 +120,7 @@ def _conditions(
     if dataset:
         conditions.append(Dataset.name == dataset)
     if labelled is not None:
-        any_label = exists().where(Annotation.item_id == Item.id, is_current())
-        conditions.append(any_label if labelled else ~any_label)
+        conditions.append(has_human_label() if labelled else ~has_human_label())
     if queue:
         in_queue = queue_filter(_as_queue(queue), margin_threshold)
         conditions.append(in_queue)  # type: ignore[arg-type]
@@ -143,7 +144,7 @@ def _rows(session: Session, item_ids: list[int]) -> tuple[ItemRow, ...]:
     )
     labels = (
         select(func.count(Annotation.id))
-        .where(Annotation.item_id == Item.id, is_current())
+        .where(Annotation.item_id == Item.id, is_current(), by_studio_annotator())
         .scalar_subquery()
     )
     query = (
@@ -180,7 +181,8 @@ def browse_items(
     """The items passing every given filter (None or "" means no filter), oldest
     first: `limit` of them from `offset`, and how many pass in all.
 
-    `labelled`: True, items with any human label; False, items with none.
+    `labelled`: True, items with a current label by one of this studio's annotators;
+    False, items with none (labels of imported annotators don't count).
     `queue`: a `Queue` (or its value). `search`: a case-insensitive substring of
     the query or a response, matched literally. Raises InputError on an unknown
     queue or a bad page."""
@@ -191,8 +193,9 @@ def browse_items(
     conditions = _conditions(engine, dataset, labelled, queue, search, margin_threshold)
     matching = select(Item.id).join(Dataset, Dataset.id == Item.dataset_id).where(*conditions)
     with Session(engine) as session:
-        if queue and _as_queue(queue).by_label_rule:  # decided in Python: page the survivors
-            found = judge_disagrees(session, list(session.scalars(matching.order_by(Item.id))))
+        if queue and (chosen := _as_queue(queue)).by_label_rule:  # decided in Python
+            candidates = list(session.scalars(matching.order_by(Item.id)))
+            found = label_rule_members(session, chosen, candidates)  # page the survivors
             total, page_ids = len(found), found[offset : offset + limit]
         else:
             total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0

@@ -8,6 +8,9 @@ both win: the loser re-reads the current label and supersedes the winner's.
 
 `item_labels` decides items' labels in bulk by the one rule of `core.labels`
 (the humans' majority, else the dataset's); every consumer of a label calls it.
+"Labelled" for annotation (the queues, browsing, the dataset counts) means a
+current label by one of this studio's annotators (`has_human_label`): an
+imported annotator's label is one of the dataset's votes, not a human one.
 """
 
 from __future__ import annotations
@@ -128,6 +131,18 @@ def chain_head(row: type[Annotation] = Annotation) -> ColumnElement[bool]:
 def is_current(row: type[Annotation] = Annotation) -> ColumnElement[bool]:
     """SQL: `row` is an annotator's current label (newest, and not an undo)."""
     return and_(chain_head(row), row.retracted.is_(False))
+
+
+def by_studio_annotator(row: type[Annotation] = Annotation) -> ColumnElement[bool]:
+    """SQL: `row` was given by one of this studio's annotators (role not "imported"):
+    a "human" vote of `core.labels`. An imported annotator's label is the dataset's."""
+    return row.annotator_id.in_(select(Annotator.id).where(Annotator.role != IMPORTED))
+
+
+def has_human_label() -> ColumnElement[bool]:
+    """SQL on `Item`: the item has a current label by one of this studio's annotators
+    (what "labelled" means for annotation: imported annotators' labels don't count)."""
+    return exists().where(Annotation.item_id == Item.id, is_current(), by_studio_annotator())
 
 
 def _current_id(session: Session, item_id: int, who: int) -> int | None:

@@ -1,12 +1,18 @@
 """Annotation queues: which items need a human next, and what to show them.
 
+A queue is for this studio's annotators, so its "labels" are theirs: an
+imported annotator's label (PandaLM's three, say) is one of the dataset's
+votes (`core.labels`), and an item with only those is unlabelled here.
+`QUEUE_HELP` says what each queue holds.
+
 Each queue is a SQL filter over items, judged by the item's latest judgement
-and its current labels, except "judge disagrees": it needs the item's label by
-the rule of `core.labels`, which is decided in Python (`judge_disagrees`, in
-bulk) over the judged items its SQL filter selects. For an annotator, items
-they already labelled are left out. `item_view` gives what the annotation
-screen shows; in blind mode it hides the other annotators' labels, the
-dataset's label and the judge's verdict.
+and its current labels, except the queues `by_label_rule` ("judge disagrees",
+"annotators disagree"): they need the item's label by the rule of
+`core.labels`, which is decided in Python (`label_rule_members`, in bulk) over
+the candidates their SQL filter selects. For an annotator, items they already
+labelled are left out. `item_view` gives what the annotation screen shows; in
+blind mode it hides the other annotators' labels, the dataset's label and the
+judge's verdict.
 """
 
 from __future__ import annotations
@@ -22,11 +28,19 @@ from core.agreement import strict_correct
 from core.errors import InputError
 from core.labels import ItemLabel, NoLabel
 from core.store.judgements import latest_judgement_ids, load_judgement
-from core.store.labels import Label, current_labels, dataset_labels, is_current, item_labels
+from core.store.labels import (
+    Label,
+    by_studio_annotator,
+    current_labels,
+    dataset_labels,
+    has_human_label,
+    is_current,
+    item_labels,
+)
 from core.store.schema import Annotation, Annotator, Dataset, Item, JudgementRow
 from core.types import Judgement, Turn
 
-_IDS_PER_CHECK = 500  # items whose labels `judge_disagrees` decides at a time
+_IDS_PER_CHECK = 500  # items whose labels `label_rule_members` decides at a time
 
 
 class Queue(StrEnum):
@@ -40,15 +54,18 @@ class Queue(StrEnum):
     @property
     def by_label_rule(self) -> bool:
         """Membership needs the item's label (`core.labels`): `queue_filter` selects
-        the candidates, `judge_disagrees` decides."""
-        return self is Queue.JUDGE_DISAGREES
+        the candidates, `label_rule_members` decides."""
+        return self in (Queue.JUDGE_DISAGREES, Queue.ANNOTATORS_DISAGREE)
 
 
 QUEUE_HELP = {
-    Queue.UNLABELLED: "no human label yet",
+    Queue.UNLABELLED: "no label from this studio's annotators yet (the dataset's own labels, "
+    "imported annotators' such as PandaLM's included, don't count)",
     Queue.JUDGE_DISAGREES: "the judge's winner differs from the item's label: the annotators' "
     "majority, else the dataset's (a tied vote counts as disagreeing)",
-    Queue.ANNOTATORS_DISAGREE: "annotators' current labels differ",
+    Queue.ANNOTATORS_DISAGREE: "this studio's annotators split: no answer has more of their "
+    "current labels than every other, so the item has no label until someone breaks the tie "
+    "(imported annotators don't count)",
     Queue.LOW_MARGIN: "the vote's margin is at most the threshold (ties included)",
     Queue.SPLIT_VOTE: "the judge's samples disagree on the winner",
     Queue.PARSE_FAILURES: "some of the judge's samples failed to parse (before or after rescue)",
@@ -77,17 +94,19 @@ def _latest_where(*conditions: object) -> object:
 
 def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
     """A SQL condition on `Item` that holds for the items in `queue`; for a queue
-    `by_label_rule`, for the items it is drawn from (pass them to `judge_disagrees`)."""
+    `by_label_rule`, for the items it is drawn from (pass them to `label_rule_members`)."""
     if queue is Queue.UNLABELLED:
-        return ~exists().where(Annotation.item_id == Item.id, is_current())
-    if queue is Queue.ANNOTATORS_DISAGREE:
+        return ~has_human_label()
+    if queue is Queue.ANNOTATORS_DISAGREE:  # the candidates: two of them differ
         other = aliased(Annotation)
         return exists().where(
             Annotation.item_id == Item.id,
             is_current(),
+            by_studio_annotator(),
             other.item_id == Item.id,
             other.annotator_id != Annotation.annotator_id,
             is_current(other),
+            by_studio_annotator(other),
             func.coalesce(other.best, -1) != func.coalesce(Annotation.best, -1),
         )
     if queue is Queue.LOW_MARGIN:
@@ -102,33 +121,47 @@ def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
     return _latest_where(JudgementRow.valid_samples > 0)  # judge disagrees: the candidates
 
 
-def judge_disagrees(
-    session: Session, item_ids: Sequence[int], *, limit: int | None = None
+def label_rule_members(
+    session: Session, queue: Queue, item_ids: Sequence[int], *, limit: int | None = None
 ) -> list[int]:
-    """Those of `item_ids`, in their order (the first `limit`), whose latest judgement
-    misses the item's label (`core.labels`) by the strict rule: a tied vote is
-    wrong; against a tie label only a tied vote is right. Items without a label,
-    or whose latest judgement has no valid sample, are not in it."""
+    """Those of `item_ids`, in their order (the first `limit`), that are in `queue`, a
+    queue `by_label_rule`, by the item's label (`core.labels`), decided in bulk:
+
+    - judge disagrees: the latest judgement misses the label by the strict rule (a
+      tied vote is wrong; against a tie label only a tied vote is right). Items
+      without a label, or whose latest judgement has no valid sample, are not in it.
+    - annotators disagree: the item has no label because this studio's annotators
+      split (`NoLabel("annotators disagree")`).
+    """
+    if not queue.by_label_rule:
+        raise ValueError(f"queue {queue.value!r} is a SQL filter: use queue_filter")
     found: list[int] = []
     for start in range(0, len(item_ids), _IDS_PER_CHECK):
         chunk = item_ids[start : start + _IDS_PER_CHECK]
         labels = item_labels(session, chunk)
-        latest = latest_judgement_ids().where(JudgementRow.item_id.in_(chunk))
-        totals: dict[int, list[int]] = {
-            item_id: scores for item_id, scores in session.execute(
-                select(JudgementRow.item_id, JudgementRow.totals)
-                .where(JudgementRow.id.in_(latest), JudgementRow.valid_samples > 0))
-            if item_id is not None
-        }
+        totals = _latest_totals(session, chunk) if queue is Queue.JUDGE_DISAGREES else {}
         for item_id in chunk:
             label = labels[item_id]
-            if not isinstance(label, ItemLabel) or item_id not in totals:
-                continue
-            if not strict_correct(totals[item_id], label.best):
+            if queue is Queue.ANNOTATORS_DISAGREE:
+                member = label == NoLabel("annotators disagree")
+            else:
+                member = (isinstance(label, ItemLabel) and item_id in totals
+                          and not strict_correct(totals[item_id], label.best))
+            if member:
                 found.append(item_id)
                 if limit is not None and len(found) >= limit:
                     return found
     return found
+
+
+def _latest_totals(session: Session, item_ids: Sequence[int]) -> dict[int, list[int]]:
+    """item id -> its latest judgement's totals, where that judgement has a valid sample."""
+    latest = latest_judgement_ids().where(JudgementRow.item_id.in_(item_ids))
+    rows = session.execute(
+        select(JudgementRow.item_id, JudgementRow.totals)
+        .where(JudgementRow.id.in_(latest), JudgementRow.valid_samples > 0)
+    )
+    return {item_id: totals for item_id, totals in rows if item_id is not None}
 
 
 def queue_items(
@@ -164,7 +197,7 @@ def queue_items(
     if exclude:
         query = query.where(Item.id.not_in(list(exclude)))
     if queue.by_label_rule:
-        return judge_disagrees(session, list(session.scalars(query)), limit=limit)
+        return label_rule_members(session, queue, list(session.scalars(query)), limit=limit)
     return list(session.scalars(query.limit(limit)))
 
 

@@ -3,9 +3,12 @@
 The judge's verdict on an item is its latest judgement's vote. Accuracy uses
 the strict rule (the labelled best response must score strictly above every
 other; a tie is wrong, and so is a judgement without a valid sample): against
-the ground truth, what the item's dataset says (`core.labels.dataset_label`),
-and against each current label of this studio's annotators. Kappa and alpha
-between annotators count every annotator, imported ones too.
+the item's label (`core.labels.item_label`: this studio's annotators'
+majority, else the dataset's; the label evaluation uses), and against each
+current label of this studio's annotators. Kappa and alpha between annotators
+count every annotator, imported ones too. In the counts, "labelled" and
+"labels" are this studio's annotators' (`core.store.labels.has_human_label`);
+imported annotators' labels are counted apart, as the dataset's.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from core.agreement import (
 )
 from core.labels import ItemLabel
 from core.store.judgements import latest_judgement_ids
-from core.store.labels import IMPORTED, dataset_labels, is_current
+from core.store.labels import IMPORTED, by_studio_annotator, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
 
 
@@ -34,16 +37,17 @@ from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item,
 class DatasetCounts:
     dataset: str
     items: int
-    with_ground_truth: int
-    labelled: int
+    with_ground_truth: int  # items with a ground-truth row
+    labelled: int  # items with a current label by one of this studio's annotators
     judged: int
-    labels: int
+    labels: int  # current labels of this studio's annotators
+    imported_labels: int  # current labels of imported annotators (part of the dataset)
 
 
 @dataclass(frozen=True)
 class Agreement:
     dataset: str | None
-    accuracy_vs_ground_truth: Estimate
+    accuracy_vs_label: Estimate  # against each item's label (`core.labels.item_label`)
     accuracy_vs_humans: Estimate
     judge_human_kappa: Estimate
     annotator_kappas: tuple[tuple[str, str, Estimate], ...]
@@ -63,9 +67,12 @@ def dataset_counts(engine: Engine) -> list[DatasetCounts]:
 
         items = dict(session.execute(select(Item.dataset_id, func.count()).group_by(Item.dataset_id)).all())
         truths = per_dataset(func.count(func.distinct(GroundTruth.item_id)), GroundTruth)
-        labelled = per_dataset(func.count(func.distinct(Annotation.item_id)), Annotation, is_current())
+        human = (is_current(), by_studio_annotator())
+        labelled = per_dataset(func.count(func.distinct(Annotation.item_id)), Annotation, *human)
         judged = per_dataset(func.count(func.distinct(JudgementRow.item_id)), JudgementRow)
-        labels = per_dataset(func.count(Annotation.id), Annotation, is_current())
+        labels = per_dataset(func.count(Annotation.id), Annotation, *human)
+        imported = per_dataset(func.count(Annotation.id), Annotation, is_current(),
+                               ~by_studio_annotator())
         return [
             DatasetCounts(
                 dataset=name,
@@ -74,6 +81,7 @@ def dataset_counts(engine: Engine) -> list[DatasetCounts]:
                 labelled=labelled.get(ds_id, 0),
                 judged=judged.get(ds_id, 0),
                 labels=labels.get(ds_id, 0),
+                imported_labels=imported.get(ds_id, 0),
             )
             for ds_id, name in session.execute(select(Dataset.id, Dataset.name).order_by(Dataset.name))
         ]
@@ -81,7 +89,7 @@ def dataset_counts(engine: Engine) -> list[DatasetCounts]:
 
 def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> Agreement:
     """Judge accuracy and agreement (with bootstrap 95% CIs) over `dataset` or all."""
-    vs_truth: list[tuple[list[int], int | None]] = []
+    vs_label: list[tuple[list[int], int | None]] = []
     vs_humans: list[tuple[list[int], int | None]] = []
     ratings: dict[str, dict[int, int | None]] = defaultdict(dict)
     with Session(engine) as session:
@@ -90,7 +98,7 @@ def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> A
             query = query.join(Dataset).where(Dataset.name == dataset)
         item_ids = list(session.scalars(query))
         latest = _latest_totals(session)
-        truths = dataset_labels(session, item_ids)
+        labels = item_labels(session, item_ids)
         for item_id, name, role, best in session.execute(
             select(Annotation.item_id, Annotator.name, Annotator.role, Annotation.best)
             .join(Annotator, Annotator.id == Annotation.annotator_id)
@@ -101,9 +109,9 @@ def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> A
             if role != IMPORTED and item_id in latest:
                 vs_humans.append((latest[item_id], best))
     for item_id in item_ids:
-        truth = truths[item_id]
-        if item_id in latest and isinstance(truth, ItemLabel):
-            vs_truth.append((latest[item_id], truth.best))
+        label = labels[item_id]
+        if item_id in latest and isinstance(label, ItemLabel):
+            vs_label.append((latest[item_id], label.best))
     kappas = []
     for a, b in itertools.combinations(sorted(ratings), 2):
         shared = sorted(ratings[a].keys() & ratings[b].keys())
@@ -112,7 +120,7 @@ def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> A
             kappas.append((a, b, estimate))
     return Agreement(
         dataset=dataset,
-        accuracy_vs_ground_truth=judge_accuracy(vs_truth, seed=seed),
+        accuracy_vs_label=judge_accuracy(vs_label, seed=seed),
         accuracy_vs_humans=judge_accuracy(vs_humans, seed=seed),
         judge_human_kappa=judge_human_kappa(
             [s for s, _ in vs_humans], [b for _, b in vs_humans], seed=seed
