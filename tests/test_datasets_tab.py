@@ -13,8 +13,9 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
-from core.errors import InputError
-from core.store.accounts import Account
+from core.errors import GRMStudioError, InputError, NotAllowedError
+from core.jobs import Jobs, JobStatus
+from core.store.accounts import Account, Action
 from core.store.browse import browse_items, dataset_names
 from core.store.db import make_engine, upgrade
 from core.store.importing import import_file
@@ -29,6 +30,7 @@ from webapp.datasets_tab import (
     judge_in_batches,
     open_item,
 )
+from webapp.jobs import stop_job
 from webapp.studio import Studio
 
 ADMIN = Account("root", "admin")
@@ -206,13 +208,18 @@ def test_import_report_lists_bad_lines(studio, tmp_path):
 def test_an_empty_or_unreadable_file_gives_a_clear_message_and_stores_nothing(studio, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    message = import_upload(studio, ADMIN, str(empty), "nothing", "")
-    assert "Could not import empty.jsonl" in message and "empty" in message
-    assert str(tmp_path) not in message  # the server's upload path is not shown
+    with pytest.raises(InputError, match=r"^could not import empty\.jsonl: empty\.jsonl is empty"
+                       ) as refused:
+        import_upload(studio, ADMIN, str(empty), "nothing", "")
+    assert str(tmp_path) not in str(refused.value)  # the server's upload path is not shown
     binary = tmp_path / "blob.bin"
     binary.write_bytes(b"\x00\xff")
-    assert "cannot tell what kind of file" in import_upload(studio, ADMIN, str(binary), "", "")
-    assert "Choose a file" in import_upload(studio, ADMIN, None, "x", "")
+    with pytest.raises(InputError, match="cannot tell what kind of file"):
+        import_upload(studio, ADMIN, str(binary), "", "")
+    with pytest.raises(InputError, match="choose a file"):
+        import_upload(studio, ADMIN, None, "x", "")
+    with pytest.raises(InputError, match="at most 200 characters"):
+        import_upload(studio, ADMIN, str(empty), "x" * 201, "")
     assert count_items(studio) == 0 and dataset_names(studio.engine) == []
 
 
@@ -228,8 +235,11 @@ def test_browse_table_and_item_viewer_escape_untrusted_text(studio, tmp_path):
     html = open_item(studio, float(frame["item"].iloc[-1]))
     assert "&lt;script&gt;" in html and "<script>" not in html and "&lt;i&gt;a&lt;/i&gt;" in html
     assert "Ground truth</div><div>R2" in html and "not judged yet" in html
-    assert "no item with id 999" in open_item(studio, 999)
-    assert "not an item id" in open_item(studio, "abc")
+    with pytest.raises(InputError, match="no item with id 999"):
+        open_item(studio, 999)
+    for bad in ("abc", "inf", 0, None):
+        with pytest.raises(InputError, match="is not an item id"):
+            open_item(studio, bad)
 
 
 class GatedBackend(ScriptedBackend):
@@ -286,10 +296,42 @@ def test_closing_the_batch_stops_after_the_item_in_flight_and_a_rerun_resumes(st
 
 
 def test_batch_judging_a_missing_dataset_says_so(studio):
-    assert list(judge_in_batches(studio, ADMIN, "", 0, 2)) == ["Choose a dataset to judge."]
-    (message,) = judge_in_batches(studio, ADMIN, "ghost", 0, 2)
-    assert message.startswith("Cannot judge: there is no dataset 'ghost'")
+    with pytest.raises(InputError, match="choose a dataset to judge"):
+        list(judge_in_batches(studio, ADMIN, "", 0, 2))
+    with pytest.raises(InputError, match="there is no dataset 'ghost'"):
+        list(judge_in_batches(studio, ADMIN, "ghost", 0, 2))
     assert studio.backend.prompts == []
+
+
+def test_the_stop_button_stops_the_job_after_the_item_in_flight(studio, tmp_path):
+    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:4]), "toy")
+    studio.backend = GatedBackend([GOOD] * 50)
+    jobs = Jobs()
+    updates = judge_in_batches(studio, ADMIN, "toy", 0, 2, jobs=jobs)
+    next(updates), next(updates)
+    (job,) = jobs.all()
+    with pytest.raises(InputError, match="'judge-dataset-toy' is running already"):
+        list(judge_in_batches(studio, ADMIN, "toy", 0, 2, jobs=jobs))  # not twice at once
+    with pytest.raises(NotAllowedError):  # stopping needs the role that starts it
+        stop_job(jobs, Account("ann", "annotator"), Action.BATCH, job.id)
+    stop_job(jobs, ADMIN, Action.BATCH, job.id)
+    studio.backend.permits.release(10)
+    *_, last = updates  # the generator ends by itself, saying so
+    assert last.endswith("Stopped. Finished items are saved; a rerun with the same settings "
+                         "judges only the items left.")
+    assert job.state().status is JobStatus.STOPPED and len(judgements(studio)) == 1
+
+
+def test_a_failed_batch_is_an_error_that_says_the_finished_items_are_saved(studio, tmp_path):
+    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:2]), "toy")
+    studio.settings = studio.settings.model_copy(update={"batch_items": 1})
+    studio.backend = ScriptedBackend([GOOD] * 2)  # enough for the first item, not the second
+    updates = judge_in_batches(studio, ADMIN, "toy", 0, 2)
+    assert "1 of 2 item(s) done" in [next(updates) for _ in range(3)][-1]
+    with pytest.raises(GRMStudioError, match="^Stopped by an error: scripted backend has 0 "
+                       r"completion\(s\) left.*\. Finished items are saved; a rerun"):
+        next(updates)
+    assert len(judgements(studio)) == 1
 
 
 def test_the_tab_builds_with_its_elem_ids(studio):
@@ -309,10 +351,11 @@ def test_importing_and_batch_judging_need_an_admin(tmp_path):
     studio = Studio(Settings(), engine, backend=ScriptedBackend(["Scores: \\boxed{9, 1}"] * 4))
     path = write_jsonl(tmp_path / "p.jsonl", PAIRS)
     for account in (Account("ann", "annotator"), Account("vic", "viewer"), None):
-        assert "Not imported" in import_upload(studio, account, str(path), "toy", "")
+        with pytest.raises(NotAllowedError, match="import datasets"):
+            import_upload(studio, account, str(path), "toy", "")
     assert dataset_names(engine) == []
     import_upload(studio, ADMIN, str(path), "toy", "")
-    (refused,) = judge_in_batches(studio, Account("ann", "annotator"), "toy", 0, 2)
-    assert "may not judge whole datasets" in refused
+    with pytest.raises(NotAllowedError, match="may not judge whole datasets"):
+        list(judge_in_batches(studio, Account("ann", "annotator"), "toy", 0, 2))
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(JudgementRow)) == 0

@@ -1,6 +1,7 @@
 """The Training tab's handlers with a scripted judge: label preview, building an
-export with progress, the download files, the exports and models tables; the
-tab builds inside the app."""
+export with progress, the download files, the exports and models tables,
+stopping an export, refusals; the tab's Stop buttons stop the jobs its start
+buttons started."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ import gradio as gr
 import pytest
 
 from core import ScriptedBackend, Settings
-from core.store.accounts import Account
+from core.errors import GRMStudioError, InputError, NotAllowedError
+from core.jobs import Jobs, JobStatus
+from core.store.accounts import Account, Action
 from core.store.db import make_engine, upgrade
-from core.training import RFTConfig
+from core.training import RFTConfig, exports_dir
+from tests.test_datasets_tab import GOOD, GatedBackend
 from tests.test_rft_data import answer, import_pairs, orders
+from webapp.jobs import stop_job
 from webapp.studio import Studio
 from webapp.training_tab import (
     build_export,
     build_training_tab,
     export_choices,
+    export_updates,
     exports_table,
     models_table,
     preview_labels,
+    start_export,
+    start_meta_training,
     start_training,
 )
 
@@ -42,11 +50,17 @@ def studio(tmp_path):
 
 def test_preview_build_and_list(studio):
     assert preview_labels(studio, "toy", 0).startswith("3 labelled item(s)")
-    assert "no dataset 'nope'" in preview_labels(studio, "nope", 0)
+    with pytest.raises(InputError, match="no dataset 'nope'"):
+        preview_labels(studio, "nope", 0)
 
-    steps = list(build_export(studio, ADMIN, "toy", "", 3, 0, False, True, 64))
+    bar: list[tuple] = []
+    steps = list(build_export(studio, ADMIN, "toy", "", 3, 0, False, True, 64,
+                              lambda *a, **kw: bar.append((*a, kw["desc"]))))
     lines = [line for line, _, _ in steps]
-    assert any("Sampled 2 of 3" in line for line in lines)
+    assert lines[0].startswith("Loading the judge")
+    assert [line.split(":")[0] for line in lines[1:4]] == [
+        "Sampled 1 of 3 item(s)", "Sampled 2 of 3 item(s)", "Sampled 3 of 3 item(s)"]
+    assert bar == [((1, 3), "items sampled"), ((2, 3), "items sampled"), ((3, 3), "items sampled")]
     final_line, counts, files = steps[-1]
     assert "Export toy-rft:v1 written" in final_line
     assert "| accepted |" in counts and "| wrong |" in counts
@@ -59,32 +73,88 @@ def test_preview_build_and_list(studio):
     assert list(models["name"]) == ["scripted"] and list(models["trained"]) == [""]
 
 
-def test_bad_choices_are_messages_not_crashes(studio):
-    assert list(build_export(studio, ADMIN, "", "", 3, 0, False, True, 64))[-1][0] == "Choose a dataset."
-    assert list(start_training(studio, ADMIN, "", False, 1, -1, None, "")) == ["Choose an export."]
-    assert "no RFT export" in list(start_training(studio, ADMIN, "missing", False, 1, -1, None, ""))[-1]
+def test_bad_choices_are_input_errors_raised_before_any_work(studio):
+    with pytest.raises(InputError, match="choose a dataset"):
+        list(build_export(studio, ADMIN, "", "", 3, 0, False, True, 64))
+    with pytest.raises(InputError, match="choose a dataset"):
+        preview_labels(studio, "", 0)
+    with pytest.raises(InputError, match="choose an export"):
+        list(start_training(studio, ADMIN, "", False, 1, -1, None, ""))
+    with pytest.raises(InputError, match="no RFT export"):
+        list(start_training(studio, ADMIN, "missing", False, 1, -1, None, ""))
+    with pytest.raises(InputError, match=r"^cannot use these settings: epochs: Input should be "
+                       r"greater than 0$"):
+        list(start_training(studio, ADMIN, "missing", False, -1, -1, None, ""))
+    with pytest.raises(InputError, match=r"^cannot use these settings: n_rft: "):
+        list(build_export(studio, ADMIN, "toy", "", 0, 0, False, True, 64))
+    (studio.settings.data_dir / "meta-models" / "taken").mkdir(parents=True)
+    with pytest.raises(InputError, match="taken exists already; choose another name"):
+        list(start_meta_training(studio, ADMIN, "toy", "taken", 0, 0))
+    assert studio.backend.prompts == []  # the judge was never asked
 
 
-def test_the_tab_builds(studio):
-    with gr.Blocks():
-        build_training_tab(studio)
+def test_the_tab_builds_and_its_stop_buttons_stop_the_jobs_its_buttons_start(studio):
+    with gr.Blocks() as app:
+        build_training_tab(studio, Jobs())
+    by_id = {b.elem_id: b for b in app.blocks.values() if getattr(b, "elem_id", None)}
+    assert {"training-dataset", "training-preview", "training-build", "training-build-stop",
+            "training-build-status", "training-counts", "training-files", "training-exports",
+            "training-export", "training-start", "training-stop", "training-log",
+            "training-meta-start", "training-meta-stop", "training-meta-log",
+            "training-models"} <= set(by_id)
+
+    def clicked(elem_id: str):
+        (fn,) = [f for f in app.fns.values() if (by_id[elem_id]._id, "click") in f.targets]
+        return fn
+
+    for start, stop, log in (("training-build", "training-build-stop", "training-build-status"),
+                             ("training-start", "training-stop", "training-log"),
+                             ("training-meta-start", "training-meta-stop", "training-meta-log")):
+        started, stopping = clicked(start), clicked(stop)
+        assert log in {getattr(c, "elem_id", None) for c in started.outputs}
+        (job_state,) = stopping.inputs  # the id of the job this page started...
+        assert isinstance(job_state, gr.State) and job_state in started.outputs
+        assert stopping.fn.__name__.startswith("on_stop_") and not stopping.cancels
+    assert clicked("training-build").tracks_progress and clicked("training-start").tracks_progress
+
+
+def test_the_stop_button_ends_an_export_and_nothing_is_written(studio):
+    studio.backend = GatedBackend([GOOD] * 50)
+    jobs = Jobs()
+    job = start_export(studio, ADMIN, "toy", "", 3, 0, False, True, 64, jobs=jobs)
+    updates = export_updates(job)
+    assert next(updates)[0].startswith("Loading the judge")
+    with pytest.raises(NotAllowedError):  # stopping needs the role that starts it
+        stop_job(jobs, Account("kim", "annotator"), Action.TRAIN, job.id)
+    stop_job(jobs, ADMIN, Action.TRAIN, None)  # nothing started from this page: nothing to do
+    assert not job.state().stop_requested
+    stop_job(jobs, ADMIN, Action.TRAIN, job.id)
+    studio.backend.permits.release(100)
+    *_, (last, counts, files) = updates
+    assert last.endswith("Stopped: no export was written.") and counts == "" and files is None
+    assert job.state().status is JobStatus.STOPPED
+    assert export_choices(studio) == []
+    root = exports_dir(studio.settings.data_dir)
+    assert not root.exists() or not any(p for p in root.rglob("*") if p.is_file())
 
 
 def test_only_admins_build_exports_and_train(studio):
     for account in (Account("kim", "annotator"), Account("vic", "viewer"), None):
-        ((line, _, files),) = build_export(studio, account, "toy", "", 3, 0, False, True, 64)
-        assert line.startswith("Not built:") and files is None
-        (refused,) = start_training(studio, account, "toy-rft", False, 1, -1, None, "")
-        assert refused.startswith("Not trained:")
+        with pytest.raises(NotAllowedError, match="train"):
+            list(build_export(studio, account, "toy", "", 3, 0, False, True, 64))
+        with pytest.raises(NotAllowedError, match="train"):
+            list(start_training(studio, account, "toy-rft", False, 1, -1, None, ""))
+    assert studio.backend.prompts == [] and export_choices(studio) == []
 
 
 def test_meta_rm_training_from_the_tab_needs_an_admin_and_samples(studio):
-    from webapp.training_tab import start_meta_training
-
     for account in (Account("kim", "annotator"), Account("vic", "viewer"), None):
-        (refused,) = start_meta_training(studio, account, "toy", "", 0, 0)
-        assert refused.startswith("Not trained:")
+        with pytest.raises(NotAllowedError, match="train"):
+            list(start_meta_training(studio, account, "toy", "", 0, 0))
     # nothing judged yet: the store has no samples to learn from, and says so
-    *_, last = start_meta_training(studio, ADMIN, "toy", "m1", 1, 1)
-    assert last.splitlines()[-1].startswith("Stopped by an error:")
+    updates = start_meta_training(studio, ADMIN, "toy", "m1", 1, 1)
+    assert next(updates).startswith("Training a meta reward model on the samples of 'toy'")
+    with pytest.raises(GRMStudioError, match=r"^Stopped by an error: the meta RM needs correct "
+                       r"and incorrect samples; the store has 0 correct"):
+        next(updates)
     assert not (studio.settings.data_dir / "meta-models" / "m1").exists()

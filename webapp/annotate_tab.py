@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 from sqlalchemy.orm import Session
 
-from core.errors import GRMStudioError, InputError
+from core.errors import InputError, NotAllowedError
 from core.inputs import parse_score_list
 from core.labels import ItemLabel
 from core.store.accounts import Account, Action, require
@@ -22,6 +22,7 @@ from core.store.labels import add_label, undo_label
 from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
 from core.store.schema import Item
 from webapp.cards import injection_warnings_html, sample_cards_html
+from webapp.errors import shows_errors
 from webapp.studio import Studio
 
 TIE = "Tie"
@@ -169,7 +170,7 @@ def build_annotate_tab(studio: Studio) -> None:
     def show(walk: Walk) -> dict[Any, Any]:
         walk, view, pending = next_item(studio, walk)
         done = f"{len(walk.saved)} labelled this session · {len(walk.skipped)} skipped"
-        base = {walk_state: walk, **{c: "" for c in cleared}}
+        base = {walk_state: walk, **dict.fromkeys(cleared, "")}
         if view is None:
             return {**base, progress: f"**Queue done.** {done}", item: "", samples: "",
                     others: "", best: gr.update(choices=[], value=None), judgement_id: None}
@@ -189,31 +190,29 @@ def build_annotate_tab(studio: Studio) -> None:
     outputs = [walk_state, progress, item, samples, samples_box, others, best, judgement_id,
                *cleared]
 
+    @shows_errors
     def on_start(queue_name: str, dataset_name: str, blind_on: bool,
                  request: gr.Request) -> dict[Any, Any]:
         account = studio.account(request)
         if account is None:
-            raise gr.Error("sign in first")
+            raise NotAllowedError("sign in first")
         return show(Walk(annotator=account.name, queue=queue_name,
                          dataset=(dataset_name or "").strip() or None, blind=blind_on))
 
+    @shows_errors
     def on_save(walk: Walk, choice: str | None, s: str, p: str, c: str, n: str,
                 jid: int | None, request: gr.Request) -> dict[Any, Any]:
-        try:
-            return show(save_label(studio, studio.account(request), walk, choice, s, p, c, n, jid))
-        except GRMStudioError as err:
-            raise gr.Error(str(err)) from None
+        return show(save_label(studio, studio.account(request), walk, choice, s, p, c, n, jid))
 
+    @shows_errors
     def on_skip(walk: Walk) -> dict[Any, Any]:
         if walk.item_id is None:
             return show(walk)
         return show(replace(walk, skipped=(*walk.skipped, walk.item_id)))
 
+    @shows_errors
     def on_undo(walk: Walk, request: gr.Request) -> dict[Any, Any]:
-        try:
-            return show(undo_last(studio, studio.account(request), walk))
-        except GRMStudioError as err:
-            raise gr.Error(str(err)) from None
+        return show(undo_last(studio, studio.account(request), walk))
 
     start.click(on_start, [queue, dataset, blind], outputs)
     save.click(on_save, [walk_state, best, scores, principles, critique, note, judgement_id],

@@ -19,6 +19,7 @@ from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
 from webapp.auth import account_banner, server_app
 from webapp.cards import CARD_CSS
 from webapp.datasets_tab import build_datasets_tab
+from webapp.errors import shows_errors
 from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
 from webapp.studio import Studio
@@ -28,7 +29,9 @@ FIRST_ADMIN = "admin"
 
 
 def build_app(studio: Studio) -> gr.Blocks:
-    """The whole studio; every tab gets the same `Studio` (settings, store, model)."""
+    """The whole studio; every tab gets the same `Studio` (settings, store, model, and
+    `jobs`: the background work started from its pages)."""
+    jobs = studio.jobs
     with gr.Blocks(title="GRM Studio") as app:
         with gr.Row():
             gr.Markdown(
@@ -39,16 +42,17 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Tab("Judge", id="judge"):
             judge_outputs = build_judge_tab(studio)
         with gr.Tab("Datasets", id="datasets"):
-            build_datasets_tab(studio)
+            build_datasets_tab(studio, jobs)
         with gr.Tab("Annotate", id="annotate"):
             build_annotate_tab(studio)
         with gr.Tab("Insights", id="insights"):
             build_insights_tab(studio)
         with gr.Tab("Training", id="training"):
-            build_training_tab(studio)
+            build_training_tab(studio, jobs)
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
 
+        @shows_errors
         def who(request: gr.Request) -> str:
             return account_banner(studio, request)
 

@@ -3,15 +3,14 @@ open one, and judge a whole dataset with live progress (resumably).
 
 The handlers are module-level functions of the studio and plain values, so
 they are tested without a browser; `build_datasets_tab` only wires them to
-components. Text from files and models is escaped or shown in plain components.
+components. They raise GRMStudioError on bad input or a role that may not, and
+the wiring shows it (webapp.errors). Text from files and models is escaped or
+shown in plain components. Batch judging is a background job (core.jobs).
 """
 
 from __future__ import annotations
 
-import queue as queues
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ import pandas as pd
 
 from core.datasets import SHAPE_NAMES
 from core.datasets.sources import source_name
-from core.errors import GRMStudioError, InputError, NotAllowedError
+from core.errors import GRMStudioError, InputError
+from core.jobs import Job, JobControl, Jobs, JobStatus
 from core.labels import ItemLabel, NoLabel
 from core.store.accounts import Account, Action, require
 from core.store.batch import BatchReport, judge_dataset, require_dataset
@@ -29,19 +29,18 @@ from core.store.browse import browse_items, dataset_names, view_item
 from core.store.importing import ImportReport, import_file
 from core.store.queues import QUEUE_HELP, ItemView, Queue
 from webapp.cards import injection_warnings_html, vote_panel_html
+from webapp.errors import shows_errors
+from webapp.jobs import ProgressBar, follow, start_job, stop_job
 from webapp.studio import Studio
 
 ANY = ""  # a dropdown's "no filter" value
 LABELLED = {"any": None, "yes": True, "no": False}
 PAGE_SIZE = 50
 SHOWN_SKIPS = 200  # skipped lines listed in an import report; the rest are counted
-COLUMNS = ["item", "dataset", "category", "query", "responses", "labels", "verdict", "margin"]
+COLUMNS = ["item", "dataset", "category", "query", "responses", "human labels", "verdict",
+           "margin"]
 DATASET_NAME_CHARS = 200  # the width of dataset.name
-
-
-def _message(text: str, *, error: bool = False) -> str:
-    kind = "error" if error else "note"
-    return f'<div class="grm-{kind}">{escape(text)}</div>'
+RESUME = "Finished items are saved; a rerun with the same settings judges only the items left."
 
 
 def import_report_html(report: ImportReport) -> str:
@@ -62,22 +61,20 @@ def import_upload(
     studio: Studio, account: Account | None, file_path: str | None, dataset: str, shape: str
 ) -> str:
     """Import an uploaded file (dataset name defaults to the file's) if `account` may;
-    the report as HTML."""
-    try:
-        require(account, Action.IMPORT)
-    except NotAllowedError as err:
-        return _message(f"Not imported: {err}.", error=True)
+    the report as HTML. Raises NotAllowedError or InputError."""
+    require(account, Action.IMPORT)
     if not file_path:
-        return _message("Choose a file to import first.", error=True)
+        raise InputError("choose a file to import first")
     path = Path(file_path)
     name = dataset.strip() or source_name(path)
     if len(name) > DATASET_NAME_CHARS:
-        return _message(f"A dataset name has at most {DATASET_NAME_CHARS} characters.", error=True)
+        raise InputError(f"a dataset name has at most {DATASET_NAME_CHARS} characters")
     try:
         report = import_file(studio.engine, path, name, shape=shape or None)
     except GRMStudioError as err:  # the upload's server path means nothing to the user
         reason = str(err).replace(str(path), path.name)
-        return _message(f"Could not import {path.name}: {reason}", error=True)
+        kind = InputError if isinstance(err, InputError) else GRMStudioError
+        raise kind(f"could not import {path.name}: {reason}") from None
     return import_report_html(report)
 
 
@@ -152,17 +149,15 @@ def item_html(view: ItemView) -> str:
 
 
 def open_item(studio: Studio, raw_id: float | str | None) -> str:
-    """The item viewer's HTML for an id typed or picked (a message when there is none)."""
+    """The item viewer's HTML for an id typed or picked; InputError when there is
+    no such item."""
     try:
         item_id = int(float(raw_id)) if raw_id not in (None, "") else None
     except (ValueError, OverflowError):  # 'abc', 'inf'
         item_id = None
     if item_id is None or not 1 <= item_id < 2**63:
-        return _message(f"'{raw_id}' is not an item id.", error=True)
-    try:
-        return item_html(view_item(studio.engine, item_id))
-    except InputError as err:
-        return _message(str(err), error=True)
+        raise InputError(f"'{raw_id}' is not an item id")
+    return item_html(view_item(studio.engine, item_id))
 
 
 def _progress_line(dataset: str, report: BatchReport) -> str:
@@ -185,83 +180,76 @@ def _final_lines(dataset: str, report: BatchReport) -> str:
     return "\n".join(lines)
 
 
+def start_batch_judging(
+    studio: Studio,
+    account: Account | None,
+    dataset: str,
+    limit: int | None,
+    k: int,
+    *,
+    jobs: Jobs | None = None,
+) -> Job:
+    """Start judging `dataset` (its first `limit` items; 0/None: all) with k samples
+    as a job in `jobs` if `account` may. Each item's judgement is saved as soon as
+    it is done; a stopped job ends after the item in flight, and a rerun with the
+    same settings skips every item already judged. Raises NotAllowedError or
+    InputError (before the slow model load)."""
+    require(account, Action.BATCH)
+    if not dataset:
+        raise InputError("choose a dataset to judge")
+    require_dataset(studio.engine, dataset)
+    settings = studio.settings
+    params = settings.sampling(k=int(k))
+
+    def work(control: JobControl) -> BatchReport:
+        control.log(f"Loading the judge '{settings.model_shown}' …")
+        judge = studio.judge()
+        control.raise_if_stopped()
+        control.log(f"Judging '{dataset}' with k={params.k} …")
+
+        def on_item(report: BatchReport) -> None:
+            control.progress(report.judged + len(report.failed),
+                             report.total - report.already_done, "judging items")
+            control.log(_progress_line(dataset, report))
+            control.raise_if_stopped()
+
+        return judge_dataset(studio.engine, judge, dataset, params,
+                             limit=int(limit or 0) or None, on_item=on_item,
+                             batch_items=settings.batch_items)
+
+    return start_job(jobs, f"judge-dataset-{dataset}", work)
+
+
+def batch_judging_updates(
+    job: Job, dataset: str, progress: ProgressBar | None = None
+) -> Iterator[str]:
+    """The batch job's progress line after every item, then its summary (or that
+    it stopped); raises when it failed (see `webapp.jobs.follow`)."""
+    last = ""
+    for line in follow(job, progress, after_error=RESUME):
+        last = line.text
+        yield last
+    state = job.state()
+    if state.status is JobStatus.FINISHED:
+        yield _final_lines(dataset, state.result)
+    else:
+        yield f"{last}\nStopped. {RESUME}"
+
+
 def judge_in_batches(
     studio: Studio,
     account: Account | None,
     dataset: str,
     limit: int | None,
     k: int,
-    progress: Callable[..., Any] | None = None,
+    progress: ProgressBar | None = None,
+    *,
+    jobs: Jobs | None = None,
 ) -> Iterator[str]:
-    """Judge `dataset` (its first `limit` items; 0/None: all) with k samples,
-    yielding a progress line after every item and a summary at the end.
-
-    Each item's judgement is saved as soon as it is done; closing this
-    generator stops the run after the item in flight, and a rerun with the same
-    settings skips every item already judged."""
-    try:
-        require(account, Action.BATCH)
-    except NotAllowedError as err:
-        yield f"Cannot judge: {err}."
-        return
-    if not dataset:
-        yield "Choose a dataset to judge."
-        return
-    settings = studio.settings
-    params = settings.sampling(k=int(k))
-    try:
-        require_dataset(studio.engine, dataset)  # before the slow model load
-        yield f"Loading the judge '{settings.model_shown}' …"
-        judge = studio.judge()
-    except GRMStudioError as err:
-        yield f"Cannot judge: {err}"
-        return
-    updates: queues.Queue[tuple[str, Any]] = queues.Queue()
-    stop = threading.Event()
-
-    def on_item(report: BatchReport) -> None:
-        updates.put(("item", replace(report, failed=list(report.failed))))
-        if stop.is_set():
-            raise _Stopped
-
-    def run() -> None:
-        try:
-            done = judge_dataset(
-                studio.engine, judge, dataset, params, limit=int(limit or 0) or None,
-                on_item=on_item, batch_items=settings.batch_items,
-            )
-            updates.put(("done", done))
-        except _Stopped:
-            updates.put(("stopped", None))
-        except BaseException as err:  # noqa: BLE001 - handed to the generator's thread
-            updates.put(("error", err))
-
-    yield f"Judging '{dataset}' with k={params.k} …"
-    threading.Thread(target=run, name=f"judge-dataset-{dataset}", daemon=True).start()
-    try:
-        while True:
-            kind, value = updates.get()
-            if kind == "item":
-                todo = value.total - value.already_done
-                if progress is not None:
-                    progress((value.judged + len(value.failed), todo), desc="judging items")
-                yield _progress_line(dataset, value)
-            elif kind == "done":
-                yield _final_lines(dataset, value)
-                return
-            elif kind == "stopped":
-                return
-            elif isinstance(value, GRMStudioError):
-                yield f"Stopped by an error: {value}. Finished items are saved; rerun to resume."
-                return
-            else:
-                raise value
-    finally:
-        stop.set()  # closed early (stop button, page closed): end after the current item
-
-
-class _Stopped(Exception):
-    """Raised inside the batch run when its generator was closed."""
+    """`start_batch_judging`, then its `batch_judging_updates`; closing this
+    generator stops the job after the item in flight."""
+    job = start_batch_judging(studio, account, dataset, limit, k, jobs=jobs)
+    yield from batch_judging_updates(job, dataset, progress)
 
 
 def _dataset_updates(studio: Studio) -> tuple[Any, Any]:
@@ -269,8 +257,10 @@ def _dataset_updates(studio: Studio) -> tuple[Any, Any]:
     return gr.update(choices=[("all datasets", ANY), *names]), gr.update(choices=names)
 
 
-def build_datasets_tab(studio: Studio) -> None:
-    """Import, browse (filters, table, item viewer) and batch judging."""
+def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
+    """Import, browse (filters, table, item viewer) and batch judging (a job in
+    the studio's `jobs`)."""
+    jobs = jobs if jobs is not None else Jobs()
     names = dataset_names(studio.engine)
     with gr.Accordion("Import a file", open=not names):
         with gr.Row():
@@ -291,6 +281,7 @@ def build_datasets_tab(studio: Studio) -> None:
         dataset = gr.Dropdown([("all datasets", ANY), *names], value=ANY, label="Dataset",
                               elem_id="datasets-filter-dataset")
         labelled = gr.Radio(list(LABELLED), value="any", label="Labelled",
+                            info="by this studio's annotators (imported labels are the dataset's)",
                             elem_id="datasets-filter-labelled")
         queue_choices = [(f"{q.value}: {QUEUE_HELP[q]}", q.value) for q in Queue]
         queue = gr.Dropdown([("any", ANY), *queue_choices],
@@ -302,9 +293,17 @@ def build_datasets_tab(studio: Studio) -> None:
         following = gr.Button("next ▶", size="sm", elem_id="datasets-next")
         show = gr.Button("Show items", variant="primary", elem_id="datasets-browse")
         refresh = gr.Button("↻ dataset list", size="sm", elem_id="datasets-refresh")
-    status = gr.Markdown(lambda: browse_table(studio, ANY, "any", ANY, "", 1)[1],
-                         elem_id="datasets-browse-status")
-    table = gr.Dataframe(lambda: browse_table(studio, ANY, "any", ANY, "", 1)[0], headers=COLUMNS,
+
+    @shows_errors
+    def first_status() -> str:
+        return browse_table(studio, ANY, "any", ANY, "", 1)[1]
+
+    @shows_errors
+    def first_rows() -> pd.DataFrame:
+        return browse_table(studio, ANY, "any", ANY, "", 1)[0]
+
+    status = gr.Markdown(first_status, elem_id="datasets-browse-status")
+    table = gr.Dataframe(first_rows, headers=COLUMNS,
                          interactive=False, wrap=True, elem_id="datasets-table")
     with gr.Row():
         item_id = gr.Number(None, label="Item id (or click a row)", precision=0,
@@ -324,7 +323,9 @@ def build_datasets_tab(studio: Studio) -> None:
         stop = gr.Button("Stop", elem_id="datasets-judge-stop")
     progress_text = gr.Textbox(label="Progress", lines=4, interactive=False,
                                elem_id="datasets-judge-progress")
+    job_id = gr.State(None)  # the batch job started from this page
 
+    @shows_errors
     def on_import(
         path: str | None, ds_name: str, ds_shape: str, request: gr.Request
     ) -> tuple[Any, Any, Any]:
@@ -332,36 +333,60 @@ def build_datasets_tab(studio: Studio) -> None:
         return (import_upload(studio, account, path, ds_name or "", ds_shape or ANY),
                 *_dataset_updates(studio))
 
-    def on_browse(ds: str, lab: str, q: str, text: str, number: float) -> tuple[Any, Any, Any]:
-        try:
-            return browse_table(studio, ds or ANY, lab, q or ANY, text or "", int(number or 1))
-        except GRMStudioError as err:
-            raise gr.Error(str(err)) from None
+    @shows_errors
+    def on_refresh() -> tuple[Any, Any]:
+        return _dataset_updates(studio)
 
+    @shows_errors
+    def on_browse(ds: str, lab: str, q: str, text: str, number: float) -> tuple[Any, Any, Any]:
+        return browse_table(studio, ds or ANY, lab, q or ANY, text or "", int(number or 1))
+
+    @shows_errors
+    def on_filter(ds: str, lab: str, q: str, text: str) -> tuple[Any, Any, Any]:
+        return on_browse(ds, lab, q, text, 1)  # a new filter starts at page 1
+
+    def paged(step: int) -> Callable[..., tuple[Any, Any, Any]]:
+        @shows_errors
+        def turn(ds: str, lab: str, q: str, text: str, number: float) -> tuple[Any, Any, Any]:
+            return on_browse(ds, lab, q, text, max(1, int(number or 1) + step))
+
+        turn.__name__ = turn.__qualname__ = "on_previous" if step < 0 else "on_next"
+        return turn
+
+    @shows_errors
     def on_select(event: gr.SelectData) -> tuple[Any, str]:
         picked = (event.row_value or [None])[0]
         return picked, open_item(studio, picked)
 
+    @shows_errors
+    def on_open(raw: float | None) -> str:
+        return open_item(studio, raw)
+
+    @shows_errors
     def on_judge(ds: str, first: float, samples: float, request: gr.Request,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[str]:  # noqa: B008
-        account = studio.account(request)
-        yield from judge_in_batches(studio, account, ds, int(first or 0), int(samples), progress)
+                 progress: gr.Progress = gr.Progress()  # noqa: B008
+                 ) -> Iterator[tuple[str, int]]:
+        job = start_batch_judging(studio, studio.account(request), ds, int(first or 0),
+                                  int(samples), jobs=jobs)
+        for text in batch_judging_updates(job, ds, progress):
+            yield text, job.id
+
+    @shows_errors
+    def on_stop_judging(started: int | None, request: gr.Request) -> None:
+        stop_job(jobs, studio.account(request), Action.BATCH, started)
 
     filters = [dataset, labelled, queue, search]
     browsed = [table, status, page]
     do_import.click(on_import, [upload, name, shape], [report, dataset, judge_set])
-    refresh.click(lambda: _dataset_updates(studio), None, [dataset, judge_set])
+    refresh.click(on_refresh, None, [dataset, judge_set])
     show.click(on_browse, [*filters, page], browsed)
-    search.submit(lambda *f: on_browse(*f, 1), filters, browsed)
+    search.submit(on_filter, filters, browsed)
     for box in (dataset, labelled, queue):
-        box.input(lambda *f: on_browse(*f, 1), filters, browsed)
-    def paged(step: int) -> Callable[..., tuple[Any, Any, Any]]:
-        return lambda *f: on_browse(*f[:-1], max(1, int(f[-1] or 1) + step))
-
+        box.input(on_filter, filters, browsed)
     previous.click(paged(-1), [*filters, page], browsed)
     following.click(paged(+1), [*filters, page], browsed)
     table.select(on_select, None, [item_id, viewer])
-    show_item.click(lambda raw: open_item(studio, raw), item_id, viewer)
-    item_id.submit(lambda raw: open_item(studio, raw), item_id, viewer)
-    running = start.click(on_judge, [judge_set, limit, k], progress_text)
-    stop.click(None, None, None, cancels=[running])
+    show_item.click(on_open, item_id, viewer)
+    item_id.submit(on_open, item_id, viewer)
+    start.click(on_judge, [judge_set, limit, k], [progress_text, job_id])
+    stop.click(on_stop_judging, job_id, None)

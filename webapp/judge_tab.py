@@ -20,6 +20,7 @@ from core.training.meta_vote import MetaGuidedVote, meta_guided, stored_meta_gui
 from core.types import JudgeInput, Judgement
 from webapp.cards import meta_panel_html, sample_card_html, vote_panel_html
 from webapp.charts import heatmap_figure, vote_figure
+from webapp.errors import shows_errors
 from webapp.studio import Studio
 
 MAX_RESPONSES = 9
@@ -164,9 +165,18 @@ def build_judge_tab(studio: Studio) -> _Outputs:
         new = min(MAX_RESPONSES, max(1, current + step))
         return [new, *(gr.update(visible=i < new) for i in range(MAX_RESPONSES))]
 
-    add.click(lambda c: resize(c, +1), inputs=count, outputs=[count, *boxes])
-    remove.click(lambda c: resize(c, -1), inputs=count, outputs=[count, *boxes])
+    @shows_errors
+    def on_add(current: int) -> list[Any]:
+        return resize(current, +1)
 
+    @shows_errors
+    def on_remove(current: int) -> list[Any]:
+        return resize(current, -1)
+
+    add.click(on_add, inputs=count, outputs=[count, *boxes])
+    remove.click(on_remove, inputs=count, outputs=[count, *boxes])
+
+    @shows_errors
     def on_judge(
         query_text: str, turns_text: str, current: int, k_value: float, temp: float,
         model_name: str | None, meta_source: str | None, k_meta_value: float | None,
@@ -183,36 +193,40 @@ def build_judge_tab(studio: Studio) -> _Outputs:
             model=model_name or None,
         )
         account = studio.account(request)
-        try:
-            judgement_id, judgement = run_judgement(studio, judge_request, account)
-            if meta_source:
-                progress(0.9, desc="meta reward model")
-            meta = meta_vote(studio, judgement_id, judgement, meta_source,
-                             int(k_meta_value or 0), account)
-        except GRMStudioError as err:
-            raise gr.Error(str(err)) from None
+        judgement_id, judgement = run_judgement(studio, judge_request, account)
+        if meta_source:
+            progress(0.9, desc="meta reward model")
+        meta = meta_vote(studio, judgement_id, judgement, meta_source, int(k_meta_value or 0),
+                         account)
         return outputs.show(judgement_id, judgement, meta)
 
     run.click(on_judge, inputs=[query, turns, count, k, temperature, model, meta_model, k_meta,
                                 *boxes], outputs=shown)
     # registered models change while the page is open (training adds some)
-    model.focus(lambda: gr.update(choices=studio.model_choices()), None, model)
-    meta_model.focus(
-        lambda: gr.update(choices=[("none", ""), *studio.meta_model_choices()]), None, meta_model
-    )
+    @shows_errors
+    def models_now() -> Any:
+        return gr.update(choices=studio.model_choices())
+
+    @shows_errors
+    def meta_models_now() -> Any:
+        return gr.update(choices=[("none", ""), *studio.meta_model_choices()])
+
+    model.focus(models_now, None, model)
+    meta_model.focus(meta_models_now, None, meta_model)
     return outputs
 
 
 def reopen_on_load(studio: Studio, outputs: _Outputs) -> tuple[Any, list[Any]]:
     """The page-load handler that shows `?judgement=ID`, and the components it fills."""
 
+    @shows_errors
     def on_load(request: gr.Request) -> dict[Any, Any]:
         raw = request.query_params.get("judgement")
         if not raw:
             return {component: gr.skip() for component in outputs.components}
         try:
             judgement = open_judgement(studio, raw)
-        except GRMStudioError as err:
+        except GRMStudioError as err:  # a bad link: said where the judgement would be shown
             # The message quotes the link's text: keep it from rendering as Markdown/HTML.
             return {outputs.status: f"**Could not open judgement:** {html.escape(str(err))}"}
         return outputs.show(int(raw), judgement, stored_meta_guided(studio.engine, int(raw)))

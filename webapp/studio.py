@@ -14,6 +14,7 @@ from core.backends import Backend, load_backend
 from core.config import Settings
 from core.engine import Judge
 from core.errors import InputError
+from core.jobs import Jobs
 from core.store.accounts import Account, Action, require
 from core.store.schema import JudgeModel
 from core.store.sessions import session_account
@@ -36,6 +37,7 @@ class Studio:
     backend: Backend | None = None  # the configured model's
     _other: tuple[str, Backend] | None = None  # the one other model picked last
     _meta: tuple[str, Any] | None = None  # (source, MetaRewardModel) picked last
+    jobs: Jobs = field(default_factory=Jobs)  # long work started from the pages
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- who is asking -------------------------------------------------------

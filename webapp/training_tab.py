@@ -1,28 +1,34 @@
 """The Training tab: build an RFT export (preview of the labels, counts, download),
-train the judge on it with live progress and log, list the registered judges.
+train the judge on it with live progress and log, train a meta reward model,
+list the registered judges.
 
 Handlers are module-level functions of the studio and plain values (tested
-without a browser); the slow work runs in a thread and reports through a
-queue, and closing the generator (the Stop button) stops it: an export then
-writes nothing, a training run saves and registers nothing.
+without a browser); they raise GRMStudioError on bad input or a role that may
+not, and the wiring shows it (webapp.errors). The slow work runs as a job
+(core.jobs) in the studio's `Jobs`, and its Stop button stops the job: an
+export then writes nothing, a training run saves and registers nothing.
 """
 
 from __future__ import annotations
 
-import queue as queues
-import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 import pandas as pd
+from pydantic import ValidationError
 
-from core.errors import GRMStudioError, NotAllowedError
+from core.errors import InputError
+from core.jobs import Job, JobControl, Jobs, JobStatus, JobStopped
 from core.store.accounts import Account, Action, require
 from core.store.browse import dataset_names
 from core.training import (
+    ExportInfo,
+    RFTBuild,
     RFTConfig,
     RFTTrainConfig,
+    TrainedJudge,
+    TrainingStopped,
     export_rft,
     exports_dir,
     find_export,
@@ -31,64 +37,23 @@ from core.training import (
     list_judge_models,
     train_rft,
 )
+from webapp.errors import shows_errors
+from webapp.jobs import ProgressBar, follow, log_text, start_job, stop_job
 from webapp.studio import Studio
 
 EXPORT_FILES = ("train.jsonl", "validation.jsonl", "hinted.jsonl", "card.json", "README.md")
 MODEL_COLUMNS = ["id", "name", "backend", "trained", "parent", "export", "metrics", "source"]
 EXPORT_COLUMNS = ["id", "export", "dataset", "train", "validation", "hinted", "sha256", "path"]
-
-
-class _Stopped(Exception):
-    """Raised inside a job when its generator was closed."""
-
-
-
-def run_job(work: Callable[[Callable[[str], None]], str]) -> Iterator[str]:
-    """Run `work(report)` in a thread, yielding each line it reports and then its
-    result; closing the generator makes the next `report` call stop the job."""
-    updates: queues.Queue[tuple[str, str | BaseException]] = queues.Queue()
-    stop = threading.Event()
-
-    def report(line: str) -> None:
-        if stop.is_set():
-            raise _Stopped
-        updates.put(("line", line))
-
-    def run() -> None:
-        try:
-            updates.put(("done", work(report)))
-        except _Stopped:
-            updates.put(("stopped", "stopped"))
-        except BaseException as err:  # noqa: BLE001 - handed to the generator's thread
-            updates.put(("error", err))
-
-    threading.Thread(target=run, name="training-tab-job", daemon=True).start()
-    try:
-        while True:
-            kind, value = updates.get()
-            if kind == "line" or kind == "done":
-                yield str(value)
-                if kind == "done":
-                    return
-            elif kind == "stopped":
-                return
-            elif isinstance(value, GRMStudioError):
-                yield f"Stopped by an error: {value}"
-                return
-            else:
-                raise value  # type: ignore[misc]
-    finally:
-        stop.set()
+NOTHING_SAVED = "Stopped: nothing was saved or registered."
+C = TypeVar("C")
 
 
 def preview_labels(studio: Studio, dataset: str, limit: float | None) -> str:
-    """How many items of `dataset` have a usable label, and why the others do not."""
+    """How many items of `dataset` have a usable label, and why the others do not.
+    Raises InputError."""
     if not dataset:
-        return "Choose a dataset."
-    try:
-        found = labelled_items(studio.engine, dataset, limit=int(limit or 0) or None)
-    except GRMStudioError as err:
-        return str(err)
+        raise InputError("choose a dataset")
+    found = labelled_items(studio.engine, dataset, limit=int(limit or 0) or None)
     human = sum(i.label_source == "human" for i in found.items)
     corrected = sum(len(i.human) for i in found.items)
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "none"
@@ -96,49 +61,81 @@ def preview_labels(studio: Studio, dataset: str, limit: float | None) -> str:
             f"dataset's; {corrected} human-corrected judgement(s)); left out: {skipped}.")
 
 
+def _config(kind: Callable[..., C], **fields: Any) -> C:
+    """A trainer's config from the page's fields; InputError naming each bad field."""
+    try:
+        return kind(**fields)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise InputError(f"cannot use these settings: {problems}") from None
+
+
 def counts_markdown(counts: dict[str, int]) -> str:
     rows = "".join(f"| {k} | {v} |\n" for k, v in sorted(counts.items()))
     return f"| count | n |\n|---|---|\n{rows}"
 
 
+# --- 1. an RFT export ----------------------------------------------------------
+def start_export(
+    studio: Studio, account: Account | None, dataset: str, name: str, n_rft: float,
+    limit: float | None, keep_easy: bool, hinted: bool, max_hinted: float,
+    *, jobs: Jobs | None = None,
+) -> Job:
+    """Start building an export with the studio's judge if `account` may train.
+    Raises NotAllowedError or InputError."""
+    account = require(account, Action.TRAIN)
+    if not dataset:
+        raise InputError("choose a dataset")
+    settings = studio.settings
+    config = _config(RFTConfig, n_rft=int(n_rft), drop_too_easy=not keep_easy, hinted=hinted,
+                     max_hinted=int(max_hinted))
+
+    def work(control: JobControl) -> ExportInfo:
+        control.log(f"Loading the judge '{settings.model_shown}' …")
+        judge = studio.judge()
+        control.raise_if_stopped()
+
+        def on_item(done: int, total: int, build: RFTBuild) -> None:
+            control.progress(done, total, "items sampled")
+            control.log(f"Sampled {done} of {total} item(s): {build.counts['accepted']} "
+                        f"accepted, {build.counts['hinted']} hinted so far")
+            control.raise_if_stopped()
+
+        return export_rft(
+            studio.engine, judge, dataset, name=name.strip() or f"{dataset}-rft",
+            root=exports_dir(settings.data_dir), config=config, params=settings.sampling(),
+            limit=int(limit or 0) or None, created_by=account.name, on_item=on_item,
+        )
+
+    return start_job(jobs, f"rft-export-{dataset}", work)
+
+
+def export_updates(
+    job: Job, progress: ProgressBar | None = None
+) -> Iterator[tuple[str, str, list[str] | None]]:
+    """(progress line, counts, files to download) as the export job goes."""
+    last = ""
+    for line in follow(job, progress):
+        last = line.text
+        yield last, "", None
+    state = job.state()
+    if state.status is not JobStatus.FINISHED:
+        yield f"{last}\nStopped: no export was written.", "", None
+        return
+    info: ExportInfo = state.result
+    yield (f"Export {info.ref} written to {info.path} (sha256 {info.content_sha256[:12]}).",
+           counts_markdown(info.counts), [str(info.path / f) for f in EXPORT_FILES])
+
+
 def build_export(
     studio: Studio, account: Account | None, dataset: str, name: str, n_rft: float,
     limit: float | None, keep_easy: bool, hinted: bool, max_hinted: float,
+    progress: ProgressBar | None = None, *, jobs: Jobs | None = None,
 ) -> Iterator[tuple[str, str, list[str] | None]]:
-    """Build an export with the studio's judge if `account` may train: (progress
-    line, counts, files to download)."""
-    try:
-        account = require(account, Action.TRAIN)
-    except NotAllowedError as err:
-        yield f"Not built: {err}.", "", None
-        return
-    if not dataset:
-        yield "Choose a dataset.", "", None
-        return
-    settings = studio.settings
-    config = RFTConfig(n_rft=int(n_rft), drop_too_easy=not keep_easy, hinted=hinted,
-                       max_hinted=int(max_hinted))
-    result: dict[str, Any] = {}
-
-    def work(report: Callable[[str], None]) -> str:
-        report(f"Loading the judge '{settings.model_shown}' …")
-        info = export_rft(
-            studio.engine, studio.judge(), dataset, name=name.strip() or f"{dataset}-rft",
-            root=exports_dir(settings.data_dir), config=config, params=settings.sampling(),
-            limit=int(limit or 0) or None, created_by=account.name,
-            on_item=lambda done, total, build: report(
-                f"Sampled {done} of {total} item(s): {build.counts['accepted']} accepted, "
-                f"{build.counts['hinted']} hinted so far"),
-        )
-        result["info"] = info
-        return f"Export {info.ref} written to {info.path} (sha256 {info.content_sha256[:12]})."
-
-    for line in run_job(work):
-        info = result.get("info")
-        if info is None:
-            yield line, "", None
-        else:
-            yield line, counts_markdown(info.counts), [str(info.path / f) for f in EXPORT_FILES]
+    """`start_export`, then its `export_updates`; closing this generator stops the job."""
+    job = start_export(studio, account, dataset, name, n_rft, limit, keep_easy, hinted,
+                       max_hinted, jobs=jobs)
+    yield from export_updates(job, progress)
 
 
 def exports_table(studio: Studio) -> pd.DataFrame:
@@ -154,87 +151,118 @@ def export_choices(studio: Studio) -> list[str]:
     return [f"{r['name']}:v{r['version']}" for r in reversed(list_exports(studio.engine))]
 
 
+# --- 2. RFT training -------------------------------------------------------------
+def start_rft_training(
+    studio: Studio, account: Account | None, export: str, lora: bool, epochs: float,
+    max_steps: float, learning_rate: float | None, name: str, *, jobs: Jobs | None = None,
+) -> Job:
+    """Start training on `export` if `account` may. Raises NotAllowedError or InputError."""
+    account = require(account, Action.TRAIN)
+    if not export:
+        raise InputError("choose an export")
+    settings = studio.settings
+    config = _config(RFTTrainConfig, name=name.strip() or None, lora=lora, epochs=epochs,
+                     max_steps=int(max_steps or -1), learning_rate=learning_rate or None)
+    found = find_export(studio.engine, export, exports_dir(settings.data_dir))
+
+    def work(control: JobControl) -> TrainedJudge:
+        control.log(f"Training {config.method} on {found.ref} …")
+
+        def on_progress(step: int, total: int, logs: dict[str, float]) -> None:
+            control.progress(step, total, "training steps")
+            control.log(f"step {step}/{total}  "
+                        + "  ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+
+        try:
+            return train_rft(studio.engine, found, config, settings, created_by=account.name,
+                             on_progress=on_progress, should_stop=control.should_stop)
+        except TrainingStopped:
+            raise JobStopped from None
+
+    return start_job(jobs, "rft-training", work)
+
+
+def training_updates(job: Job, progress: ProgressBar | None = None) -> Iterator[str]:
+    """The training log (its last lines) as it grows, then what was saved."""
+    for _ in follow(job, progress):
+        yield log_text(job.state())
+    state = job.state()
+    if state.status is not JobStatus.FINISHED:
+        yield f"{log_text(state)}\n{NOTHING_SAVED}"
+        return
+    trained: TrainedJudge = state.result
+    yield (f"{log_text(state)}\nSaved {trained.path}; registered as judge model "
+           f"{trained.judge_model_id} '{trained.name}'. Choose it in the Judge tab's model "
+           "picker.")
+
+
 def start_training(
     studio: Studio, account: Account | None, export: str, lora: bool, epochs: float,
     max_steps: float, learning_rate: float | None, name: str,
-    progress: Callable[..., Any] | None = None,
+    progress: ProgressBar | None = None, *, jobs: Jobs | None = None,
 ) -> Iterator[str]:
-    """Train on `export` if `account` may, yielding the log (one line per logged
-    step) as it grows."""
-    try:
-        account = require(account, Action.TRAIN)
-    except NotAllowedError as err:
-        yield f"Not trained: {err}."
-        return
-    if not export:
-        yield "Choose an export."
-        return
-    settings = studio.settings
-    try:
-        config = RFTTrainConfig(name=name.strip() or None, lora=lora, epochs=epochs,
-                                max_steps=int(max_steps or -1), learning_rate=learning_rate or None)
-        found = find_export(studio.engine, export, exports_dir(settings.data_dir))
-    except (GRMStudioError, ValueError) as err:
-        yield f"Cannot train: {err}"
-        return
-    log: list[str] = []
-    steps: dict[str, tuple[int, int]] = {}
-
-    def work(report: Callable[[str], None]) -> str:
-        report(f"Training {config.method} on {found.ref} …")
-
-        def on_progress(step: int, total: int, logs: dict[str, float]) -> None:
-            steps["done"] = (step, total)
-            report(f"step {step}/{total}  " + "  ".join(f"{k} {v:.4g}" for k, v in logs.items()))
-
-        trained = train_rft(studio.engine, found, config, settings, created_by=account.name,
-                            on_progress=on_progress)
-        return (f"Saved {trained.path}; registered as judge model {trained.judge_model_id} "
-                f"'{trained.name}'. Choose it in the Judge tab's model picker.")
-
-    for line in run_job(work):
-        log.append(line)
-        if progress is not None and "done" in steps:  # from this thread, as Gradio wants
-            progress(steps["done"], desc="training steps")
-        yield "\n".join(log[-200:])
+    """`start_rft_training`, then its `training_updates`; closing this generator
+    stops the job."""
+    job = start_rft_training(studio, account, export, lora, epochs, max_steps, learning_rate,
+                             name, jobs=jobs)
+    yield from training_updates(job, progress)
 
 
-def start_meta_training(
+# --- 3. a meta reward model ------------------------------------------------------
+def start_meta_job(
     studio: Studio, account: Account | None, dataset: str, name: str, max_steps: float,
-    trainable_layers: float,
-) -> Iterator[str]:
-    """Train a meta reward model on the stored samples of `dataset` ('' or None: all)
-    if `account` may, yielding the log as it grows; it is saved under
-    `<data_dir>/meta-models/<name>` and registered for meta-guided voting."""
-    try:
-        account = require(account, Action.TRAIN)
-    except NotAllowedError as err:
-        yield f"Not trained: {err}."
-        return
-    from core.training.meta_rm import MetaTrainConfig, train_meta_rm
+    trainable_layers: float, *, jobs: Jobs | None = None,
+) -> Job:
+    """Start training a meta reward model on the stored samples of `dataset` ('' or
+    None: all) if `account` may; it is saved under `<data_dir>/meta-models/<name>`
+    and registered for meta-guided voting. Raises NotAllowedError or InputError."""
+    account = require(account, Action.TRAIN)
+    from core.training.meta_rm import MetaModelInfo, MetaTrainConfig, train_meta_rm
 
     title = name.strip() or f"meta-{dataset or 'all'}"
     out_dir = studio.settings.data_dir / "meta-models" / title
     if out_dir.exists():
-        yield f"Cannot train: {out_dir} exists already; choose another name."
+        raise InputError(f"{out_dir} exists already; choose another name")
+    config = _config(MetaTrainConfig,
+                     max_steps=int(max_steps) if max_steps and max_steps > 0 else None,
+                     trainable_layers=int(trainable_layers) or None)
+
+    def work(control: JobControl) -> MetaModelInfo:
+        control.log(f"Training a meta reward model on the samples of "
+                    f"'{dataset or 'every dataset'}' …")
+
+        def on_step(step: int, loss: float) -> None:
+            control.log(f"step {step}  loss {loss:.4g}")
+            control.raise_if_stopped()
+
+        return train_meta_rm(studio.engine, studio.settings, out_dir=out_dir,
+                             dataset=dataset or None, config=config, name=title, on_step=on_step)
+
+    return start_job(jobs, "meta-rm-training", work)
+
+
+def meta_training_updates(job: Job) -> Iterator[str]:
+    """The meta RM's training log as it grows, then what was saved."""
+    for _ in follow(job):
+        yield log_text(job.state())
+    state = job.state()
+    if state.status is not JobStatus.FINISHED:
+        yield f"{log_text(state)}\n{NOTHING_SAVED}"
         return
-    config = MetaTrainConfig(max_steps=int(max_steps) if max_steps and max_steps > 0 else None,
-                             trainable_layers=int(trainable_layers) or None)
-    log: list[str] = []
+    info = state.result
+    yield (f"{log_text(state)}\nSaved {info.path}; registered for meta-guided voting "
+           f"({info.positives} correct / {info.negatives} wrong samples). "
+           "Pick it in the Judge tab's Meta RM list.")
 
-    def work(report: Callable[[str], None]) -> str:
-        report(f"Training a meta reward model on the samples of '{dataset or 'every dataset'}' …")
-        info = train_meta_rm(
-            studio.engine, studio.settings, out_dir=out_dir, dataset=dataset or None,
-            config=config, name=title, on_step=lambda step, loss: report(f"step {step}  loss {loss:.4g}"),
-        )
-        return (f"Saved {info.path}; registered for meta-guided voting "
-                f"({info.positives} correct / {info.negatives} wrong samples). "
-                "Pick it in the Judge tab's Meta RM list.")
 
-    for line in run_job(work):
-        log.append(line)
-        yield "\n".join(log[-200:])
+def start_meta_training(
+    studio: Studio, account: Account | None, dataset: str, name: str, max_steps: float,
+    trainable_layers: float, *, jobs: Jobs | None = None,
+) -> Iterator[str]:
+    """`start_meta_job`, then its `meta_training_updates`; closing this generator
+    stops the job."""
+    job = start_meta_job(studio, account, dataset, name, max_steps, trainable_layers, jobs=jobs)
+    yield from meta_training_updates(job)
 
 
 def models_table(studio: Studio) -> pd.DataFrame:
@@ -247,8 +275,20 @@ def models_table(studio: Studio) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MODEL_COLUMNS)
 
 
-def build_training_tab(studio: Studio) -> None:
-    """Exports, training and the registered judges."""
+def build_training_tab(studio: Studio, jobs: Jobs | None = None) -> None:
+    """Exports, training and the registered judges; the slow work runs as jobs in
+    the studio's `jobs`."""
+    jobs = jobs if jobs is not None else Jobs()
+    export_job, training_job, meta_job = gr.State(None), gr.State(None), gr.State(None)
+
+    @shows_errors
+    def exports_now() -> pd.DataFrame:
+        return exports_table(studio)
+
+    @shows_errors
+    def models_now() -> pd.DataFrame:
+        return models_table(studio)
+
     names = dataset_names(studio.engine)
     gr.Markdown("### 1. Build an RFT export\nThe judge samples trajectories for each labelled "
                 "item; correct ones (best response strictly above the other) are kept, items "
@@ -277,7 +317,7 @@ def build_training_tab(studio: Studio) -> None:
     counts = gr.Markdown(elem_id="training-counts")
     files = gr.File(label="Download", file_count="multiple", interactive=False,
                     elem_id="training-files")
-    exports = gr.Dataframe(lambda: exports_table(studio), headers=EXPORT_COLUMNS,
+    exports = gr.Dataframe(exports_now, headers=EXPORT_COLUMNS,
                            interactive=False, elem_id="training-exports")
 
     gr.Markdown("### 2. Train the judge (rejective fine-tuning)")
@@ -315,36 +355,63 @@ def build_training_tab(studio: Studio) -> None:
 
     gr.Markdown("### 4. Registered judge models\nChoose one for judging in the Judge tab.")
     refresh = gr.Button("↻ refresh", size="sm", elem_id="training-refresh")
-    models = gr.Dataframe(lambda: models_table(studio), headers=MODEL_COLUMNS,
+    models = gr.Dataframe(models_now, headers=MODEL_COLUMNS,
                           interactive=False, wrap=True, elem_id="training-models")
 
-    def on_build(request: gr.Request, *values: Any) -> Iterator[tuple[Any, Any, Any]]:
-        yield from build_export(studio, studio.account(request), *values)
+    @shows_errors
+    def on_preview(ds: str, first: float | None) -> str:
+        return preview_labels(studio, ds, first)
 
+    @shows_errors
+    def on_build(ds: str, title: str, per_item: float, first: float | None, easy: bool,
+                 hint: bool, most_hinted: float, request: gr.Request,
+                 progress: gr.Progress = gr.Progress()  # noqa: B008
+                 ) -> Iterator[tuple[Any, ...]]:
+        job = start_export(studio, studio.account(request), ds, title or "", per_item, first,
+                           easy, hint, most_hinted, jobs=jobs)
+        for shown in export_updates(job, progress):
+            yield *shown, job.id
+
+    @shows_errors
     def on_train(exp: str, use_lora: bool, n_epochs: float, steps: float, rate: float | None,
                  title: str, request: gr.Request,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[str]:  # noqa: B008
-        yield from start_training(studio, studio.account(request), exp, use_lora, n_epochs,
-                                  steps, rate, title or "", progress)
+                 progress: gr.Progress = gr.Progress()  # noqa: B008
+                 ) -> Iterator[tuple[str, int]]:
+        job = start_rft_training(studio, studio.account(request), exp, use_lora, n_epochs,
+                                 steps, rate, title or "", jobs=jobs)
+        for log in training_updates(job, progress):
+            yield log, job.id
 
+    @shows_errors
     def on_meta(ds: str, title: str, steps: float, layers: float,
-                request: gr.Request) -> Iterator[str]:
-        yield from start_meta_training(studio, studio.account(request), ds or "", title or "",
-                                       steps, layers)
+                request: gr.Request) -> Iterator[tuple[str, int]]:
+        job = start_meta_job(studio, studio.account(request), ds or "", title or "", steps,
+                             layers, jobs=jobs)
+        for log in meta_training_updates(job):
+            yield log, job.id
 
+    def stopper(name: str) -> Callable[..., None]:
+        def stop(started: int | None, request: gr.Request) -> None:
+            stop_job(jobs, studio.account(request), Action.TRAIN, started)
+
+        stop.__name__ = stop.__qualname__ = f"on_stop_{name}"  # the API name
+        return shows_errors(stop)
+
+    @shows_errors
     def refreshed() -> tuple[Any, Any, Any]:
         return (exports_table(studio), gr.update(choices=export_choices(studio)),
                 models_table(studio))
 
-    preview.click(lambda ds, n: preview_labels(studio, ds, n), [dataset, limit], preview_text)
+    preview.click(on_preview, [dataset, limit], preview_text)
     building = build.click(on_build, [dataset, name, n_rft, limit, keep_easy, hinted, max_hinted],
-                           [build_status, counts, files])
+                           [build_status, counts, files, export_job])
     building.then(refreshed, None, [exports, export, models])
-    stop_build.click(None, None, None, cancels=[building])
-    training = train.click(on_train, [export, lora, epochs, max_steps, lr, judge_name], train_log)
+    stop_build.click(stopper("export"), export_job, None)
+    training = train.click(on_train, [export, lora, epochs, max_steps, lr, judge_name],
+                           [train_log, training_job])
     training.then(refreshed, None, [exports, export, models])
-    stop_train.click(None, None, None, cancels=[training])
+    stop_train.click(stopper("training"), training_job, None)
     refresh.click(refreshed, None, [exports, export, models])
-    meta_running = meta_train.click(on_meta, [meta_dataset, meta_name, meta_steps, meta_layers],
-                                    meta_log)
-    stop_meta.click(None, None, None, cancels=[meta_running])
+    meta_train.click(on_meta, [meta_dataset, meta_name, meta_steps, meta_layers],
+                     [meta_log, meta_job])
+    stop_meta.click(stopper("meta"), meta_job, None)
