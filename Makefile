@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up first (idempotent).
-.PHONY: run test judge-model
+.PHONY: run test check judge-model
 
 run:
 	bash scripts/setup.sh
@@ -8,6 +8,13 @@ run:
 test:
 	bash scripts/setup.sh test
 	.venv/bin/python -m pytest
+
+# The checks CI runs after the tests: ruff on the whole repository, then mypy on
+# what [tool.mypy] names (core/); both configured in pyproject.toml. Both run,
+# and the target fails if either finds something. Sets up .venv if it has no ruff.
+check:
+	[ -x .venv/bin/ruff ] && [ -x .venv/bin/mypy ] || bash scripts/setup.sh test
+	.venv/bin/ruff check .; lint=$$?; .venv/bin/mypy && exit $$lint
 
 # Train GRM Studio's own judge (cold start on the critique data) and ship it to
 # models/grm-studio-judge; resumable, about 80 minutes on 2 CPU cores.

@@ -292,9 +292,8 @@ def print_ratios(results: dict, ks: list[int]) -> None:
                 lines.append(f"k={k}: naive / {ours} = {found}  (target at k=8: >= 3)")
             if found := ratio(("llama.cpp", k), (ours, k)):
                 lines.append(f"k={k}: llama.cpp / {ours} = {found}  (target at k=8: >= 1.3)")
-        for k in ks:
-            if k > 1 and (found := ratio((ours, k), (ours, 1))):
-                lines.append(f"{ours} k={k} / {ours} k=1 = {found}  (target at k=8: <= 2)")
+        lines += [f"{ours} k={k} / {ours} k=1 = {found}  (target at k=8: <= 2)"
+                  for k in ks if k > 1 and (found := ratio((ours, k), (ours, 1)))]
     print("\n".join(lines))
 
 

@@ -71,8 +71,8 @@ class LoadReport:
             f"{self.throughput:.1f} requests/s, {self.labels_acknowledged} labels acknowledged, "
             f"{self.labels_stored} of them stored, {self.rows} label rows in all"
         )]
-        for kind in ("next", "label"):
-            lines.append(f"  {kind:5}  p50 {self.p50_ms[kind]:7.1f} ms   p95 {self.p95_ms[kind]:7.1f} ms")
+        lines += [f"  {kind:5}  p50 {self.p50_ms[kind]:7.1f} ms   p95 {self.p95_ms[kind]:7.1f} ms"
+                  for kind in ("next", "label")]
         lines.append(f"  errors: {len(self.errors)}; duplicated current labels: {self.duplicate_current}")
         lines += [f"    {e}" for e in self.errors[:10]]
         return lines
@@ -197,9 +197,10 @@ def _wait_until_up(base: str, server: subprocess.Popen, log: object) -> None:
             raise RuntimeError(f"the studio exited: {log.read().decode()[-2000:]}")  # type: ignore[attr-defined]
         try:
             httpx.get(f"{base}/login", timeout=2)
-            return
         except httpx.HTTPError:
             time.sleep(0.5)
+        else:
+            return
     raise RuntimeError("the studio did not answer within 180 s")
 
 

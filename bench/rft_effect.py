@@ -35,17 +35,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.agreement import strict_correct  # noqa: E402
-from core.backends import Backend, load_backend  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.datasets import read_dataset  # noqa: E402
-from core.datasets.records import SourceItem  # noqa: E402
-from core.engine import Judge, shown_orders, to_original_order  # noqa: E402
-from core.parse import parse_output  # noqa: E402
-from core.store import open_store  # noqa: E402
-from core.store.importing import import_file  # noqa: E402
-from core.templates import PRINCIPLES_PREFIX, POINTWISE  # noqa: E402
-from core.training import (  # noqa: E402
+from core.agreement import strict_correct
+from core.backends import Backend, load_backend
+from core.config import Settings
+from core.datasets import read_dataset
+from core.datasets.records import SourceItem
+from core.engine import Judge, shown_orders, to_original_order
+from core.parse import parse_output
+from core.store import open_store
+from core.store.importing import import_file
+from core.templates import POINTWISE, PRINCIPLES_PREFIX
+from core.training import (
     ExportError,
     RFTConfig,
     RFTTrainConfig,
@@ -54,8 +54,8 @@ from core.training import (  # noqa: E402
     find_export,
     train_rft,
 )
-from core.types import ParsedOutput, SamplingParams  # noqa: E402
-from core.vote import vote  # noqa: E402
+from core.types import JudgeInput, ParsedOutput, SamplingParams
+from core.vote import vote
 
 DATA = ROOT.parent / "shared" / "data" / "preferences" / "llmbar"
 FILES = ("LLMBar_Natural.json", "LLMBar_Adversarial_Neighbor.json")
@@ -108,8 +108,8 @@ def evaluate(backend: Backend, pairs: list[Pair], *, k: int, params: SamplingPar
     jobs = []  # (pair index, order, prompt)
     for i, pair in enumerate(pairs):
         item = _input(pair)
-        for order in shown_orders(2, k, seed=params.seed + i):
-            jobs.append((i, order, POINTWISE.render(item, order)))
+        jobs += [(i, order, POINTWISE.render(item, order))
+                 for order in shown_orders(2, k, seed=params.seed + i)]
     prefix = PRINCIPLES_PREFIX if prefill else ""
     scores: list[list[tuple[int, ...] | None]] = [[] for _ in pairs]
     for start in range(0, len(jobs), batch):
@@ -129,9 +129,7 @@ def evaluate(backend: Backend, pairs: list[Pair], *, k: int, params: SamplingPar
     return EvalResult(correct, valid, time.perf_counter() - started)
 
 
-def _input(pair: Pair):  # noqa: ANN202
-    from core.types import JudgeInput
-
+def _input(pair: Pair) -> JudgeInput:
     return JudgeInput(query=pair.query, responses=pair.responses)
 
 

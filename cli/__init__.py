@@ -7,12 +7,13 @@ turns GRM Studio's errors into exit codes and messages.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from cli import data, eval, judge  # noqa: F401  (registers their commands)
-from cli import meta, recipe, rl, train  # noqa: F401  (training: rft, meta RM, RL, the recipe)
+# Imported for their side effect: each registers its commands on `app` (judge,
+# data, eval; training: rft, meta RM, RL, the recipe).
+from cli import data, eval, judge, meta, recipe, rl, train  # noqa: F401
 from cli.app import app, load_settings
 
 __all__ = ["app", "main"]
@@ -34,7 +35,7 @@ def templates() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it local")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 7860,
-    model: Annotated[Optional[str], typer.Option(help="'embedded', a directory or .gguf")] = None,
+    model: Annotated[str | None, typer.Option(help="'embedded', a directory or .gguf")] = None,
     read_only: Annotated[
         bool, typer.Option("--read-only", help="demo mode: no sign-in, nothing is saved")
     ] = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -36,12 +36,12 @@ def parse_k_list(raw: str) -> list[int]:
 def load_meta_scorer(path: Path) -> MetaScorer:
     """The meta reward model at `path` (imported only when asked for)."""
     try:
-        from core.training.meta_rm import MetaRewardModel  # type: ignore[import-not-found]
+        from core.training.meta_rm import MetaRewardModel
     except ImportError:
         raise InputError(META_MISSING) from None
     if not path.exists():
         raise InputError(f"no meta reward model at {path}; {META_MISSING.split(': ', 1)[1]}")
-    return MetaRewardModel.load(path)  # type: ignore[no-any-return]
+    return MetaRewardModel.load(path)
 
 
 @app.command("eval")
@@ -51,21 +51,21 @@ def eval_(
                                    "with max k samples)")] = "1,8",
     voting: Annotated[str, typer.Option(help="sum (plain voting), meta (meta-guided), or "
                                         "both: sum,meta")] = "sum",
-    meta_model: Annotated[Optional[Path], typer.Option(
+    meta_model: Annotated[Path | None, typer.Option(
         help="the meta reward model for --voting meta")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="first N items only")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="first N items only")] = None,
     greedy: Annotated[bool, typer.Option("--greedy/--no-greedy",
                                          help="also judge once at temperature 0")] = True,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         help="write report.md, results.csv and accuracy_vs_k.html here")] = None,
-    temperature: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0)] = None,
-    max_new_tokens: Annotated[Optional[int], typer.Option(min=1)] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0)] = None,
-    template: Annotated[Optional[str], typer.Option(help="prompt template name")] = None,
-    model: Annotated[Optional[str], typer.Option(
+    temperature: Annotated[float | None, typer.Option(min=0.0)] = None,
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: Annotated[int | None, typer.Option(min=0)] = None,
+    template: Annotated[str | None, typer.Option(help="prompt template name")] = None,
+    model: Annotated[str | None, typer.Option(
         help="'embedded', a model directory or a .gguf file")] = None,
-    rescue: Annotated[Optional[bool], typer.Option("--rescue/--no-rescue")] = None,
+    rescue: Annotated[bool | None, typer.Option("--rescue/--no-rescue")] = None,
 ) -> None:
     """Evaluate the judge on a labelled dataset: accuracy (strict rule, a tie is
     wrong, 95% CIs) of greedy, one sample, voting@k and meta-guided@k; parse-failure
@@ -93,7 +93,7 @@ def _evaluate(
     greedy: bool,
     out: Path | None,
 ) -> None:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from core.backends import load_backend
     from core.engine import Judge
@@ -113,7 +113,7 @@ def _evaluate(
     judge_ = Judge(load_backend(settings), template=settings.template,
                    rescue=settings.rescue_enabled, prefill=settings.prefill_enabled)
     with Progress(transient=True) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def advance(state: EvalProgress) -> None:
             if state.phase not in tasks:

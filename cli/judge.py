@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,40 +14,41 @@ from core.errors import InputError
 
 if TYPE_CHECKING:
     from core.training.meta_rm import MetaRewardModel
+    from core.types import Turn
 
 
 @app.command()
 def judge(
-    query: Annotated[Optional[str], typer.Option("--query", "-q", help="the user's query")] = None,
+    query: Annotated[str | None, typer.Option("--query", "-q", help="the user's query")] = None,
     response: Annotated[
-        Optional[list[str]], typer.Option("--response", "-r", help="a response (repeat for more)")
+        list[str] | None, typer.Option("--response", "-r", help="a response (repeat for more)")
     ] = None,
     responses_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="JSON list / object with 'responses' (and 'query'), or JSONL"),
     ] = None,
     dataset: Annotated[
-        Optional[str], typer.Option(help="judge a stored dataset into the database instead")
+        str | None, typer.Option(help="judge a stored dataset into the database instead")
     ] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="with --dataset: first N items")] = None,
-    k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, help="samples to vote over")] = None,
-    temperature: Annotated[Optional[float], typer.Option(min=0.0, help="0 = greedy")] = None,
-    top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0)] = None,
-    max_new_tokens: Annotated[Optional[int], typer.Option(min=1)] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0)] = None,
-    template: Annotated[Optional[str], typer.Option(help="prompt template name")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="with --dataset: first N items")] = None,
+    k: Annotated[int | None, typer.Option("-k", "--k", min=1, help="samples to vote over")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0.0, help="0 = greedy")] = None,
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: Annotated[int | None, typer.Option(min=0)] = None,
+    template: Annotated[str | None, typer.Option(help="prompt template name")] = None,
     model: Annotated[
-        Optional[str], typer.Option(help="'embedded', a model directory or a .gguf file")
+        str | None, typer.Option(help="'embedded', a model directory or a .gguf file")
     ] = None,
     rescue: Annotated[
-        Optional[bool], typer.Option("--rescue/--no-rescue", help="score rescue for weak models")
+        bool | None, typer.Option("--rescue/--no-rescue", help="score rescue for weak models")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the judgement as JSON")] = False,
     meta_model: Annotated[
-        Optional[Path], typer.Option(help="a meta RM directory: show the meta-guided vote too")
+        Path | None, typer.Option(help="a meta RM directory: show the meta-guided vote too")
     ] = None,
     k_meta: Annotated[
-        Optional[int], typer.Option(min=1, help="with --meta-model: samples to keep; default k/2")
+        int | None, typer.Option(min=1, help="with --meta-model: samples to keep; default k/2")
     ] = None,
 ) -> None:
     """Judge one query's responses (k shuffled samples, then the vote), or with
@@ -83,7 +84,7 @@ def _judge_one(
     from core.report import render_judgement
 
     responses = list(responses)
-    context = []
+    context: list[Turn] = []
     if responses_file is not None:
         file_responses, file_query, context = read_responses_file(responses_file)
         responses += file_responses

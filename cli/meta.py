@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,20 +19,20 @@ app.add_typer(meta_app, name="meta")
 @meta_app.command("train")
 def train(
     out: Annotated[Path, typer.Argument(help="directory to save the meta RM in (must not exist)")],
-    dataset: Annotated[Optional[str], typer.Option(help="only this dataset's samples")] = None,
+    dataset: Annotated[str | None, typer.Option(help="only this dataset's samples")] = None,
     base_model: Annotated[
-        Optional[str], typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
+        str | None, typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
     ] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
-    max_steps: Annotated[Optional[int], typer.Option(min=1, help="stop after N steps")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="stop after N steps")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
     max_length: Annotated[int, typer.Option(min=16, help="tokens per example")] = 1024,
     trainable_layers: Annotated[
-        Optional[int], typer.Option(min=0, help="train only the last N blocks and the head")
+        int | None, typer.Option(min=0, help="train only the last N blocks and the head")
     ] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
-    name: Annotated[Optional[str], typer.Option(help="registry name; default: the directory name")] = None,
+    name: Annotated[str | None, typer.Option(help="registry name; default: the directory name")] = None,
 ) -> None:
     """Train a meta RM (BCE, one logit) on every stored sample of the labelled items."""
     from core.store import open_store
@@ -61,7 +61,7 @@ def train(
 def score(
     judgement_id: Annotated[int, typer.Argument(help="a stored judgement's id")],
     meta_model: Annotated[Path, typer.Option(help="a meta RM directory")],
-    k_meta: Annotated[Optional[int], typer.Option(min=1, help="samples to keep; default k/2")] = None,
+    k_meta: Annotated[int | None, typer.Option(min=1, help="samples to keep; default k/2")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the guided vote as JSON")] = False,
 ) -> None:
     """Score a stored judgement's samples with a meta RM, store the scores, show the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,26 +20,26 @@ def train(
     out: Annotated[Path, typer.Argument(help="directory to save the trained judge in (must not exist)")],
     dataset: Annotated[str, typer.Option(help="stored dataset whose labelled items to train on")],
     base_model: Annotated[
-        Optional[str], typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
+        str | None, typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
     ] = None,
     beta: Annotated[float, typer.Option(min=0.0, help="KL coefficient (paper, 27B: 0.08)")] = 0.08,
     num_generations: Annotated[int, typer.Option(min=2, help="group size (paper: 4)")] = 4,
     prompts_per_step: Annotated[int, typer.Option(min=1)] = 1,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-6,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
-    max_steps: Annotated[Optional[int], typer.Option(min=1, help="stop after N steps")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="stop after N steps")] = None,
     max_completion_length: Annotated[int, typer.Option(min=1)] = 512,
     temperature: Annotated[float, typer.Option(min=0.0)] = 1.0,
     orders_per_item: Annotated[int, typer.Option(min=1, help="shuffled orders per item")] = 1,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="first N labelled items")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="first N labelled items")] = None,
     prefill: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--prefill/--no-prefill",
                      help="start replies with 'Specific Criteria:' (default: on for the embedded model)"),
     ] = None,
     gradient_checkpointing: Annotated[bool, typer.Option()] = False,
     seed: Annotated[int, typer.Option(min=0)] = 0,
-    name: Annotated[Optional[str], typer.Option(help="judge model name; default: the directory")] = None,
+    name: Annotated[str | None, typer.Option(help="judge model name; default: the directory")] = None,
 ) -> None:
     """GRPO with reward +1 when the parsed scores pick the labelled best strictly, -1
     otherwise; saves the policy and registers it as a judge model."""

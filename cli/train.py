@@ -4,7 +4,7 @@ into a better judge (rejective fine-tuning) from the command line."""
 from __future__ import annotations
 
 import getpass
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,18 +27,18 @@ def _user() -> str | None:
 @rft.command("export")
 def export_(
     dataset: Annotated[str, typer.Option(help="dataset whose labelled items are used")],
-    name: Annotated[Optional[str], typer.Option(help="export name; default: DATASET-rft")] = None,
+    name: Annotated[str | None, typer.Option(help="export name; default: DATASET-rft")] = None,
     n_rft: Annotated[int, typer.Option(min=1, help="trajectories sampled per item")] = 3,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="only the first N items")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     keep_easy: Annotated[bool, typer.Option(help="keep items whose trajectories are all correct")] = False,
     hinted: Annotated[bool, typer.Option(help="hinted sampling where none is accepted")] = True,
     max_hinted: Annotated[int, typer.Option(min=0, help="at most this many hinted samples")] = 64,
     accept_rescued: Annotated[bool, typer.Option(help="accept trajectories saved by score rescue")] = True,
     validation: Annotated[float, typer.Option(min=0.0, max=0.99, help="items held out")] = 0.1,
     seed: Annotated[int, typer.Option(min=0)] = 0,
-    temperature: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    max_new_tokens: Annotated[Optional[int], typer.Option(min=1)] = None,
-    model: Annotated[Optional[str], typer.Option(help="the judge that samples")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0.0)] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    model: Annotated[str | None, typer.Option(help="the judge that samples")] = None,
 ) -> None:
     """Sample trajectories with the judge, accept the correct ones, write a versioned export."""
     from core.backends import load_backend
@@ -94,13 +94,13 @@ def train(
     lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters (peft), merged at the end")] = False,
     epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
     max_steps: Annotated[int, typer.Option(help="optimizer steps; -1: from epochs")] = -1,
-    learning_rate: Annotated[Optional[float], typer.Option(help="default 1e-5, LoRA 2e-4")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="default 1e-5, LoRA 2e-4")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 1,
     grad_accum: Annotated[int, typer.Option(min=1)] = 4,
     max_length: Annotated[int, typer.Option(min=16, help="tokens per record")] = 2048,
     hinted: Annotated[bool, typer.Option(help="train on the hinted trajectories too")] = True,
-    name: Annotated[Optional[str], typer.Option(help="checkpoint and judge name")] = None,
-    base_model: Annotated[Optional[str], typer.Option(help="default: the export's judge")] = None,
+    name: Annotated[str | None, typer.Option(help="checkpoint and judge name")] = None,
+    base_model: Annotated[str | None, typer.Option(help="default: the export's judge")] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Fine-tune the judge on an export; save and register the checkpoint."""

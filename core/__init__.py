@@ -40,11 +40,10 @@ from core.types import (
 from core.vote import vote
 
 __all__ = [
-    "Backend", "BackendError", "GRMStudioError", "InputError", "Judge", "JudgeInput",
+    "TEMPLATES", "Backend", "BackendError", "GRMStudioError", "InputError", "Judge", "JudgeInput",
     "Judgement", "ParseFailure", "ParsedOutput", "PromptTemplate", "PromptTooLongError",
-    "ResponsesFileError", "Sample", "SamplingParams", "ScriptedBackend", "Settings",
-    "TEMPLATES", "Turn", "Vote", "get_template", "judge", "load_backend", "parse_output",
-    "vote",
+    "ResponsesFileError", "Sample", "SamplingParams", "ScriptedBackend", "Settings", "Turn",
+    "Vote", "get_template", "judge", "load_backend", "parse_output", "vote",
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import krippendorff
 import numpy as np
@@ -23,6 +24,7 @@ from core.vote import strict_winner
 Label = int | None
 TIE = -1  # the category a tie (None) is given before encoding
 _MISSING = object()  # an unlabelled (rater, item) cell
+_Item = TypeVar("_Item", bound=Hashable)  # how raters name an item
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def judge_human_kappa(
 
 
 def krippendorff_alpha(
-    ratings: Mapping[str, Mapping[Hashable, Label]], *, seed: int = 0, n_boot: int = 1000
+    ratings: Mapping[str, Mapping[_Item, Label]], *, seed: int = 0, n_boot: int = 1000
 ) -> Estimate:
     """Nominal Krippendorff's alpha over rater -> {item: label}; raters may skip items.
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from core.errors import InputError
 
@@ -30,7 +30,7 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 @contextmanager
-def atomic_write(path: Path, mode: str = "w") -> Iterator[IO]:  # type: ignore[type-arg]
+def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temporary file beside `path` and rename it into place on
     success, so that an interrupted write never leaves a file that looks complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO]:  # type: ignore[t
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
+        Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -18,7 +18,7 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVarTuple
 
 import numpy as np
 from scipy.stats import binomtest
@@ -123,6 +123,7 @@ class PrincipleDiversity:
     note: str | None = None
 
 
+_Row = TypeVarTuple("_Row")  # the columns of a query
 _Rule = Callable[[Session, Iterable[int]], dict[int, ItemLabel | NoLabel]]
 
 
@@ -146,7 +147,7 @@ def _check_dataset(session: Session, dataset: str | None) -> None:
         raise InputError(f"there is no dataset named '{dataset}'; pick an imported one")
 
 
-def _in_dataset(query: Select[Any], item_id: Any, dataset: str | None) -> Select[Any]:
+def _in_dataset(query: Select[*_Row], item_id: Any, dataset: str | None) -> Select[*_Row]:
     if dataset is None:
         return query
     return query.where(item_id.in_(select(Item.id).join(Dataset).where(Dataset.name == dataset)))
@@ -240,9 +241,7 @@ def agreement_matrix(
         judge = {j.item_id: judge_label(j.totals) for j in _latest_judged(session, dataset)
                  if j.valid_samples > 0}
         says = _labels(session, dataset, rule=dataset_labels)
-    for name, labels in ((JUDGE, judge), (DATASET, says)):
-        if labels:
-            ratings[name] = labels
+    ratings.update({name: labels for name, labels in ((JUDGE, judge), (DATASET, says)) if labels})
     raters = tuple(ratings)
     size = len(raters)
     kappa: list[list[Estimate | None]] = [[None] * size for _ in range(size)]

@@ -84,6 +84,7 @@ def parse_output(
     critique = _section(text, headers, "critique", cuts)
     kind, reason, values = _judge(found, n_responses, score_range, truncated)
     if kind is None:
+        assert found is not None and values is not None  # no failure: scores were found
         sections = {"principles": principles, "critique": critique}
         missing = tuple(name for name, section in sections.items() if section is None)
         return ParsedOutput(**sections, scores=tuple(map(int, values)), score_format=found[0],
@@ -126,8 +127,8 @@ def _section(
         begin = tail.end()
     stop = headers[index + 1][1] if index + 1 < len(headers) else len(text)
     kept = text[begin:stop]
-    for s, e in sorted(cuts, reverse=True):  # cut the scores out, with markdown around them
-        s, e = len(text[:s].rstrip("*_`$")), len(text) - len(text[e:].lstrip("*_`$"))
+    for start, end in sorted(cuts, reverse=True):  # cut the scores out, with markdown around them
+        s, e = len(text[:start].rstrip("*_`$")), len(text) - len(text[end:].lstrip("*_`$"))
         e += (s == 0 or text[s - 1] == "\n") and text.startswith("\n", e)  # a whole line
         if max(s, begin) < min(e, stop):
             kept = kept[: max(s, begin) - begin] + kept[min(e, stop) - begin :]
@@ -224,6 +225,8 @@ def _judge(
     found: tuple[str, _Candidate] | None, n: int, score_range: tuple[int, int], truncated: bool
 ) -> tuple[ParseErrorKind | None, str, tuple[float, ...] | None]:
     """(failure kind or None, reason, scores in shown order or the numbers found)."""
+    kind: ParseErrorKind | None
+    values: tuple[float, ...] | None
     if found is None:
         kind, reason, values = ParseErrorKind.NO_SCORES, _NO_SCORES, None
     else:
@@ -243,7 +246,7 @@ def _in_shown_order(candidate: _Candidate) -> tuple[float, ...]:
     labels = candidate.labels
     if labels is None or len(set(labels)) != len(labels):
         return candidate.values
-    return tuple(v for _, v in sorted(zip(labels, candidate.values)))
+    return tuple(v for _, v in sorted(zip(labels, candidate.values, strict=True)))
 
 
 def _value_problem(

@@ -57,8 +57,8 @@ def render_sample(sample: Sample, k: int) -> str:
 def render_vote(judgement: Judgement) -> str:
     vote = judgement.vote
     lines = [
-        f"Vote over {vote.valid_samples} valid sample(s) "
-        f"({vote.invalid_samples} failed to parse, {judgement.rescued_samples} rescued)"
+        (f"Vote over {vote.valid_samples} valid sample(s) "
+         f"({vote.invalid_samples} failed to parse, {judgement.rescued_samples} rescued)")
     ]
     if vote.winner is None:
         lines.append("  No winner: no sample produced usable scores.")

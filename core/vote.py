@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from core.types import Vote
 
 
-def strict_winner(scores: Sequence[int]) -> int | None:
+def strict_winner(scores: Sequence[float]) -> int | None:
     """The index of the single highest score, or None when the top is shared."""
     best = max(scores)
     top = [i for i, s in enumerate(scores) if s == best]
@@ -36,31 +36,32 @@ def vote(rows: Sequence[Sequence[int] | None], n_responses: int, *, seed: int = 
     totals = tuple(sum(column) for column in distribution)
     means = tuple(sum(c) / len(c) if c else None for c in distribution)
     sample_winners = tuple(strict_winner(r) for r in valid) if n_responses > 1 else ()
-    common = dict(
+    top: tuple[int, ...] = ()  # no valid sample: no top, no winner
+    order: tuple[int, ...] | None = None
+    winner: int | None = None
+    runner_up: int | None = None
+    if valid:
+        best = max(totals)
+        top = tuple(i for i, t in enumerate(totals) if t == best)
+        order = tie_break_order(n_responses, seed) if len(top) > 1 else None
+        winner = next(i for i in order if i in top) if order else top[0]
+        others = [i for i in range(n_responses) if i != winner]
+        runner_up = max(others, key=lambda i: totals[i]) if others else None
+    return Vote(
         totals=totals,
         means=means,
         distribution=distribution,
         valid_samples=len(valid),
         invalid_samples=len(rows) - len(valid),
-        sample_winners=sample_winners,
-        split=len(set(sample_winners)) > 1,
-    )
-    if not valid:
-        return Vote(top=(), tie=False, winner=None, **common)
-    best = max(totals)
-    top = tuple(i for i, t in enumerate(totals) if t == best)
-    order = tie_break_order(n_responses, seed) if len(top) > 1 else None
-    winner = next(i for i in order if i in top) if order else top[0]
-    others = [i for i in range(n_responses) if i != winner]
-    runner_up = max(others, key=lambda i: totals[i]) if others else None
-    return Vote(
         top=top,
         tie=len(top) > 1,
         winner=winner,
         tie_break_order=order,
         runner_up=runner_up,
-        margin=totals[winner] - totals[runner_up] if runner_up is not None else None,
-        **common,
+        margin=(totals[winner] - totals[runner_up]
+                if winner is not None and runner_up is not None else None),
+        sample_winners=sample_winners,
+        split=len(set(sample_winners)) > 1,
     )
 
 

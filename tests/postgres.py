@@ -6,7 +6,6 @@ server can be started, `start_postgres` returns the reason instead."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -59,10 +58,10 @@ def _free_port() -> int:
 
 def start_postgres() -> PostgresServer | str:
     """A running server, or the reason why none could be started."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not candidates:
         return "PostgreSQL binaries not found (install Debian's postgresql package)"
-    bin_dir = Path(candidates[-1]).parent
+    bin_dir = candidates[-1].parent
     as_user: list[str] = []
     data_dir = Path(tempfile.mkdtemp(prefix="grm-pg-"))
     if os.geteuid() == 0:
@@ -75,6 +74,7 @@ def start_postgres() -> PostgresServer | str:
         [*as_user, str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "grm", "-E", "UTF8"],
         capture_output=True,
         text=True,
+        check=False,  # a failure is returned as the reason, below
     )
     if init.returncode != 0:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -84,6 +84,7 @@ def start_postgres() -> PostgresServer | str:
         [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", options, "-w", "-l", str(data_dir / "log"), "start"],
         capture_output=True,
         text=True,
+        check=False,  # a failure is returned as the reason, below
     )
     if start.returncode != 0:
         log = (data_dir / "log").read_text() if (data_dir / "log").exists() else start.stderr

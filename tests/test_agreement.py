@@ -77,11 +77,11 @@ def test_strict_correct(scores, best, expected):
 
 
 def test_strict_correct_rejects_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an index"):
         strict_correct([1, 2], 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an index"):
         strict_correct([1, 2], -1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two scores"):
         strict_correct([1], 0)
 
 
@@ -158,10 +158,10 @@ def test_tie_is_its_own_category():
 
 
 def test_cohen_kappa_rejects_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="different numbers of items"):
         cohen_kappa([0, 1], [0])
     for bad in (-1, "1", True):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="a label is a response index"):
             cohen_kappa([0, bad], [0, 1])
 
 

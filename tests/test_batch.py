@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,10 +49,8 @@ def test_rerun_skips_finished_items_and_an_interruption_loses_nothing(store, tmp
         if report.judged == 1:
             raise KeyboardInterrupt
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         judge_dataset(store, judge, "toy", params, on_item=stop_after_one_more)
-    except KeyboardInterrupt:
-        pass
     assert len(judged_items(store)) == 3
     rest = judge_dataset(store, judge, "toy", params)
     assert (rest.total, rest.already_done, rest.judged) == (6, 3, 3)

@@ -375,7 +375,7 @@ def test_a_json_array_broken_midway_yields_what_came_before_then_where_it_broke(
     assert len(items) == 1 and skipped[0].reason.startswith("record 2: invalid JSON")
 
     path.write_text('[{"prompt": "q", "chosen": ', encoding="utf-8")  # nothing readable
-    with pytest.raises(InputError, match="nothing can be read .*record 1: invalid JSON"):
+    with pytest.raises(InputError, match=r"nothing can be read .*record 1: invalid JSON"):
         read_dataset(path)
 
 

@@ -13,7 +13,7 @@ from core import Judge, SamplingParams, ScriptedBackend
 from core.store.db import make_engine, upgrade
 from core.store.evals import eval_runs, run_evaluation
 from core.store.importing import import_file
-from tests.test_eval import RECORDS, script
+from tests.scripted_eval import RECORDS, script
 
 runner = CliRunner()
 

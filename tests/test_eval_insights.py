@@ -7,7 +7,7 @@ import pytest
 
 from core import Settings
 from core.store.db import make_engine, upgrade
-from tests.test_eval import engine, evaluate  # noqa: F401  (engine is a fixture)
+from tests.scripted_eval import evaluate, toy_store
 from webapp import insight_charts as charts
 from webapp.insights_tab import (
     NO_EVALUATIONS,
@@ -16,6 +16,12 @@ from webapp.insights_tab import (
     evaluation_view,
 )
 from webapp.studio import Studio
+
+
+@pytest.fixture
+def engine(tmp_path):
+    with toy_store(tmp_path) as engine:
+        yield engine
 
 
 def test_no_runs_explains_instead_of_failing(tmp_path):
@@ -28,7 +34,7 @@ def test_no_runs_explains_instead_of_failing(tmp_path):
     store.dispose()
 
 
-def test_the_latest_run_and_a_chosen_one(engine):  # noqa: F811
+def test_the_latest_run_and_a_chosen_one(engine):
     studio = Studio(Settings(), engine)
     first = evaluate(engine)
     second = evaluate(engine, ks=(1, 4), votings=("sum",))  # judged already: nothing new
@@ -48,14 +54,14 @@ def test_the_latest_run_and_a_chosen_one(engine):  # noqa: F811
         charts.EVAL_RESULT_COLUMNS)
 
 
-def test_an_unknown_run_is_a_message_and_a_warning(engine):  # noqa: F811
+def test_an_unknown_run_is_a_message_and_a_warning(engine):
     evaluate(engine)
     view = evaluation_view(Studio(Settings(), engine), 999)
     assert "no evaluation run with id 999" in view.message and "999" in (view.warning or "")
     assert view.plot.data == ()
 
 
-def test_the_section_builds_and_its_events_fill_every_output(engine):  # noqa: F811
+def test_the_section_builds_and_its_events_fill_every_output(engine):
     studio = Studio(Settings(), engine)
     run = evaluate(engine).run
     with gr.Blocks() as demo:

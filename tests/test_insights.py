@@ -74,7 +74,7 @@ def judged_store(store, tmp_path):
     records += [pair(i, 1, category="code") for i in range(4, 6)] + [pair(6, "absent")]
     alpha = import_records(store, tmp_path, "alpha", records)
     import_records(store, tmp_path, "beta", [pair(7), pair(8, category="poetry")])
-    judge_items(store, alpha + [alpha[1], None], [
+    judge_items(store, [*alpha, alpha[1], None], [
         scores_text(9, 2), scores_text(8, 3),   # 1 math: right, margin 12
         scores_text(2, 9), scores_text(3, 8),   # 2 math: wrong ... (superseded below)
         scores_text(5, 5), scores_text(6, 6),   # 3 math: tie, wrong, margin 0

@@ -151,7 +151,9 @@ def build_store(tmp_path: Path):
             session.add_all(GroundTruth(item_id=item_id, best=b, source="file")
                             for b in case.truths)
     for case in CASES:
-        for who, best in [*zip(IMPORTED, case.imported), *zip(HUMANS, case.humans)]:
+        # a case has up to three imported and three human labels
+        for who, best in [*zip(IMPORTED, case.imported, strict=False),
+                          *zip(HUMANS, case.humans, strict=False)]:
             add_label(engine, ids[case.name], who, best)
     judge = Judge(ScriptedBackend(texts), rescue=False, shuffle=False)
     for case in CASES:

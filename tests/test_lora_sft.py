@@ -114,7 +114,7 @@ def test_the_batched_loss_is_the_completion_loss_of_each_row_alone(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32).eval()
     rows = [tokenize(tokenizer, EXAMPLES[0]),
-            Record(tokenize(tokenizer, EXAMPLES[1]).prompt + (42, 43, 44),
+            Record((*tokenize(tokenizer, EXAMPLES[1]).prompt, 42, 43, 44),
                    tokenize(tokenizer, EXAMPLES[1]).completion[:3])]
     assert len(rows[0]) != len(rows[1])
     with torch.no_grad():

@@ -41,7 +41,7 @@ def test_deepseek_format_gives_sections_and_scores():
 
 
 @pytest.mark.parametrize(
-    "principles_header, critique_header, scores_header",
+    ("principles_header", "critique_header", "scores_header"),
     [
         ("**Specific Criteria:**", "**Analysis:**", "**Scores:**"),
         ("**Specific Criteria**:", "**Analysis**:", "**Scores**:"),
@@ -126,7 +126,7 @@ def test_boxed_forms(scores_text):
 
 
 @pytest.mark.parametrize(
-    "scores_text, form",
+    ("scores_text", "form"),
     [
         ("[[7, 5]]", "double_brackets"),
         ("Scores: [7, 5]", "scores_line"),
@@ -300,7 +300,7 @@ def test_wrong_count():
 
 
 @pytest.mark.parametrize(
-    "lines, reason",
+    ("lines", "reason"),
     [
         ("Response 1: 7/10\nResponse 1: 5/10", "name Response 1, Response 1, not each"),
         ("Response 1: 7/10\nResponse 3: 5/10", "name Response 1, Response 3, not each"),
@@ -329,7 +329,7 @@ def test_not_integer_is_never_rounded():
 
 
 @pytest.mark.parametrize(
-    "text, found",
+    ("text", "found"),
     [
         ("Analysis: a\nResponse 1 is good but", None),
         ("Analysis: a\nScores: \\boxed{7, ", (7,)),
@@ -355,11 +355,11 @@ def test_untruncated_cut_text_is_a_plain_failure():
 
 
 @pytest.mark.parametrize(
-    "n, score_range",
+    ("n", "score_range"),
     [(0, (1, 10)), (-1, (1, 10)), (2, (5, 5)), (2, (10, 1)), (2, (1, 10, 3)), (2, (1.0, 10))],
 )
 def test_invalid_arguments(n, score_range):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be"):
         parse_output("Scores: \\boxed{7, 5}", n, score_range=score_range)
 
 

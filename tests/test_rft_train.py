@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import Judge, JudgeInput, SamplingParams, Settings, ScriptedBackend
+from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
 from core.store.db import make_engine, upgrade
 from core.store.judgements import store_judgement
 from core.store.schema import JudgeModel, TrainedJudge
@@ -24,11 +24,11 @@ from core.training import (
     resolve_model_dir,
     train_rft,
 )
-from tests.test_rft_data import answer, import_pairs, orders
+from tests.scripted_rft import answer, import_pairs, orders
 
 pytestmark = pytest.mark.model
-SHORT = dict(batch_size=1, grad_accum=1, learning_rate=1e-4, max_length=640, evaluate=False,
-             base_model="embedded")
+SHORT = {"batch_size": 1, "grad_accum": 1, "learning_rate": 1e-4, "max_length": 640,
+         "evaluate": False, "base_model": "embedded"}
 
 
 @pytest.fixture

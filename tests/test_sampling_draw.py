@@ -24,7 +24,7 @@ def frequencies(sampling: Sampling, probs=PROBS, seed: int = 0) -> list[float]:
 def close(observed: list[float], expected: list[float]) -> bool:
     """Within 5 standard errors of each expected frequency; exact where it is 0 or 1."""
     return all(
-        abs(o - e) <= 5 * math.sqrt(e * (1 - e) / DRAWS) for o, e in zip(observed, expected)
+        abs(o - e) <= 5 * math.sqrt(e * (1 - e) / DRAWS) for o, e in zip(observed, expected, strict=True)
     )
 
 

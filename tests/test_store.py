@@ -72,7 +72,7 @@ def test_import_report_and_idempotent_reimport(store, tmp_path):
     assert (report.imported, report.duplicates, report.skipped) == (6, 0, ())
     again = import_file(store, path, "toy")
     assert again.already_imported and again.imported == 0
-    bigger = write_jsonl(tmp_path / "more.jsonl", PAIRS + [{**PAIRS[0], "prompt": "new?"}])
+    bigger = write_jsonl(tmp_path / "more.jsonl", [*PAIRS, {**PAIRS[0], "prompt": "new?"}])
     more = import_file(store, bigger, "toy")
     assert (more.imported, more.duplicates) == (1, 6)
     assert count(store, Item.id) == 7
@@ -91,7 +91,7 @@ def test_bad_lines_are_skipped_with_line_numbers(store, tmp_path):
 
 
 def test_a_missing_file_is_a_clear_error(store, tmp_path):
-    with pytest.raises(InputError, match="cannot read .*nope.jsonl"):
+    with pytest.raises(InputError, match=r"cannot read .*nope\.jsonl"):
         import_file(store, tmp_path / "nope.jsonl", "toy")
 
 

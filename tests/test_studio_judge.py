@@ -36,7 +36,7 @@ def test_a_matching_adapter_and_base_pass_the_check(tmp_path):
 def test_a_changed_adapter_file_is_refused(tmp_path):
     adapter, base = fake_adapter(tmp_path)
     (adapter / ADAPTER_WEIGHTS).write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
-    with pytest.raises(BackendError, match="SHA-256 .* manifest says"):
+    with pytest.raises(BackendError, match=r"SHA-256 .* manifest says"):
         verify_adapter(adapter, base)
 
 
@@ -52,7 +52,7 @@ def test_a_missing_adapter_or_manifest_says_what_to_do(tmp_path):
         studio_judge_dir(tmp_path / "cache", adapter_dir=tmp_path / "nowhere")
     adapter, base = fake_adapter(tmp_path)
     (adapter / "manifest.json").unlink()
-    with pytest.raises(BackendError, match="no manifest.json"):
+    with pytest.raises(BackendError, match=r"no manifest\.json"):
         verify_adapter(adapter, base)
 
 

@@ -72,9 +72,9 @@ def test_undo_steps_back_through_this_walks_labels_only(studio):
 
 
 def test_skipped_items_are_left_for_later_in_this_walk(studio):
-    walk, view, _ = next_item(studio, Walk(annotator="alice"))
+    walk, _, _ = next_item(studio, Walk(annotator="alice"))
     skipped = walk.item_id
-    walk, view, pending = next_item(studio, Walk(annotator="alice", skipped=(skipped,)))
+    walk, _, pending = next_item(studio, Walk(annotator="alice", skipped=(skipped,)))
     assert pending == 2 and walk.item_id != skipped
 
 
@@ -93,7 +93,7 @@ def test_blind_view_hides_the_judge(studio):
     judgement = Judge(ScriptedBackend(["Scores: \\boxed{9, 1}"])).judge(
         JudgeInput(query="x", responses=("a", "b")), SamplingParams(k=1)
     )
-    walk, view, _ = next_item(studio, Walk(annotator="alice"))
+    walk, _, _ = next_item(studio, Walk(annotator="alice"))
     store_judgement(studio.engine, judgement, item_id=walk.item_id)
     _, seen, _ = next_item(studio, Walk(annotator="alice"))
     _, blind, _ = next_item(studio, Walk(annotator="alice", blind=True))

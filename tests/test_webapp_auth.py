@@ -131,7 +131,7 @@ def test_behind_a_local_tls_proxy_the_session_cookie_is_secure(tmp_path):
     import httpx
     import uvicorn
 
-    client, studio = client_for(tmp_path)
+    client, _ = client_for(tmp_path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -24,8 +24,8 @@ def studio(tmp_path):
 
 
 def request(**overrides):
-    fields = dict(query="2+2?", turns="User: hi\nAssistant: hello", responses=("4", "5"),
-                  k=2, temperature=0.5)
+    fields = {"query": "2+2?", "turns": "User: hi\nAssistant: hello", "responses": ("4", "5"),
+              "k": 2, "temperature": 0.5}
     return JudgeRequest(**{**fields, **overrides})
 
 

@@ -82,7 +82,7 @@ def test_vote_bars_are_totals_in_original_order_with_winner_highlighted(winner_j
 def test_vote_dots_are_each_sample_score_in_original_order_near_its_bar(winner_judgement):
     _, dots = bars_and_dots(vote_figure(winner_judgement))
     for response, expected in enumerate([(9, 7), (2, 3), (4, 5)]):
-        near = [y for x, y in zip(dots.x, dots.y) if abs(x - response) < 0.5]
+        near = [y for x, y in zip(dots.x, dots.y, strict=True) if abs(x - response) < 0.5]
         assert tuple(near) == expected
     assert len(set(dots.x)) == 6  # jittered apart, not stacked
     assert dots.yaxis == "y2"
@@ -98,7 +98,7 @@ def test_vote_dot_hover_names_sample_score_and_shown_position(shuffled_judgement
     assert "SPLIT" in vote_figure(shuffled_judgement).layout.title.text
 
 
-def test_a_tie_is_styled_as_a_tie_and_titled_TIE(tie_judgement):
+def test_a_tie_is_styled_as_a_tie_and_titled_tie(tie_judgement):
     figure = vote_figure(tie_judgement)
     bars, _ = bars_and_dots(figure)
     assert list(bars.y) == [11, 11]

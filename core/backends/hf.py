@@ -89,7 +89,7 @@ class TransformersBackend:
             tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
             model = AutoModelForCausalLM.from_pretrained(
                 str(model_dir), dtype=getattr(torch, dtype)
-            ).to(device)
+            ).to(device)  # type: ignore[arg-type]  # baseline: transformers' wrapped .to() has no self
         except (OSError, ValueError) as err:
             raise BackendError(f"could not load the model from {source}: {err}") from err
         model.eval()

@@ -265,8 +265,8 @@ class _BatchCache:
             )
             layer.cumulative_length.fill_(width)
             for sample, (keys, values) in enumerate(sample_layers):
-                layer.keys[sample, :, : keys.shape[2]] = keys[0]
-                layer.values[sample, :, : values.shape[2]] = values[0]
+                layer.keys[sample, :, : keys.shape[2]] = keys[0]  # type: ignore[index]
+                layer.values[sample, :, : values.shape[2]] = values[0]  # type: ignore[index]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every batch row not in `rows` (finished samples)."""

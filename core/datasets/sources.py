@@ -66,7 +66,7 @@ def _open(path: Path) -> IO[bytes]:
         with path.open("rb") as probe:
             magic = probe.read(2)
         if magic == b"\x1f\x8b":
-            return cast(IO[bytes], gzip.open(path, "rb"))
+            return cast("IO[bytes]", gzip.open(path, "rb"))
         return path.open("rb")
     except FileNotFoundError as err:
         raise InputError(f"{path} does not exist") from err

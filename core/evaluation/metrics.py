@@ -169,8 +169,10 @@ def method_plan(ks: Sequence[int], votings: Sequence[Voting]) -> list[tuple[Meth
     voting@k and meta-guided@k for each k > 1 (at k = 1 both are the single sample)."""
     plan: list[tuple[Method, int]] = [("greedy", 1), ("single", 1)]
     for k in parse_ks(ks):
-        if k > 1:
-            plan += [("vote", k)] * ("sum" in votings) + [("meta", k)] * ("meta" in votings)
+        if k > 1 and "sum" in votings:
+            plan.append(("vote", k))
+        if k > 1 and "meta" in votings:
+            plan.append(("meta", k))
     return plan
 
 

@@ -122,8 +122,7 @@ def _conditions(
     if labelled is not None:
         conditions.append(has_human_label() if labelled else ~has_human_label())
     if queue:
-        in_queue = queue_filter(_as_queue(queue), margin_threshold)
-        conditions.append(in_queue)  # type: ignore[arg-type]
+        conditions.append(queue_filter(_as_queue(queue), margin_threshold))
     if search and search.strip():
         conditions.append(_contains(engine, search.strip()))
     return conditions

@@ -59,6 +59,15 @@ class EvalProgress:
     report: BatchReport
 
 
+def _in_phase(
+    on_item: Callable[[EvalProgress], None] | None, phase: str
+) -> Callable[[BatchReport], None] | None:
+    """`on_item` for one phase's batch reports."""
+    if on_item is None:
+        return None
+    return lambda report: on_item(EvalProgress(phase, report))
+
+
 def greedy_params(params: SamplingParams) -> SamplingParams:
     return params.model_copy(update={"k": 1, "temperature": 0.0})
 
@@ -118,8 +127,7 @@ def run_evaluation(
         for phase, phase_params in [("sampled", sampled)] + (
                 [("greedy", greedy_params(params))] if greedy else []):
             judge_dataset(engine, judge, dataset, phase_params, limit=limit,
-                          on_item=(lambda r, p=phase: on_item(EvalProgress(p, r)))
-                          if on_item else None)
+                          on_item=_in_phase(on_item, phase))
         items, considered, excluded = evaluation_items(
             engine, judge, dataset, sampled, limit=limit, greedy=greedy)
         stored_meta: dict[str, Any] = {}
@@ -191,7 +199,7 @@ def _matching(session: Session, judge: Judge, params: SamplingParams, model_id: 
         .where(JudgementRow.item_id.in_(item_ids), same_settings(judge, params, model_id, sizes))
         .group_by(JudgementRow.item_id)
     )
-    return {item_id: judgement_id for item_id, judgement_id in rows}
+    return {item_id: judgement_id for item_id, judgement_id in rows if item_id is not None}
 
 
 def evaluation_items(

@@ -73,7 +73,7 @@ def save_judgement(session: Session, judgement: Judgement, item_id: int | None =
     return row.id
 
 
-def latest_judgement_ids() -> Select[tuple[int]]:
+def latest_judgement_ids() -> Select[int]:
     """SQL: the id of each item's latest judgement (the judge's current verdict)."""
     return (
         select(func.max(JudgementRow.id))
@@ -96,6 +96,7 @@ def fetch_judgement(engine: Engine, judgement_id: int) -> Judgement:
 def _sample_row(sample: Sample) -> SampleRow:
     parse, rescue = sample.parse, sample.rescue
     failure = parse if isinstance(parse, ParseFailure) else None
+    parsed = parse if isinstance(parse, ParsedOutput) else None
     return SampleRow(
         index=sample.index,
         shown_order=list(sample.shown_order),
@@ -109,8 +110,8 @@ def _sample_row(sample: Sample) -> SampleRow:
         parse_kind=failure.kind if failure else None,
         parse_reason=failure.reason if failure else None,
         found_scores=list(failure.found_scores) if failure and failure.found_scores else None,
-        score_format=None if failure else parse.score_format,
-        missing_sections=[] if failure else list(parse.missing_sections),
+        score_format=parsed.score_format if parsed else None,
+        missing_sections=list(parsed.missing_sections) if parsed else [],
         rescue_used=rescue is not None,
         rescue_original_kind=rescue.original_failure.kind if rescue else None,
         rescue_original_reason=rescue.original_failure.reason if rescue else None,
@@ -157,6 +158,7 @@ def load_judgement(session: Session, judgement_id: int) -> Judgement:
 
 def _sample(row: SampleRow, n: int) -> Sample:
     if row.parse_status == "ok":
+        assert row.scores is not None  # a parsed sample is stored with its scores
         parse: ParsedOutput | ParseFailure = ParsedOutput(
             principles=row.principles,
             critique=row.critique,

@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.agreement import strict_correct
@@ -85,14 +85,14 @@ class ItemView:
     judgement_id: int | None
 
 
-def _latest_where(*conditions: object) -> object:
+def _latest_where(*conditions: ColumnExpressionArgument[bool]) -> ColumnElement[bool]:
     """EXISTS: the item's latest judgement meets `conditions`."""
     return exists().where(
         JudgementRow.item_id == Item.id, JudgementRow.id.in_(latest_judgement_ids()), *conditions
     )
 
 
-def queue_filter(queue: Queue, margin_threshold: int = 2) -> object:
+def queue_filter(queue: Queue, margin_threshold: int = 2) -> ColumnElement[bool]:
     """A SQL condition on `Item` that holds for the items in `queue`; for a queue
     `by_label_rule`, for the items it is drawn from (pass them to `label_rule_members`)."""
     if queue is Queue.UNLABELLED:

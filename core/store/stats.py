@@ -17,7 +17,7 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
 from core.agreement import (
@@ -31,6 +31,8 @@ from core.labels import ItemLabel
 from core.store.judgements import latest_judgement_ids
 from core.store.labels import IMPORTED, by_studio_annotator, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
+
+_PerItem = GroundTruth | Annotation | JudgementRow  # the tables with an item_id per row
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,15 @@ class Agreement:
 
 def dataset_counts(engine: Engine) -> list[DatasetCounts]:
     with Session(engine) as session:
-        def per_dataset(counted: object, table: type, *where: object) -> dict[int, int]:
+        def per_dataset(counted: ColumnElement[int], table: type[_PerItem],
+                        *where: ColumnElement[bool]) -> dict[int, int]:
             query = (
                 select(Item.dataset_id, counted)
-                .join(table, table.item_id == Item.id)  # type: ignore[attr-defined]
+                .join(table, table.item_id == Item.id)
                 .where(*where)
                 .group_by(Item.dataset_id)
             )
-            return dict(session.execute(query).all())  # type: ignore[arg-type]
+            return dict(session.execute(query).all())
 
         items = dict(session.execute(select(Item.dataset_id, func.count()).group_by(Item.dataset_id)).all())
         truths = per_dataset(func.count(func.distinct(GroundTruth.item_id)), GroundTruth)

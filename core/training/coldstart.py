@@ -121,7 +121,8 @@ def coldstart_examples(
     records: Iterable[CritiqueRecord], *, keep: Callable[[str], bool] = lambda _: True
 ) -> tuple[list[ColdStartExample], dict[str, int]]:
     """Examples of the records whose content hash `keep` accepts, and skip counts by reason."""
-    examples, skipped = [], {}
+    examples: list[ColdStartExample] = []
+    skipped: dict[str, int] = {}
     for record in records:
         if not keep(record.content_hash):
             skipped["held out"] = skipped.get("held out", 0) + 1

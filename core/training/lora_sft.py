@@ -168,7 +168,7 @@ class LoraSFTTrainer:
             seconds += took
             done_examples += len(rows)
             entry = {"step": step + 1, "steps": total, "loss": float(loss.detach()),
-                     "lr": scheduler.get_last_lr()[0], "examples": done_examples,
+                     "lr": float(scheduler.get_last_lr()[0]), "examples": done_examples,
                      "examples_per_s": len(rows) / took,
                      "tokens_per_s": sum(len(r) for r in rows) / took}
             log.append(entry)
@@ -181,7 +181,7 @@ class LoraSFTTrainer:
             raise InputError(f"training stopped at step {int(steps)} of {total}; run it again "
                              "to continue from the last checkpoint")
         with staged_directory(output) as staging:
-            model.save_pretrained(staging, safe_serialization=True)
+            model.save_pretrained(str(staging), safe_serialization=True)
             (staging / "TRAINING.json").write_text(json.dumps(
                 {"config": config.model_dump(mode="json"), "steps": total,
                  "examples": done_examples, "records": len(records), "seconds": seconds,

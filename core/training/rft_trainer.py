@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
@@ -35,6 +35,10 @@ from core.files import file_sha256, staged_directory
 from core.training.registry import register_trained_judge
 from core.training.rft_export import ExportInfo
 from core.types import ModelInfo
+
+if TYPE_CHECKING:  # heavy: imported where training runs
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 
 class TrainingStopped(GRMStudioError):
@@ -203,7 +207,10 @@ def train_rft(
         if not trainer.accelerator.is_main_process:
             trainer.accelerator.wait_for_everyone()
             return TrainedJudge(None, name, target, "", "", config.method, metrics)
-        trained = trainer.model.merge_and_unload() if config.lora else trainer.model
+        # the model it trained (typed "a module or None" by transformers): with LoRA a
+        # PeftModel, merged back into the base weights here
+        trained = (cast("PeftModel", trainer.model).merge_and_unload() if config.lora
+                   else cast("PreTrainedModel", trainer.model))
         with staged_directory(target) as checkpoint:
             trained.save_pretrained(checkpoint, safe_serialization=True)
             tokenizer.padding_side = "left"
@@ -243,7 +250,7 @@ def _weights_sha256(checkpoint: Path) -> str:
 def _progress_callback(on_progress: ProgressFn | None, should_stop: Callable[[], bool] | None) -> Any:
     from transformers import TrainerCallback
 
-    class Progress(TrainerCallback):  # type: ignore[misc]
+    class Progress(TrainerCallback):
         """Reports each logged step and stops the run when asked."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:

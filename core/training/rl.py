@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -49,6 +49,9 @@ from core.training.meta_base import (
 from core.training.registry import register_trained_judge
 from core.training.rft_trainer import resolve_model_dir
 from core.types import JudgeInput, ParseFailure, Turn
+
+if TYPE_CHECKING:  # heavy: imported where training runs
+    from transformers import PreTrainedModel
 
 MANIFEST = "grm_rl.json"
 
@@ -107,12 +110,13 @@ def strict_rule_reward(
 
 def reward_function(
     reply_prefix: str, score_range: tuple[int, int] = (1, 10)
-) -> Callable[..., list[float]]:
-    """The reward in TRL's form: completions plus the dataset's columns."""
+) -> Callable[..., list[float | None]]:
+    """The reward in TRL's form: completions plus the dataset's columns (TRL's type
+    allows None, "no reward for this completion"; this rule always gives one)."""
 
     def strict_rule(
         completions: list[str], shown_order: list[list[int]], best: list[int | None], **_: Any
-    ) -> list[float]:
+    ) -> list[float | None]:
         return [
             strict_rule_reward(reply_prefix + text, order, b, score_range)
             for text, order, b in zip(completions, shown_order, best, strict=True)
@@ -236,7 +240,7 @@ def train_rl(
             "config": asdict(config),
         }
         with staged_directory(out_dir) as staging:
-            trainer.model.save_pretrained(staging)
+            cast("PreTrainedModel", trainer.model).save_pretrained(staging)  # the policy it trained
             tokenizer.save_pretrained(staging)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
             content_hash = directory_sha256(staging)

@@ -1,6 +1,7 @@
 """Import through the upload control, and a screenshot of every tab."""
 
 import json
+import re
 
 import pytest
 
@@ -32,11 +33,28 @@ def test_insights_tab_renders(page, studio_url, screenshots):
     sign_in(page, studio_url, "root")
     page.get_by_role("tab", name="Insights").click()
     page.locator("#insights-accuracy .js-plotly-plot").wait_for(timeout=60_000)
+    # The store holds the demo dataset (labelled): the status says what is shown, or
+    # that nothing is judged yet (webapp.insights_tab), not that the store is empty.
+    shown = re.compile(r"Insights of the store: \d+ judged items|No judgements in the store yet")
+    status = page.locator("#insights-status")
+    status.get_by_text(shown).wait_for(timeout=30_000)  # filled by the page-load event
+    assert shown.search(status.inner_text())
+    # The accuracy chart is drawn with its title (insight_charts.accuracy_figure).
+    title = page.locator("#insights-accuracy .gtitle").text_content() or ""
+    assert title.startswith("Judge accuracy vs the item")
     page.screenshot(path=str(screenshots / "insights.png"), full_page=True)
 
 
 def test_training_tab_renders(page, studio_url, screenshots):
     sign_in(page, studio_url, "root")
     page.get_by_role("tab", name="Training").click()
-    page.locator("#training-models").wait_for(timeout=60_000)
+    models = page.locator("#training-models")
+    models.wait_for(timeout=60_000)
+    for name in ("1. Build an RFT export", "2. Train the judge", "4. Registered judge models"):
+        heading = page.get_by_role("heading", name=name)  # the tab's section headings
+        heading.wait_for(timeout=10_000)
+        assert heading.count() == 1
+    header = models.inner_text()
+    for column in ("name", "backend", "trained", "export"):  # training_tab.MODEL_COLUMNS
+        assert column in header
     page.screenshot(path=str(screenshots / "training.png"), full_page=True)
