@@ -23,6 +23,7 @@ from core.store.judgements import save_judgement
 from core.store.labels import add_label
 from core.store.queues import Queue
 from core.store.schema import Item, JudgementRow
+from tests.scripted_backends import GOOD, GatedBackend, scores_text
 from webapp.datasets_tab import (
     browse_table,
     build_datasets_tab,
@@ -46,11 +47,6 @@ ODD = [  # the "other" dataset: text that LIKE wildcards or JSON escaping would 
 ]
 
 
-def scores_text(a: int, b: int) -> str:
-    return f"Specific Criteria: c\nAnalysis: a\nScores: \\boxed{{{a}, {b}}}"
-
-
-GOOD = scores_text(9, 2)
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -240,18 +236,6 @@ def test_browse_table_and_item_viewer_escape_untrusted_text(studio, tmp_path):
     for bad in ("abc", "inf", 0, None):
         with pytest.raises(InputError, match="is not an item id"):
             open_item(studio, bad)
-
-
-class GatedBackend(ScriptedBackend):
-    """Generates only when the test releases a permit."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.permits = threading.Semaphore(0)
-
-    def generate(self, prompts, params, **kwargs):
-        assert self.permits.acquire(timeout=10)
-        return super().generate(prompts, params, **kwargs)
 
 
 def judgements(studio) -> list[int]:

@@ -28,7 +28,6 @@ from tests.scripted_rft import (
     PARAMS,
     answer,
     import_pairs,
-    orders,  # noqa: F401  (tests/test_training_tab.py still imports it from here)
     scripted_run,
 )
 

@@ -14,8 +14,8 @@ from core.jobs import Jobs, JobStatus
 from core.store.accounts import Account, Action
 from core.store.db import make_engine, upgrade
 from core.training import RFTConfig, exports_dir
-from tests.test_datasets_tab import GOOD, GatedBackend
-from tests.test_rft_data import answer, import_pairs, orders
+from tests.scripted_backends import GOOD, GatedBackend
+from tests.scripted_rft import answer, import_pairs, orders
 from webapp.jobs import stop_job
 from webapp.studio import Studio
 from webapp.training_tab import (
