@@ -139,11 +139,11 @@ def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
                           and s.scores[0] != s.scores[1]]
         rows.append({
             "source": item.source,
+            "key": item.key,
             "valid": [s.valid for s in j.samples],
             "greedy": _voted_correct(g, item.best, 1),
             "single": _voted_correct(j, item.best, 1),
-            "vote4": _voted_correct(j, item.best, 4),
-            f"vote{k}": _voted_correct(j, item.best, k),
+            **{f"vote{n}": _voted_correct(j, item.best, n) for n in sorted({4, k}) if n <= k},
             "first_wins": decisive_first,
             "distinct_principles": len({(s.parse.principles or "").strip() for s in j.samples}),
         })
@@ -154,12 +154,16 @@ def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
             "rows": rows, "transcripts": transcripts}
 
 
-def report(results: dict[str, dict[str, object]], k: int) -> None:
-    methods = ["greedy", "single", "vote4", f"vote{k}"]
+def _methods(rows: list[dict[str, object]]) -> list[str]:
+    return [m for m in rows[0] if m in ("greedy", "single") or m.startswith("vote")]
+
+
+def report(results: dict[str, dict[str, object]]) -> None:
     for model, result in results.items():
         rows = result["rows"]
         assert isinstance(rows, list)
-        print(f"\n== {model} ({result['seconds']:.0f} s)")
+        methods, k = _methods(rows), len(rows[0]["valid"])
+        print(f"\n== {model} ({result['seconds']:.0f} s, k={k})")
         for source in [*SOURCES, "pooled"]:
             subset = [r for r in rows if source in ("pooled", r["source"])]
             if not subset:
@@ -174,7 +178,8 @@ def report(results: dict[str, dict[str, object]], k: int) -> None:
                       f"{np.mean([r['distinct_principles'] for r in subset]):.2f} of {k}")
     if len(results) == 2:
         (a, ra), (b, rb) = results.items()
-        for m in methods:
+        common = [m for m in _methods(ra["rows"]) if m in _methods(rb["rows"])]  # type: ignore[arg-type]
+        for m in common:
             diff = [float(y[m]) - float(x[m])
                     for x, y in zip(ra["rows"], rb["rows"], strict=True)]  # type: ignore[call-overload]
             mean, lo, hi = _ci(diff)
@@ -189,14 +194,22 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=384)
     parser.add_argument("--max-prompt-chars", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=2, help="items judged together")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="write every figure and transcript as JSON")
+    parser.add_argument("--earlier", type=Path, nargs="*", default=[],
+                        help="--out files of earlier runs on the same items, reported beside")
     args = parser.parse_args()
     items = held_out_items(args.per_source, args.max_prompt_chars)
     print(f"{len(items)} held-out items: " + ", ".join(
         f"{s} {sum(i.source == s for i in items)}" for s in SOURCES), flush=True)
-    results = {m: run_model(m, items, args.k, args.max_new_tokens, args.batch)
-               for m in args.models}
-    report(results, args.k)
+    results: dict[str, dict[str, object]] = {}
+    for earlier in args.earlier:
+        for model, result in json.loads(earlier.read_text()).items():
+            if [r["key"] for r in result["rows"]] != [i.key for i in items]:
+                raise SystemExit(f"{earlier}: {model} was run on other items")
+            results[model] = result
+    for model in args.models:
+        results[model] = run_model(model, items, args.k, args.max_new_tokens, args.batch)
+    report(results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
 

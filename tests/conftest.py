@@ -1,4 +1,4 @@
-"""Shared fixtures. The embedded model is loaded once per test session."""
+"""Shared fixtures. The embedded base model is loaded once per test session."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from core.config import Settings
 
 @pytest.fixture(scope="session")
 def embedded_backend():
-    """The real embedded SmolLM2 judge (transformers, CPU)."""
+    """The real embedded SmolLM2 base model (transformers, CPU), untrained: the tests
+    that use it pin its known behaviour (score rescue, shared-prefix sampling)."""
     from core.backends import load_backend
 
-    return load_backend(Settings())
+    return load_backend(Settings(model="embedded"))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from core.backends.studio_judge import (
     SHIPPED_DIR,
     Manifest,
     studio_judge_dir,
+    studio_judge_info,
     verify_adapter,
 )
 from core.errors import BackendError
@@ -96,5 +97,21 @@ def test_the_shipped_judge_writes_its_own_scores_on_the_fast_path(tmp_path):
     assert all(s.valid for s in samples), [s.raw_text[-300:] for s in samples if not s.valid]
     assert all(s.rescue is None for s in samples)
     assert backend._decode_weights._weights is not None  # type: ignore[attr-defined]  # tree decoding ran
-    # a later load finds the merged directory in the cache, after checking the hash again
-    assert studio_judge_dir(settings.cache_dir) == Path(backend.info.source)
+    # known by its adapter, so its judgements land on the row registered at first start
+    assert backend.info.source == str(SHIPPED_DIR)
+    assert backend.info.revision == studio_judge_info().revision
+
+
+@shipped
+def test_a_first_start_registers_the_shipped_judge_with_its_provenance(tmp_path):
+    from core.store.db import make_engine, upgrade
+    from core.training.registry import list_judge_models, register_studio_judge
+
+    engine = make_engine(f"sqlite:///{tmp_path / 's.db'}")
+    upgrade(engine)
+    first = register_studio_judge(engine)
+    assert register_studio_judge(engine) == first  # once
+    (entry,) = list_judge_models(engine, trained_only=True)
+    assert entry.id == first and entry.name == "grm-studio-judge" and entry.trained
+    assert entry.parent == "SmolLM2-135M-Instruct.Q4_1" and entry.method.startswith("spct")
+    assert entry.metrics and entry.metrics["coldstart_training"]["seconds"] > 0

@@ -15,6 +15,7 @@ from core.store import open_store
 from core.store.accounts import set_account
 from core.store.demo import ensure_demo_dataset
 from core.store.schema import Annotator
+from core.training.registry import register_studio_judge
 from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
 from webapp.auth import account_banner, server_app
 from webapp.cards import CARD_CSS
@@ -81,6 +82,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     studio = Studio(settings, open_store(settings))
     if settings.demo_file is not None:
         ensure_demo_dataset(studio.engine, settings.demo_file)
+    if not settings.read_only:
+        register_studio_judge(studio.engine)  # the shipped judge, with its provenance
     blocks = build_app(studio).queue()
     app = server_app(studio, blocks, css=CARD_CSS, head=KEYBOARD_JS)
     if settings.read_only:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.backends import Backend, load_backend
+from core.backends.studio_judge import SHIPPED_DIR
 from core.config import Settings
 from core.engine import Judge
 from core.errors import InputError
@@ -58,17 +59,19 @@ class Studio:
     def model_choices(self) -> list[tuple[str, str]]:
         """(label, model) pairs the Judge tab offers: the configured model, the built-in
         ones (the studio's judge and its base), then every registered judge that can be
-        loaded here (a directory or a server; those in the cache are the built-ins')."""
+        loaded here (a directory or a server; the built-ins' own rows, their shipped
+        adapter and their merges in the cache, are offered by name only)."""
         choices = [(f"{self.settings.model_shown} (configured)", self.settings.model)]
         choices += [(label, name) for label, name in BUILT_IN_CHOICES if name != self.settings.model]
-        cache = self.settings.cache_dir.resolve()
+        built_in = (self.settings.cache_dir.resolve(), SHIPPED_DIR.resolve())
         with Session(self.engine) as session:
             rows = session.execute(
                 select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())
             ).all()
         for name, source in rows:
             loadable = source.startswith(("http://", "https://")) or (
-                Path(source).is_dir() and not Path(source).resolve().is_relative_to(cache))
+                Path(source).is_dir()
+                and not any(Path(source).resolve().is_relative_to(b) for b in built_in))
             if loadable and source not in {m for _, m in choices}:
                 choices.append((f"{name} ({source})", source))
         return choices

@@ -8,7 +8,7 @@ from core.backends.base import Backend, RescueRequest
 from core.backends.embedded import embedded_gguf_path
 from core.backends.openai_compat import OpenAICompatBackend, is_server_url
 from core.backends.scripted import ScriptedBackend
-from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir
+from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir, studio_judge_info
 from core.config import Settings
 from core.errors import BackendError
 
@@ -34,8 +34,10 @@ def load_backend(settings: Settings) -> Backend:
         )
     from core.backends.hf import TransformersBackend
 
+    known_as = None
     if settings.model == STUDIO_JUDGE:
         source = studio_judge_dir(settings.cache_dir)
+        known_as = studio_judge_info()
     elif settings.model == "embedded":
         source = embedded_gguf_path()
     else:
@@ -51,4 +53,5 @@ def load_backend(settings: Settings) -> Backend:
         device=settings.resolved_device(),
         dtype=settings.dtype,
         decode_kernel=settings.decode_kernel,
+        known_as=known_as,
     )

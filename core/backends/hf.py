@@ -63,11 +63,13 @@ class TransformersBackend:
     @classmethod
     def load(
         cls, source: Path, *, cache_dir: Path, device: str = "cpu", dtype: str = "auto",
-        decode_kernel: Kernel = "packed",
+        decode_kernel: Kernel = "packed", known_as: ModelInfo | None = None,
     ) -> TransformersBackend:
         """Load a model directory, or a `.gguf` file (converted once into `cache_dir`);
         `dtype` 'auto' picks bfloat16 where the device runs it natively (`resolve_dtype`);
-        `decode_kernel`: how the decode step multiplies on a CPU (`cpu_linear`)."""
+        `decode_kernel`: how the decode step multiplies on a CPU (`cpu_linear`);
+        `known_as`: the name, source and revision to report instead of the directory's
+        (a built-in judge is known by what it was built from, not by its cache path)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -102,6 +104,8 @@ class TransformersBackend:
             revision=revision,
             context_length=context,
         )
+        if known_as is not None:
+            info = known_as.model_copy(update={"context_length": context})
         return cls(model, tokenizer, info, decode_kernel=decode_kernel)
 
     # -- Backend interface -------------------------------------------------

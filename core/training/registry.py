@@ -98,3 +98,38 @@ def list_judge_models(engine: Engine, *, trained_only: bool = False) -> list[Jud
             )
             for m, t, parent_name, export_name, version in session.execute(query)
         ]
+
+
+def register_studio_judge(engine: Engine, adapter_dir: Path | None = None) -> int | None:
+    """Register the shipped judge (models/grm-studio-judge) with its provenance: parent
+    the embedded base, method, recipe, data counts and CPU time from its facts.json.
+    Idempotent (a first start calls it); None when no judge is shipped."""
+    import json
+
+    from core.backends.embedded import embedded_gguf_path
+    from core.backends.studio_judge import SHIPPED_DIR, Manifest, studio_judge_info
+
+    adapter_dir = adapter_dir or SHIPPED_DIR
+    if not (adapter_dir / "manifest.json").is_file():
+        return None
+    manifest = Manifest.read(adapter_dir)
+    facts_file = adapter_dir / "facts.json"
+    facts = json.loads(facts_file.read_text()) if facts_file.is_file() else {}
+    gguf = embedded_gguf_path()
+    base = ModelInfo(name=gguf.stem, backend="transformers", source=str(gguf.resolve()),
+                     revision=manifest.base_gguf_sha256)
+    with Session(engine) as session, session.begin():
+        model_id = judge_model_id(session, studio_judge_info(adapter_dir))
+        if session.scalar(select(TrainedJudge.id).where(TrainedJudge.judge_model_id == model_id)):
+            return model_id
+        session.add(TrainedJudge(
+            judge_model_id=model_id,
+            parent_judge_model_id=judge_model_id(session, base),
+            rft_export_id=None,
+            method=str(facts.get("method", "spct")),
+            weights_sha256=manifest.adapter_sha256,
+            params=facts.get("recipe", {}),
+            metrics={k: v for k, v in facts.items() if k not in ("recipe", "method")},
+            created_by="grm-studio recipe",
+        ))
+    return model_id

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from core.backends.embedded import embedded_gguf_path
 from core.backends.gguf_cache import materialise_gguf
-from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir
+from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir, studio_judge_info
 from core.config import Settings
 from core.errors import GRMStudioError, InputError
 from core.files import file_sha256, staged_directory
@@ -98,12 +98,9 @@ def resolve_model_dir(model: str, cache_dir: Path) -> tuple[Path, ModelInfo]:
     and the `ModelInfo` a backend loading it reports (so stored rows match)."""
     from core.backends.hf import directory_revision
 
-    if model == STUDIO_JUDGE:
-        source = studio_judge_dir(cache_dir)
-    elif model == "embedded":
-        source = embedded_gguf_path()
-    else:
-        source = Path(model).expanduser().resolve()
+    if model == STUDIO_JUDGE:  # known by its adapter, not by its cached merge
+        return studio_judge_dir(cache_dir), studio_judge_info()
+    source = embedded_gguf_path() if model == "embedded" else Path(model).expanduser().resolve()
     if source.is_file() and source.suffix == ".gguf":
         revision = file_sha256(source)
         info = ModelInfo(name=source.stem, backend="transformers", source=str(source),
