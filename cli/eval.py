@@ -95,9 +95,8 @@ def _evaluate(
 ) -> None:
     from rich.progress import Progress, TaskID
 
-    from core.backends import load_backend
-    from core.engine import Judge
     from core.evaluation import parse_ks, render_markdown, write_report
+    from core.service import build_judge
     from core.store import open_store
     from core.store.batch import require_dataset
     from core.store.evals import EvalProgress, run_evaluation
@@ -110,8 +109,7 @@ def _evaluate(
         raise InputError(str(err)) from None
     scorer = load_meta_scorer(meta_model) if meta_model is not None else None
     typer.echo(f"Loading judge '{settings.model}' ...", err=True)
-    judge_ = Judge(load_backend(settings), template=settings.template,
-                   rescue=settings.rescue_enabled, prefill=settings.prefill_enabled)
+    judge_ = build_judge(settings)
     with Progress(transient=True) as progress:
         tasks: dict[str, TaskID] = {}
 

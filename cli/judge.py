@@ -100,10 +100,10 @@ def _judge_one(
     if meta is None:
         typer.echo(result.model_dump_json(indent=2) if as_json else render_judgement(result))
         return
-    from core.training.meta_rm import score_judgement
-    from core.training.meta_vote import meta_guided, render_meta_guided
+    from core.service import meta_vote
+    from core.training.meta_vote import render_meta_guided
 
-    view = meta_guided(result, score_judgement(meta, result), k_meta=k_meta, meta_model=str(meta.path))
+    view = meta_vote(meta, result, k_meta=k_meta)  # one query: nothing stored
     if as_json:
         payload = result.model_dump(mode="json") | {"meta_vote": view.model_dump(mode="json")}
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -122,20 +122,14 @@ def _load_meta(path: Path | None, settings: Settings) -> MetaRewardModel | None:
 def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
     from rich.progress import Progress
 
-    from core.backends import load_backend
-    from core.engine import Judge
+    from core.service import build_judge
     from core.store import open_store
     from core.store.batch import BatchReport, judge_dataset, require_dataset
 
     engine = open_store(settings)
     require_dataset(engine, dataset)  # before the slow model load
     typer.echo(f"Loading judge '{settings.model_shown}' ...", err=True)
-    judge_ = Judge(
-        load_backend(settings),
-        template=settings.template,
-        rescue=settings.rescue_enabled,
-        prefill=settings.prefill_enabled,
-    )
+    judge_ = build_judge(settings)
     params = settings.sampling()
     with Progress() as progress:
         task = progress.add_task(f"judging {dataset}", total=None)

@@ -66,20 +66,18 @@ def score(
 ) -> None:
     """Score a stored judgement's samples with a meta RM, store the scores, show the
     meta-guided vote beside the plain vote."""
+    from core.service import meta_vote
     from core.store import open_store
     from core.store.judgements import fetch_judgement
-    from core.store.meta_scores import save_meta_scores
-    from core.training.meta_rm import MetaRewardModel, score_judgement
-    from core.training.meta_vote import meta_guided, render_meta_guided
+    from core.training.meta_rm import MetaRewardModel
+    from core.training.meta_vote import render_meta_guided
 
     settings = load_settings()
     with reported_errors():
         engine = open_store(settings)
         judgement = fetch_judgement(engine, judgement_id)
         meta = MetaRewardModel.load(meta_model, device=settings.resolved_device())
-        scores = score_judgement(meta, judgement)
-        save_meta_scores(engine, judgement_id, scores, meta_model_id=meta.register(engine))
-        view = meta_guided(judgement, scores, k_meta=k_meta, meta_model=str(meta.path))
+        view = meta_vote(meta, judgement, k_meta=k_meta, engine=engine, judgement_id=judgement_id)
     typer.echo(view.model_dump_json(indent=2) if as_json else render_meta_guided(view))
 
 

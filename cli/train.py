@@ -41,8 +41,7 @@ def export_(
     model: Annotated[str | None, typer.Option(help="the judge that samples")] = None,
 ) -> None:
     """Sample trajectories with the judge, accept the correct ones, write a versioned export."""
-    from core.backends import load_backend
-    from core.engine import Judge
+    from core.service import build_judge
     from core.store import open_store
     from core.store.batch import require_dataset
     from core.training import RFTConfig, export_rft, exports_dir
@@ -54,8 +53,7 @@ def export_(
                            validation_fraction=validation, seed=seed)
         engine = open_store(settings)
         require_dataset(engine, dataset)
-        judge = Judge(load_backend(settings), template=settings.template,
-                      rescue=settings.rescue_enabled, prefill=settings.prefill_enabled)
+        judge = build_judge(settings)
         params = settings.sampling(temperature=temperature, max_new_tokens=max_new_tokens)
         with typer.progressbar(length=1, label="sampling", file=None) as bar:
             def on_item(done: int, total: int, _build: object) -> None:

@@ -6,8 +6,9 @@
 
 For many judgements, load the model once and keep a `Judge`:
 
-    from core import Judge, JudgeInput, SamplingParams, Settings, load_backend
-    judge_ = Judge(load_backend(Settings()))
+    from core import JudgeInput, SamplingParams, Settings
+    from core.service import build_judge
+    judge_ = build_judge(Settings())          # the configured model, loaded once
     judge_.judge(JudgeInput(query=..., responses=(...)), SamplingParams(k=8))
 """
 
@@ -68,18 +69,17 @@ def judge(
     `GRM_STUDIO_*` environment). Without `backend` the model is loaded for this
     call; pass one (see `load_backend`) to judge many times.
     """
+    from core.service import build_judge  # not at the top: it imports the store
+
     settings = settings or Settings()
     params = settings.sampling(
         k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
     )
     item = JudgeInput(query=query, responses=tuple(responses), context=tuple(context))
-    template = template or settings.template
-    chosen = get_template(template) if template else None
+    settings = settings.model_copy(update={
+        "template": template or settings.template,
+        "rescue": settings.rescue if rescue is None else rescue,
+    })
+    chosen = get_template(settings.template) if settings.template else None
     validate_input(item, chosen or default_template(len(item.responses)))  # before a slow load
-    engine = Judge(
-        backend or load_backend(settings),
-        template=chosen,
-        rescue=settings.rescue_enabled if rescue is None else rescue,
-        prefill=settings.prefill_enabled,
-    )
-    return engine.judge(item, params)
+    return build_judge(settings, backend or load_backend(settings)).judge(item, params)

@@ -12,15 +12,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
-from sqlalchemy.orm import Session
 
 from core.errors import InputError, NotAllowedError
 from core.inputs import parse_score_list
 from core.labels import ItemLabel
 from core.store.accounts import Account, Action, require
-from core.store.labels import add_label, undo_label
-from core.store.queues import QUEUE_HELP, ItemView, Queue, item_view, queue_items
-from core.store.schema import Item
+from core.store.labels import add_label, response_count, undo_label
+from core.store.queues import QUEUE_HELP, ItemView, Queue, next_in_queue
 from webapp.cards import injection_warnings_html, sample_cards_html
 from webapp.errors import shows_errors
 from webapp.studio import Studio
@@ -63,16 +61,10 @@ class Walk:
 
 def next_item(studio: Studio, walk: Walk) -> tuple[Walk, ItemView | None, int]:
     """The walk moved to the next pending item (or None), and how many are pending."""
-    with Session(studio.engine) as session:
-        pending = queue_items(
-            session, walk.queue, dataset=walk.dataset, annotator=walk.annotator,
-            limit=None, exclude=walk.skipped,
-        )
-        view = (
-            item_view(session, pending[0], annotator=walk.annotator, blind=walk.blind)
-            if pending else None
-        )
-    return replace(walk, item_id=pending[0] if pending else None), view, len(pending)
+    head = next_in_queue(studio.engine, walk.queue, annotator=walk.annotator,
+                         dataset=walk.dataset, exclude=walk.skipped, blind=walk.blind)
+    item_id = head.view.item_id if head.view is not None else None
+    return replace(walk, item_id=item_id), head.view, head.pending
 
 
 def save_label(
@@ -86,8 +78,7 @@ def save_label(
         raise InputError("no item is open: choose a queue and press Start")
     if not best:
         raise InputError("pick the best response (keys 1-9) or Tie first")
-    with Session(studio.engine) as session:
-        n = session.get_one(Item, walk.item_id).n_responses
+    n = response_count(studio.engine, walk.item_id)
     label = add_label(
         studio.engine, walk.item_id, account.name,
         None if best == TIE else int(best.split()[-1]) - 1,

@@ -16,12 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from core.errors import InputError, NotAllowedError, StoreUnavailableError
 from core.store.accounts import Account, Action
 from core.store.labels import Label, add_label, undo_label
-from core.store.queues import item_view, queue_items
+from core.store.queues import next_in_queue
 from webapp.studio import Studio
 
 TEXT = 20_000  # characters in a correction or note
@@ -71,14 +70,12 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
         exclude: Annotated[list[int] | None, Query(max_length=1000)] = None,
     ) -> dict[str, Any] | Response:
         account = signed_in(request)
-        with Session(studio.engine) as session:
-            pending = queue_items(session, queue, dataset=dataset, annotator=account.name,
-                                  limit=None, exclude=exclude or ())
-            if not pending:
-                return Response(status_code=204)
-            view = item_view(session, pending[0], annotator=account.name, blind=True)
+        head = next_in_queue(studio.engine, queue, annotator=account.name, dataset=dataset,
+                             exclude=exclude or (), blind=True)
+        if (view := head.view) is None:
+            return Response(status_code=204)
         return {"item_id": view.item_id, "dataset": view.dataset, "query": view.query,
-                "responses": list(view.responses), "pending": len(pending)}
+                "responses": list(view.responses), "pending": head.pending}
 
     @router.post("/labels", status_code=201)
     def post_label(request: Request, body: LabelIn) -> dict[str, Any] | None:

@@ -6,15 +6,12 @@ import os
 from pathlib import Path
 
 import gradio as gr
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.files import atomic_write
 from core.store import open_store
-from core.store.accounts import set_account
+from core.store.accounts import has_sign_in_account, set_account
 from core.store.demo import ensure_demo_dataset
-from core.store.schema import Annotator
 from core.training.registry import register_studio_judge
 from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
 from webapp.auth import account_banner, server_app
@@ -65,9 +62,8 @@ def first_admin(studio: Studio) -> Path | None:
     """On a store nobody can sign in to, an 'admin' account with a random password,
     written to a file only its owner can read (never printed or logged); the
     file's path, or None when an account already exists."""
-    with Session(studio.engine) as session:
-        if session.scalar(select(Annotator.id).where(Annotator.password_hash.is_not(None))):
-            return None
+    if has_sign_in_account(studio.engine):
+        return None
     password = os.urandom(18).hex()
     set_account(studio.engine, FIRST_ADMIN, "admin", password)
     path = studio.settings.data_dir / "first-admin-password.txt"

@@ -13,10 +13,11 @@ import gradio as gr
 
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_turns
+from core.service import judge_and_save
+from core.service import meta_vote as service_meta_vote
 from core.store.accounts import Account, Action
-from core.store.judgements import fetch_judgement, store_judgement
-from core.store.meta_scores import save_meta_scores
-from core.training.meta_vote import MetaGuidedVote, meta_guided, stored_meta_guided
+from core.store.judgements import fetch_judgement
+from core.training.meta_vote import MetaGuidedVote, stored_meta_guided
 from core.types import JudgeInput, Judgement
 from webapp.cards import meta_panel_html, sample_card_html, vote_panel_html
 from webapp.charts import heatmap_figure, vote_figure
@@ -45,10 +46,7 @@ def run_judgement(
     item = JudgeInput(
         query=request.query, responses=request.responses, context=parse_turns(request.turns)
     )
-    judgement = studio.judge(request.model).judge(item, params)
-    if account is None or not account.may(Action.JUDGE):
-        return None, judgement
-    return store_judgement(studio.engine, judgement), judgement
+    return judge_and_save(studio.engine, studio.judge(request.model), item, params, account)
 
 
 def meta_vote(
@@ -59,14 +57,11 @@ def meta_vote(
     its rewards are stored with a saved judgement when `account` may judge."""
     if not meta_source:
         return None
-    from core.training.meta_rm import score_judgement
-
-    meta = studio.meta(meta_source)
-    rewards = score_judgement(meta, judgement)
-    if judgement_id is not None and account is not None and account.may(Action.JUDGE):
-        save_meta_scores(studio.engine, judgement_id, rewards,
-                         meta_model_id=meta.register(studio.engine))
-    return meta_guided(judgement, rewards, k_meta=k_meta or None, meta_model=meta_source)
+    saved = account is not None and account.may(Action.JUDGE)
+    return service_meta_vote(
+        studio.meta(meta_source), judgement, k_meta=k_meta or None, meta_model=meta_source,
+        engine=studio.engine, judgement_id=judgement_id if saved else None,
+    )
 
 
 def open_judgement(studio: Studio, raw_id: str) -> Judgement:

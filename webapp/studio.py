@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from core.backends import Backend, load_backend
 from core.backends.studio_judge import SHIPPED_DIR
@@ -16,8 +15,9 @@ from core.config import Settings
 from core.engine import Judge
 from core.errors import InputError
 from core.jobs import Jobs
+from core.service import build_judge
 from core.store.accounts import Account, Action, require
-from core.store.schema import JudgeModel
+from core.store.judgements import judge_model_sources
 from core.store.sessions import session_account
 
 SESSION_COOKIE = "grm_studio_session"
@@ -64,11 +64,7 @@ class Studio:
         choices = [(f"{self.settings.model_shown} (configured)", self.settings.model)]
         choices += [(label, name) for label, name in BUILT_IN_CHOICES if name != self.settings.model]
         built_in = (self.settings.cache_dir.resolve(), SHIPPED_DIR.resolve())
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())
-            ).all()
-        for name, source in rows:
+        for name, source in judge_model_sources(self.engine):
             loadable = source.startswith(("http://", "https://")) or (
                 Path(source).is_dir()
                 and not any(Path(source).resolve().is_relative_to(b) for b in built_in))
@@ -92,12 +88,7 @@ class Studio:
                     self._other = None  # let the previous one go before loading
                     self._other = (model, load_backend(settings))
                 backend = self._other[1]
-        return Judge(
-            backend,
-            template=settings.template,
-            rescue=settings.rescue_enabled,
-            prefill=settings.prefill_enabled,
-        )
+        return build_judge(settings, backend)
 
     # --- the meta reward model ------------------------------------------------
     def meta_model_choices(self) -> list[tuple[str, str]]:

@@ -100,6 +100,15 @@ def set_account(engine: Engine, name: str, role: str, password: str) -> Account:
     return Account(name, role)
 
 
+def has_sign_in_account(engine: Engine) -> bool:
+    """Whether anyone can sign in to this store (an account with a password)."""
+    with Session(engine) as session:
+        found = session.scalar(
+            select(Annotator.id).where(Annotator.password_hash.is_not(None)).limit(1)
+        )
+    return found is not None
+
+
 def authenticate(engine: Engine, name: str, password: str) -> Account | None:
     """The account when `password` is right for `name`; None otherwise (either way)."""
     with Session(engine) as session:

@@ -41,6 +41,15 @@ def judge_model_id(session: Session, info: ModelInfo) -> int:
     return row.id
 
 
+def judge_model_sources(engine: Engine) -> list[tuple[str, str]]:
+    """(name, source) of every judge model in the store, newest first."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())
+        ).all()
+    return [(name, source) for name, source in rows]
+
+
 def save_judgement(session: Session, judgement: Judgement, item_id: int | None = None) -> int:
     """Add `judgement` (and its samples) to the session; returns its id."""
     params, v = judgement.params, judgement.vote

@@ -114,6 +114,16 @@ def add_label(
     raise AssertionError("unreachable")
 
 
+def response_count(engine: Engine, item_id: int) -> int:
+    """How many responses item `item_id` has (what a label's corrected scores must
+    number); InputError if there is no such item."""
+    with Session(engine) as session:
+        n = session.scalar(select(Item.n_responses).where(Item.id == item_id))
+    if n is None:
+        raise InputError(f"there is no item with id {item_id}")
+    return n
+
+
 def _check(item: Item, best: int | None, scores: Sequence[int] | None) -> None:
     n = item.n_responses
     if best is not None and not 0 <= best < n:

@@ -12,7 +12,8 @@ and its current labels, except the queues `by_label_rule` ("judge disagrees",
 the candidates their SQL filter selects. For an annotator, items they already
 labelled are left out. `item_view` gives what the annotation screen shows; in
 blind mode it hides the other annotators' labels, the dataset's label and the
-judge's verdict.
+judge's verdict. `next_in_queue` is a queue's head for an annotator: what the
+Annotate tab and the JSON API both show.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, exists, func, or_, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Engine, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.agreement import strict_correct
@@ -199,6 +200,35 @@ def queue_items(
     if queue.by_label_rule:
         return label_rule_members(session, queue, list(session.scalars(query)), limit=limit)
     return list(session.scalars(query.limit(limit)))
+
+
+@dataclass(frozen=True)
+class NextItem:
+    """The head of a queue for one annotator."""
+
+    view: ItemView | None  # the first pending item; None: the queue is done
+    pending: int  # how many items are pending, this one included
+
+
+def next_in_queue(
+    engine: Engine,
+    queue: Queue | str,
+    *,
+    annotator: str | None,
+    dataset: str | None = None,
+    exclude: Collection[int] = (),
+    blind: bool = False,
+) -> NextItem:
+    """The first item of `queue` that `annotator` has not labelled (nor skipped:
+    `exclude`), as the annotation screen shows it (`item_view`), and how many are
+    pending. What every front that walks a queue calls."""
+    with Session(engine) as session:
+        pending = queue_items(session, queue, dataset=dataset, annotator=annotator,
+                              limit=None, exclude=exclude)
+        if not pending:
+            return NextItem(None, 0)
+        return NextItem(item_view(session, pending[0], annotator=annotator, blind=blind),
+                        len(pending))
 
 
 def item_view(
