@@ -96,10 +96,9 @@ def _evaluate(
     from rich.progress import Progress, TaskID
 
     from core.evaluation import parse_ks, render_markdown, write_report
-    from core.service import build_judge
+    from core.service import EvalProgress, build_judge, run_evaluation
     from core.store import open_store
     from core.store.batch import require_dataset
-    from core.store.evals import EvalProgress, run_evaluation
 
     engine = open_store(settings)
     require_dataset(engine, dataset)  # before the slow model load

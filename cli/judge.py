@@ -122,9 +122,9 @@ def _load_meta(path: Path | None, settings: Settings) -> MetaRewardModel | None:
 def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:
     from rich.progress import Progress
 
-    from core.service import build_judge
+    from core.service import BatchReport, build_judge, judge_dataset
     from core.store import open_store
-    from core.store.batch import BatchReport, judge_dataset, require_dataset
+    from core.store.batch import require_dataset
 
     engine = open_store(settings)
     require_dataset(engine, dataset)  # before the slow model load

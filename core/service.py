@@ -1,27 +1,45 @@
 """The application layer: what every front (the CLI, the web app, its JSON API)
-calls to build a judge, judge and save, and meta-score and vote, so that each of
-these is done one way. The store (`core.store`) saves and loads; the engine
-(`core.engine`) judges; this module puts them together. No front-end here.
+calls to build a judge, judge and save one item or a whole dataset, meta-score and
+vote, and run an evaluation, so that each of these is done one way. The store
+(`core.store`) saves and loads; the engine (`core.engine`) judges; this module puts
+them together. No front-end here.
 
     judge = build_judge(settings)                         # the configured model, loaded now
     judgement_id, judgement = judge_and_save(engine, judge, item, params, account)
     view = meta_vote(meta, judgement, engine=engine, judgement_id=judgement_id)
+    report = judge_dataset(engine, judge, "llmbar", params)         # resumable
+    evaluation = run_evaluation(engine, judge, "llmbar", params, ks=(1, 8))
 
 torch and transformers are not imported here: a meta RM comes in already loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
 from core import backends
 from core.config import Settings
 from core.engine import Judge
+from core.errors import InputError
+from core.evaluation.metrics import (
+    VOTINGS,
+    EvalItem,
+    MetaScorer,
+    Voting,
+    accuracy_results,
+    parse_ks,
+    sample_position_bias,
+)
+from core.evaluation.records import Evaluation
 from core.store.accounts import Account, Action
+from core.store.batch import JudgeSetup, items_to_judge, judge_inputs
+from core.store.evals import close_eval_run, evaluation_items, load_evaluation, start_eval_run
 from core.store.judgements import store_judgement
 from core.store.meta_scores import save_meta_scores
 from core.types import JudgeInput, Judgement, Sample, SamplingParams
@@ -56,6 +74,187 @@ def judge_and_save(
     if account is None or not account.may(Action.JUDGE):
         return None, judgement
     return store_judgement(engine, judgement), judgement
+
+
+def judge_setup(judge: Judge) -> JudgeSetup:
+    """`judge` as the judgements it saves record it, to find those the store has."""
+    return JudgeSetup(model=judge.backend.info,
+                      template_sha256=lambda n: judge.template_for(n).sha256,
+                      rescue=judge.rescue, reply_prefix=judge.prefill)
+
+
+# --- a whole dataset -----------------------------------------------------------------
+
+DEFAULT_BATCH_ITEMS = 4  # Settings.batch_items; fronts pass their setting
+
+
+@dataclass
+class BatchReport:
+    """How far `judge_dataset` is, or how it ended."""
+
+    dataset: str
+    total: int  # items in the dataset considered (after --limit)
+    already_done: int  # of them, judged before with the same judge and settings
+    judged: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (item id, reason)
+
+
+def judge_dataset(
+    engine: Engine,
+    judge: Judge,
+    dataset: str,
+    params: SamplingParams,
+    *,
+    limit: int | None = None,
+    on_item: Callable[[BatchReport], None] | None = None,
+    batch_items: int = DEFAULT_BATCH_ITEMS,
+) -> BatchReport:
+    """Judge the first `limit` items of `dataset` (all by default) that this judge
+    has not judged with these settings yet; `on_item` is called after each (what
+    it raises stops the run).
+
+    `batch_items` items are judged together (`Judge.judge_many`: their samples
+    are decoded in one batch); each judgement is committed on its own as soon as
+    it is done, so a run that is killed loses at most the items in flight and a
+    rerun judges only what is missing."""
+    if batch_items < 1:
+        raise InputError(f"batch_items must be at least 1, not {batch_items}")
+    items = items_to_judge(engine, dataset, judge_setup(judge), params, limit=limit)
+    todo = items.todo
+    report = BatchReport(dataset=dataset, total=len(items.considered),
+                         already_done=len(items.considered) - len(todo))
+    for start in range(0, len(todo), batch_items):
+        chunk = todo[start : start + batch_items]
+        results = judge.judge_many(judge_inputs(engine, chunk), params)
+        for item_id, result in zip(chunk, results, strict=True):
+            if isinstance(result, InputError):
+                report.failed.append((item_id, str(result)))
+            else:
+                store_judgement(engine, result, item_id=item_id)
+                report.judged += 1
+            if on_item:
+                on_item(report)
+    return report
+
+
+# --- an evaluation run ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """Where a run is: `phase` is 'sampled' (k_max samples) or 'greedy'."""
+
+    phase: str
+    report: BatchReport
+
+
+def greedy_params(params: SamplingParams) -> SamplingParams:
+    """The settings of an evaluation's greedy judgements: one sample at temperature 0."""
+    return params.model_copy(update={"k": 1, "temperature": 0.0})
+
+
+def run_evaluation(
+    engine: Engine,
+    judge: Judge,
+    dataset: str,
+    params: SamplingParams,
+    *,
+    ks: Sequence[int] = (1, 8),
+    votings: Sequence[str] = ("sum",),
+    limit: int | None = None,
+    greedy: bool = True,
+    meta_scorer: MetaScorer | None = None,
+    on_item: Callable[[EvalProgress], None] | None = None,
+) -> Evaluation:
+    """Judge (what is missing), score and store one evaluation of `judge` on `dataset`.
+
+    Every item is judged with k_max = max(ks) samples and, with `greedy`, once
+    greedily, both through the resumable `judge_dataset`; then greedy, the single
+    sample, voting@k and meta-guided@k are scored on the labelled items
+    (`core.evaluation.metrics`) and the run and its results are stored.
+    `params` gives the sampling settings; its k is replaced by max(ks). Without
+    `meta_scorer`, meta-guided voting reads the meta scores stored with the samples.
+    A run that fails or is interrupted is stored with that status and re-raised."""
+    chosen_ks, chosen_votings = _check(ks, votings)
+    sampled = params.model_copy(update={"k": max(chosen_ks)})
+    settings = {
+        "ks": list(chosen_ks), "votings": list(chosen_votings), "k_max": sampled.k,
+        "temperature": sampled.temperature, "top_p": sampled.top_p,
+        "max_new_tokens": sampled.max_new_tokens, "seed": sampled.seed, "greedy": greedy,
+        "limit": limit, "template": judge.template_for(2).name,
+        "rescue": judge.rescue, "reply_prefix": judge.prefill,
+        "meta_scorer": type(meta_scorer).__name__ if meta_scorer is not None else None,
+    }
+    run_id = start_eval_run(engine, dataset, judge.backend.info, settings)
+    try:
+        for phase, phase_params in [("sampled", sampled)] + (
+                [("greedy", greedy_params(params))] if greedy else []):
+            judge_dataset(engine, judge, dataset, phase_params, limit=limit,
+                          on_item=_in_phase(on_item, phase))
+        items, considered, excluded = evaluation_items(
+            engine, judge_setup(judge), dataset, sampled, limit=limit,
+            greedy=greedy_params(sampled) if greedy else None)
+        stored_meta: dict[str, Any] = {}
+        if "meta" in chosen_votings and meta_scorer is None:
+            _require_stored_meta_scores(items)
+            stored_meta["stored_meta_model_id"] = _one_meta_model(items)
+        results = accuracy_results(items, chosen_ks, chosen_votings, meta_scorer=meta_scorer,
+                                   seed=sampled.seed)
+        bias = sample_position_bias([i.sampled for i in items if i.sampled is not None])
+    except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        close_eval_run(engine, run_id, status, error=str(err) or type(err).__name__)
+        raise
+    labels = Counter(i.label_source for i in items)
+    close_eval_run(engine, run_id, "finished", considered=considered, evaluated=len(items),
+                   excluded=excluded, bias=bias, results=results,
+                   params={"label_sources": dict(sorted(labels.items())), **stored_meta})
+    return load_evaluation(engine, run_id)
+
+
+def _in_phase(
+    on_item: Callable[[EvalProgress], None] | None, phase: str
+) -> Callable[[BatchReport], None] | None:
+    """`on_item` for one phase's batch reports."""
+    if on_item is None:
+        return None
+    return lambda report: on_item(EvalProgress(phase, report))
+
+
+def _check(ks: Sequence[int], votings: Sequence[str]) -> tuple[tuple[int, ...], tuple[Voting, ...]]:
+    try:
+        chosen_ks = parse_ks(ks)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    unknown = [v for v in votings if v not in VOTINGS]
+    if unknown or not votings:
+        raise InputError(f"voting must be one or more of {', '.join(VOTINGS)}, got "
+                         f"{', '.join(votings) or 'none'}")
+    if max(chosen_ks) > 256:
+        raise InputError(f"k can be at most 256, got {max(chosen_ks)}")
+    return chosen_ks, tuple(v for v in VOTINGS if v in votings)
+
+
+def _require_stored_meta_scores(items: Sequence[EvalItem]) -> None:
+    if any(i.sampled is not None and None in i.meta_scores for i in items):
+        raise InputError("meta-guided voting needs a meta reward model: train one with "
+                         "`grm-studio meta train` (no meta scores are stored with these samples)")
+
+
+def _one_meta_model(items: Sequence[EvalItem]) -> int | None:
+    """The meta RM that wrote every stored meta score of `items` (None: not recorded,
+    scores stored before runs kept it); InputError when they come from several."""
+    models = {m for i in items if i.sampled is not None for m in i.meta_model_ids}
+    if len(models) > 1:
+        names = ", ".join(sorted(str(m) if m is not None else "unrecorded" for m in models))
+        raise InputError(
+            f"the stored meta scores come from different meta reward models ({names}); "
+            "rescore every judgement with one (`grm-studio meta score`) or pass the meta "
+            "reward model to use")
+    return models.pop() if models else None
+
+
+# --- meta-scoring --------------------------------------------------------------------
 
 
 class StoredMetaScorer(Protocol):

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from core import Backend, Judge, SamplingParams, ScriptedBackend
 from core.engine import shown_orders
 from core.evaluation import Evaluation
+from core.service import run_evaluation
 from core.store.db import make_engine, upgrade
-from core.store.evals import run_evaluation
 from core.store.importing import import_file
 from core.store.labels import add_label
 from core.store.schema import Dataset, Item

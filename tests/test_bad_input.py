@@ -288,7 +288,7 @@ def test_unicode_edge_cases_are_stored_and_read_back_exactly(engine, tmp_path, t
 
 def test_more_responses_than_a_template_takes_import_but_fail_per_item_when_judged(engine, tmp_path):
     from core.engine import Judge
-    from core.store.batch import judge_dataset
+    from core.service import judge_dataset
     from core.types import SamplingParams
 
     path = tmp_path / "many.jsonl"

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import Judge, SamplingParams, ScriptedBackend
-from core.store.batch import judge_dataset
+from core.service import judge_dataset
 from core.store.db import make_engine, upgrade
 from core.store.importing import import_file
 from core.store.schema import JudgementRow
@@ -66,7 +66,7 @@ SLOW_RUN = textwrap.dedent(
     """
     import sys, time
     from core import Judge, SamplingParams, ScriptedBackend
-    from core.store.batch import judge_dataset
+    from core.service import judge_dataset
     from core.store.db import make_engine
 
     class Slow(ScriptedBackend):

@@ -220,7 +220,7 @@ KILLED_CHILD = """
 import sys, time
 from core import Judge, SamplingParams, ScriptedBackend
 from core.store.db import make_engine
-from core.store.evals import run_evaluation
+from core.service import run_evaluation
 
 class Stuck(ScriptedBackend):
     def generate(self, *args, **kwargs):

@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from core import Judge, SamplingParams, ScriptedBackend
+from core.service import run_evaluation
 from core.store.db import make_engine, upgrade
-from core.store.evals import eval_runs, run_evaluation
+from core.store.evals import eval_runs
 from core.store.importing import import_file
 from tests.scripted_eval import RECORDS, script
 

@@ -20,7 +20,7 @@ from core.insights import (
     score_distributions,
 )
 from core.labels import ItemLabel, LabelVotes, NoLabel, dataset_label, item_label
-from core.store.batch import judge_dataset
+from core.service import judge_dataset, judge_setup
 from core.store.browse import browse_items
 from core.store.db import make_engine, upgrade
 from core.store.evals import evaluation_items
@@ -189,7 +189,7 @@ def test_every_consumer_sees_the_same_label(tmp_path):
     for case in CASES:
         name, label = case.name, case.label
         # evaluation and RFT need a best response: a tie is left out
-        items, considered, excluded = evaluation_items(engine, judge, name, PARAMS, greedy=False)
+        items, considered, excluded = evaluation_items(engine, judge_setup(judge), name, PARAMS)
         seen = (items[0].best, items[0].label_source) if items else excluded
         assert (considered, seen) == (1, needs_a_best(label)), name
         rft = labelled_items(engine, name)

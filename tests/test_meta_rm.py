@@ -12,7 +12,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from core import Judge, SamplingParams, ScriptedBackend
-from core.store.batch import judge_dataset
+from core.service import judge_dataset
 from core.store.importing import import_file
 from core.store.judgements import fetch_judgement, store_judgement
 from core.store.labels import add_label

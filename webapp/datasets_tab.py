@@ -23,8 +23,9 @@ from core.datasets.sources import source_name
 from core.errors import GRMStudioError, InputError
 from core.jobs import Job, JobControl, Jobs, JobStatus
 from core.labels import ItemLabel, NoLabel
+from core.service import BatchReport, judge_dataset
 from core.store.accounts import Account, Action, require
-from core.store.batch import BatchReport, judge_dataset, require_dataset
+from core.store.batch import require_dataset
 from core.store.browse import browse_items, dataset_names, view_item
 from core.store.importing import ImportReport, import_file
 from core.store.queues import QUEUE_HELP, ItemView, Queue

@@ -1,12 +1,13 @@
 """Evaluating the judge on labelled data: accuracy of greedy, one sample, voting@k
 and meta-guided@k by the strict rule, with 95% CIs, rates and position bias.
 
-    from core.store.evals import run_evaluation    # judge, score, store a run
+    from core.service import run_evaluation        # judge, score, store a run
     evaluation = run_evaluation(engine, judge, "llmbar", SamplingParams(), ks=(1, 8))
     write_report(evaluation, Path("out"))          # report.md, results.csv, plot
 
 `metrics` is the pure computation, `records` the shape of a stored run and
-`report` its Markdown / CSV / plotly forms; the store side is `core.store.evals`.
+`report` its Markdown / CSV / plotly forms; running one is `core.service`'s, the
+store side (saving and loading runs) `core.store.evals`.
 """
 
 from core.evaluation.metrics import (

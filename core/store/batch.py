@@ -1,37 +1,45 @@
-"""Judging a whole dataset into the store, resumably.
+"""The store side of judging a whole dataset: which items a run considers, which
+of them already have a judgement by the same judge with the same settings, and
+the inputs to judge the rest on.
 
-Each item's judgement is committed in its own transaction as soon as it is
-done, so a run that is killed loses at most the item in flight. A rerun with
-the same judge and sampling settings skips the items that already have such a
-judgement, so nothing is judged twice and nothing finished is lost. A few items
-at a time are judged together (one batched generation), then committed one by one.
+Judging happens in the application layer (`core.service.judge_dataset`), which
+commits each judgement in its own transaction (`store_judgement`) as soon as it
+is done: a run that is killed loses at most the items in flight, and a rerun with
+the same judge and sampling settings skips every item finished (`items_to_judge`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Engine, and_, select
 from sqlalchemy.orm import Session
 
-from core.engine import Judge
 from core.errors import InputError
 from core.store.importing import dataset_id
-from core.store.judgements import judge_model_id, save_judgement
+from core.store.judgements import judge_model_id
 from core.store.schema import Item, JudgementRow
-from core.types import JudgeInput, SamplingParams, Turn
-
-DEFAULT_BATCH_ITEMS = 4  # Settings.batch_items; fronts pass their setting
+from core.types import JudgeInput, ModelInfo, SamplingParams, Turn
 
 
-@dataclass
-class BatchReport:
-    dataset: str
-    total: int  # items in the dataset considered (after --limit)
-    already_done: int
-    judged: int = 0
-    failed: list[tuple[int, str]] = field(default_factory=list)  # (item id, reason)
+@dataclass(frozen=True)
+class JudgeSetup:
+    """A judge as the judgements it saves record it, to find those the store already
+    has (`core.service.judge_setup` makes one from a `Judge`)."""
+
+    model: ModelInfo  # the judge model
+    template_sha256: Callable[[int], str]  # its template's sha256 for a number of responses
+    rescue: bool  # score rescue on
+    reply_prefix: str  # what every reply is prefilled with ("" for none)
+
+
+@dataclass(frozen=True)
+class ItemsToJudge:
+    """The items of a dataset that a run considers, and those it still has to judge."""
+
+    considered: list[int]  # ids of the dataset's first `limit` items (all by default), by id
+    todo: list[int]  # those of them with no judgement by the judge with the settings
 
 
 def require_dataset(engine: Engine, dataset: str) -> int:
@@ -44,11 +52,11 @@ def require_dataset(engine: Engine, dataset: str) -> int:
 
 
 def same_settings(
-    judge: Judge, params: SamplingParams, model_id: int, sizes: Iterable[int]
+    setup: JudgeSetup, params: SamplingParams, model_id: int, sizes: Iterable[int]
 ) -> ColumnElement[bool]:
-    """SQL: a judgement made by this judge (model, template for these response
-    counts, rescue, prefill) with exactly these sampling settings."""
-    templates = {judge.template_for(n).sha256 for n in sizes}
+    """SQL: a judgement made by this judge (model `model_id`, its template for these
+    response counts, rescue, prefill) with exactly these sampling settings."""
+    templates = {setup.template_sha256(n) for n in sizes}
     return and_(
         JudgementRow.judge_model_id == model_id,
         JudgementRow.template_sha256.in_(templates),
@@ -57,16 +65,36 @@ def same_settings(
         JudgementRow.top_p == params.top_p,
         JudgementRow.max_new_tokens == params.max_new_tokens,
         JudgementRow.seed == params.seed,
-        JudgementRow.rescue_enabled == judge.rescue,
-        JudgementRow.reply_prefix == judge.prefill,
+        JudgementRow.rescue_enabled == setup.rescue,
+        JudgementRow.reply_prefix == setup.reply_prefix,
     )
 
 
+def items_to_judge(
+    engine: Engine,
+    dataset: str,
+    setup: JudgeSetup,
+    params: SamplingParams,
+    *,
+    limit: int | None = None,
+) -> ItemsToJudge:
+    """The first `limit` items of `dataset` (all by default), and those of them that
+    the judge `setup` has not judged with `params` yet; InputError when there is no
+    such dataset."""
+    ds_id = require_dataset(engine, dataset)
+    with Session(engine) as session, session.begin():
+        model_id = judge_model_id(session, setup.model)
+        query = select(Item.id).where(Item.dataset_id == ds_id).order_by(Item.id)
+        item_ids = list(session.scalars(query.limit(limit) if limit else query))
+        done = _done_item_ids(session, setup, params, model_id, ds_id)
+    return ItemsToJudge(considered=item_ids, todo=[i for i in item_ids if i not in done])
+
+
 def _done_item_ids(
-    session: Session, judge: Judge, params: SamplingParams, model_id: int, ds_id: int
+    session: Session, setup: JudgeSetup, params: SamplingParams, model_id: int, ds_id: int
 ) -> set[int]:
     sizes = session.scalars(select(Item.n_responses).where(Item.dataset_id == ds_id).distinct())
-    condition = same_settings(judge, params, model_id, list(sizes))
+    condition = same_settings(setup, params, model_id, list(sizes))
     return set(
         session.scalars(
             select(JudgementRow.item_id).where(JudgementRow.item_id.is_not(None), condition)
@@ -74,47 +102,8 @@ def _done_item_ids(
     )
 
 
-def judge_dataset(
-    engine: Engine,
-    judge: Judge,
-    dataset: str,
-    params: SamplingParams,
-    *,
-    limit: int | None = None,
-    on_item: Callable[[BatchReport], None] | None = None,
-    batch_items: int = DEFAULT_BATCH_ITEMS,
-) -> BatchReport:
-    """Judge the first `limit` items of `dataset` (all by default) that this judge
-    has not judged with these settings yet; `on_item` is called after each.
-
-    `batch_items` items are judged together (`Judge.judge_many`: their samples
-    are decoded in one batch); each judgement is still committed on its own."""
-    if batch_items < 1:
-        raise InputError(f"batch_items must be at least 1, not {batch_items}")
-    ds_id = require_dataset(engine, dataset)
-    with Session(engine) as session, session.begin():
-        model_id = judge_model_id(session, judge.backend.info)
-        query = select(Item.id).where(Item.dataset_id == ds_id).order_by(Item.id)
-        item_ids = list(session.scalars(query.limit(limit) if limit else query))
-        done = _done_item_ids(session, judge, params, model_id, ds_id)
-    todo = [i for i in item_ids if i not in done]
-    report = BatchReport(dataset=dataset, total=len(item_ids), already_done=len(item_ids) - len(todo))
-    for start in range(0, len(todo), batch_items):
-        chunk = todo[start : start + batch_items]
-        results = judge.judge_many(_judge_inputs(engine, chunk), params)
-        for item_id, result in zip(chunk, results, strict=True):
-            if isinstance(result, InputError):
-                report.failed.append((item_id, str(result)))
-            else:
-                with Session(engine) as session, session.begin():
-                    save_judgement(session, result, item_id=item_id)
-                report.judged += 1
-            if on_item:
-                on_item(report)
-    return report
-
-
-def _judge_inputs(engine: Engine, item_ids: Sequence[int]) -> list[JudgeInput]:
+def judge_inputs(engine: Engine, item_ids: Sequence[int]) -> list[JudgeInput]:
+    """What to judge for each of `item_ids`, in their order."""
     with Session(engine) as session:
         items = [session.get_one(Item, item_id) for item_id in item_ids]
         return [

@@ -1,15 +1,17 @@
-"""Evaluation runs in the store: judge a dataset, score the judge, keep the results.
+"""Evaluation runs in the store: saving a run and its results, loading them back,
+and the labelled, judged items a run scores.
 
-    evaluation = run_evaluation(engine, judge, "llmbar", params, ks=(1, 8))
+    run_id = start_eval_run(engine, "llmbar", judge_model, settings)   # stored as running
+    items, considered, excluded = evaluation_items(engine, setup, "llmbar", params)
+    close_eval_run(engine, run_id, "finished", results=..., ...)
+    evaluation = load_evaluation(engine, run_id)
 
-judges every item once with k_max = max(ks) samples and once greedily, both
-through the resumable `judge_dataset` (a rerun judges only what is missing),
-then scores greedy, the single sample, voting@k and meta-guided@k on the
-labelled items (`core.evaluation.metrics`) and stores the run (`eval_run`) and
-its results (`eval_result`). An item's label is decided by the rule of
+Running an evaluation (judging what is missing, then scoring) is the application
+layer's `core.service.run_evaluation`. An item's label is decided by the rule of
 `core.labels` (the annotators' majority, else the dataset's). Items without a
 label, labelled a tie, with a single response, or that could not be judged are
-left out and counted by reason.
+left out and counted by reason. A run records the host and pid of its process, so
+that one whose process died is read, and then stored, as interrupted.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ import dataclasses
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,150 +28,43 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.agreement import Estimate
-from core.engine import Judge
 from core.errors import InputError
-from core.evaluation.metrics import (
-    VOTINGS,
-    EvalItem,
-    MetaScorer,
-    MethodResult,
-    Voting,
-    accuracy_results,
-    method_plan,
-    parse_ks,
-    sample_position_bias,
-)
+from core.evaluation.metrics import EvalItem, MethodResult, method_plan
 from core.evaluation.records import EvalRun, Evaluation
 from core.insights import PositionBias
 from core.labels import LABELLED_A_TIE, NoLabel
-from core.store.batch import BatchReport, judge_dataset, require_dataset, same_settings
+from core.store.batch import JudgeSetup, require_dataset, same_settings
 from core.store.judgements import judge_model_id, load_judgement
 from core.store.labels import item_labels
 from core.store.schema import EvalResult, Item, JudgementRow, SampleRow
 from core.store.schema import EvalRun as EvalRunRow
-from core.types import SamplingParams
+from core.types import ModelInfo, SamplingParams
 
 
-@dataclass(frozen=True)
-class EvalProgress:
-    """Where a run is: `phase` is 'sampled' (k_max samples) or 'greedy'."""
-
-    phase: str
-    report: BatchReport
-
-
-def _in_phase(
-    on_item: Callable[[EvalProgress], None] | None, phase: str
-) -> Callable[[BatchReport], None] | None:
-    """`on_item` for one phase's batch reports."""
-    if on_item is None:
-        return None
-    return lambda report: on_item(EvalProgress(phase, report))
-
-
-def greedy_params(params: SamplingParams) -> SamplingParams:
-    return params.model_copy(update={"k": 1, "temperature": 0.0})
-
-
-def _check(ks: Sequence[int], votings: Sequence[str]) -> tuple[tuple[int, ...], tuple[Voting, ...]]:
-    try:
-        chosen_ks = parse_ks(ks)
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    unknown = [v for v in votings if v not in VOTINGS]
-    if unknown or not votings:
-        raise InputError(f"voting must be one or more of {', '.join(VOTINGS)}, got "
-                         f"{', '.join(votings) or 'none'}")
-    if max(chosen_ks) > 256:
-        raise InputError(f"k can be at most 256, got {max(chosen_ks)}")
-    return chosen_ks, tuple(v for v in VOTINGS if v in votings)
-
-
-def run_evaluation(
-    engine: Engine,
-    judge: Judge,
-    dataset: str,
-    params: SamplingParams,
-    *,
-    ks: Sequence[int] = (1, 8),
-    votings: Sequence[str] = ("sum",),
-    limit: int | None = None,
-    greedy: bool = True,
-    meta_scorer: MetaScorer | None = None,
-    on_item: Callable[[EvalProgress], None] | None = None,
-) -> Evaluation:
-    """Judge (what is missing), score and store one evaluation of `judge` on `dataset`.
-
-    `params` gives the sampling settings; its k is replaced by max(ks). Without
-    `meta_scorer`, meta-guided voting reads the meta scores stored with the samples.
-    A run that fails or is interrupted is stored with that status and re-raised."""
-    chosen_ks, chosen_votings = _check(ks, votings)
+def start_eval_run(engine: Engine, dataset: str, judge_model: ModelInfo,
+                   params: dict[str, Any]) -> int:
+    """Store a new run of `judge_model` on `dataset` with settings `params` as
+    'running' by this process (its host and pid); returns its id. Runs left
+    'running' by a process that is gone are first stored as interrupted."""
     ds_id = require_dataset(engine, dataset)
-    sampled = params.model_copy(update={"k": max(chosen_ks)})
-    settings = {
-        "ks": list(chosen_ks), "votings": list(chosen_votings), "k_max": sampled.k,
-        "temperature": sampled.temperature, "top_p": sampled.top_p,
-        "max_new_tokens": sampled.max_new_tokens, "seed": sampled.seed, "greedy": greedy,
-        "limit": limit, "template": judge.template_for(2).name,
-        "rescue": judge.rescue, "reply_prefix": judge.prefill,
-        "meta_scorer": type(meta_scorer).__name__ if meta_scorer is not None else None,
-    }
     close_orphaned_runs(engine)
     with Session(engine) as session, session.begin():
-        row = EvalRunRow(dataset_id=ds_id, params=settings, status="running", excluded={},
-                         judge_model_id=judge_model_id(session, judge.backend.info),
+        row = EvalRunRow(dataset_id=ds_id, params=params, status="running", excluded={},
+                         judge_model_id=judge_model_id(session, judge_model),
                          runner_host=socket.gethostname(), runner_pid=os.getpid())
         session.add(row)
         session.flush()
-        run_id = row.id
-    try:
-        for phase, phase_params in [("sampled", sampled)] + (
-                [("greedy", greedy_params(params))] if greedy else []):
-            judge_dataset(engine, judge, dataset, phase_params, limit=limit,
-                          on_item=_in_phase(on_item, phase))
-        items, considered, excluded = evaluation_items(
-            engine, judge, dataset, sampled, limit=limit, greedy=greedy)
-        stored_meta: dict[str, Any] = {}
-        if "meta" in chosen_votings and meta_scorer is None:
-            _require_stored_meta_scores(items)
-            stored_meta["stored_meta_model_id"] = _one_meta_model(items)
-        results = accuracy_results(items, chosen_ks, chosen_votings, meta_scorer=meta_scorer,
-                                   seed=sampled.seed)
-        bias = sample_position_bias([i.sampled for i in items if i.sampled is not None])
-    except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        _close_run(engine, run_id, status, error=str(err) or type(err).__name__)
-        raise
-    labels = Counter(i.label_source for i in items)
-    _close_run(engine, run_id, "finished", considered=considered, evaluated=len(items),
-               excluded=excluded, bias=bias, results=results,
-               params={"label_sources": dict(sorted(labels.items())), **stored_meta})
-    return load_evaluation(engine, run_id)
+        return row.id
 
 
-def _require_stored_meta_scores(items: Sequence[EvalItem]) -> None:
-    if any(i.sampled is not None and None in i.meta_scores for i in items):
-        raise InputError("meta-guided voting needs a meta reward model: train one with "
-                         "`grm-studio meta train` (no meta scores are stored with these samples)")
-
-
-def _one_meta_model(items: Sequence[EvalItem]) -> int | None:
-    """The meta RM that wrote every stored meta score of `items` (None: not recorded,
-    scores stored before runs kept it); InputError when they come from several."""
-    models = {m for i in items if i.sampled is not None for m in i.meta_model_ids}
-    if len(models) > 1:
-        names = ", ".join(sorted(str(m) if m is not None else "unrecorded" for m in models))
-        raise InputError(
-            f"the stored meta scores come from different meta reward models ({names}); "
-            "rescore every judgement with one (`grm-studio meta score`) or pass the meta "
-            "reward model to use")
-    return models.pop() if models else None
-
-
-def _close_run(engine: Engine, run_id: int, status: str, *, error: str | None = None,
-               considered: int = 0, evaluated: int = 0, excluded: dict[str, int] | None = None,
-               bias: PositionBias | None = None, results: Sequence[MethodResult] = (),
-               params: dict[str, Any] | None = None) -> None:
+def close_eval_run(engine: Engine, run_id: int, status: str, *, error: str | None = None,
+                   considered: int = 0, evaluated: int = 0,
+                   excluded: dict[str, int] | None = None, bias: PositionBias | None = None,
+                   results: Sequence[MethodResult] = (),
+                   params: dict[str, Any] | None = None) -> None:
+    """Store run `run_id` as ended with `status` ('finished', 'failed' or
+    'interrupted'), with its counts, results and position bias or its error;
+    `params` are added to its settings."""
     with Session(engine) as session, session.begin():
         row = session.get_one(EvalRunRow, run_id)
         row.status, row.error, row.finished_at = status, error, datetime.now(UTC)
@@ -191,12 +85,12 @@ def _result_row(r: MethodResult) -> EvalResult:
     )
 
 
-def _matching(session: Session, judge: Judge, params: SamplingParams, model_id: int,
+def _matching(session: Session, setup: JudgeSetup, params: SamplingParams, model_id: int,
               item_ids: Sequence[int], sizes: set[int]) -> dict[int, int]:
     """item id -> its latest judgement by this judge with exactly these settings."""
     rows = session.execute(
         select(JudgementRow.item_id, func.max(JudgementRow.id))
-        .where(JudgementRow.item_id.in_(item_ids), same_settings(judge, params, model_id, sizes))
+        .where(JudgementRow.item_id.in_(item_ids), same_settings(setup, params, model_id, sizes))
         .group_by(JudgementRow.item_id)
     )
     return {item_id: judgement_id for item_id, judgement_id in rows if item_id is not None}
@@ -204,26 +98,27 @@ def _matching(session: Session, judge: Judge, params: SamplingParams, model_id: 
 
 def evaluation_items(
     engine: Engine,
-    judge: Judge,
+    setup: JudgeSetup,
     dataset: str,
     params: SamplingParams,
     *,
     limit: int | None = None,
-    greedy: bool = True,
+    greedy: SamplingParams | None = None,
 ) -> tuple[list[EvalItem], int, dict[str, int]]:
-    """The labelled, judged items of `dataset` (first `limit` by id), how many were
-    considered, and how many were left out for each reason."""
+    """The labelled items of `dataset` (first `limit` by id) judged by `setup` with
+    `params` (each with its judgement with `greedy` too, when given), how many
+    were considered, and how many were left out for each reason."""
     ds_id = require_dataset(engine, dataset)
     excluded: Counter[str] = Counter()
     items = []
     with Session(engine) as session:
         query = select(Item).where(Item.dataset_id == ds_id).order_by(Item.id)
         rows = list(session.scalars(query.limit(limit) if limit else query))
-        model_id = judge_model_id(session, judge.backend.info)
+        model_id = judge_model_id(session, setup.model)
         ids, sizes = [r.id for r in rows], {r.n_responses for r in rows}
-        sampled = _matching(session, judge, params, model_id, ids, sizes)
-        greedy_ids = _matching(session, judge, greedy_params(params), model_id, ids, sizes) \
-            if greedy else {}
+        sampled = _matching(session, setup, params, model_id, ids, sizes)
+        greedy_ids = _matching(session, setup, greedy, model_id, ids, sizes) \
+            if greedy is not None else {}
         labels = item_labels(session, ids)
         for row in rows:
             label = labels[row.id]
@@ -297,7 +192,7 @@ def close_orphaned_runs(engine: Engine) -> list[int]:
     """Store as 'interrupted' every run still 'running' whose process, on this host,
     is gone (killed before it could close the run); the ids closed. A run started
     on another host, or stored before runs recorded their process, is left as is.
-    Each new evaluation calls it; readers show such runs as interrupted anyway."""
+    `start_eval_run` calls it; readers show such runs as interrupted anyway."""
     with Session(engine) as session, session.begin():
         rows = session.scalars(select(EvalRunRow).where(
             EvalRunRow.status == "running", EvalRunRow.runner_host == socket.gethostname()))
