@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from cli.app import app, load_settings, reported_errors
+from cli.options import build_config, config_option
+from core.training.meta_rm import MetaTrainConfig
 
 meta_app = typer.Typer(
     help="Meta reward model: rates each sampled judgement; guides the vote.",
@@ -18,36 +20,43 @@ app.add_typer(meta_app, name="meta")
 
 @meta_app.command("train")
 def train(
-    out: Annotated[Path, typer.Argument(help="directory to save the meta RM in (must not exist)")],
+    out: Annotated[
+        Path | None,
+        typer.Argument(help="directory to save the meta RM in (must not exist); "
+                       "default: DATA_DIR/meta-models/NAME"),
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="only this dataset's samples")] = None,
     base_model: Annotated[
         str | None, typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 1,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="stop after N steps")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 2e-5,
-    max_length: Annotated[int, typer.Option(min=16, help="tokens per example")] = 1024,
+    epochs: Annotated[int | None, config_option(MetaTrainConfig, "epochs")] = None,
+    max_steps: Annotated[int | None, config_option(MetaTrainConfig, "max_steps")] = None,
+    batch_size: Annotated[int | None, config_option(MetaTrainConfig, "batch_size")] = None,
+    learning_rate: Annotated[float | None, config_option(MetaTrainConfig, "learning_rate")] = None,
+    weight_decay: Annotated[float | None, config_option(MetaTrainConfig, "weight_decay")] = None,
+    max_length: Annotated[int | None, config_option(MetaTrainConfig, "max_length")] = None,
     trainable_layers: Annotated[
-        int | None, typer.Option(min=0, help="train only the last N blocks and the head")
+        int | None, config_option(MetaTrainConfig, "trainable_layers")
     ] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    name: Annotated[str | None, typer.Option(help="registry name; default: the directory name")] = None,
+    seed: Annotated[int | None, config_option(MetaTrainConfig, "seed")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="registry name; default: OUT's name, else meta-DATASET")
+    ] = None,
 ) -> None:
     """Train a meta RM (BCE, one logit) on every stored sample of the labelled items."""
     from core.store import open_store
-    from core.training.meta_rm import MetaTrainConfig, train_meta_rm
+    from core.training.meta_rm import train_meta_rm
 
     settings = load_settings()
-    config = MetaTrainConfig(
-        epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-        learning_rate=learning_rate, max_length=max_length,
+    config = build_config(
+        MetaTrainConfig, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+        learning_rate=learning_rate, weight_decay=weight_decay, max_length=max_length,
         trainable_layers=trainable_layers, seed=seed,
     )
     with reported_errors():
         info = train_meta_rm(
-            open_store(settings), settings, out_dir=out, dataset=dataset,
-            base_model=base_model, config=config, name=name,
+            open_store(settings), settings, config, dataset=dataset,
+            base_model=base_model, name=name, out_dir=out,
             on_step=lambda step, loss: typer.echo(f"step {step}  loss {loss:.4f}", err=True),
         )
     typer.echo(
@@ -95,5 +104,5 @@ def list_() -> None:
             f"{r.source}  (base {r.base_model})"
         )
     if not rows:
-        typer.echo("no meta RM yet; train one with `grm-studio meta train OUT_DIR`")
+        typer.echo("no meta RM yet; train one with `grm-studio meta train`")
 

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from cli.app import app, load_settings, reported_errors
+from cli.options import build_config, config_option
+from core.training.rft_data import RFTConfig
+from core.training.rft_trainer import RFTTrainConfig
 
 rft = typer.Typer(
     help="Rejective fine-tuning: build an export from labelled items, train the judge on it.",
@@ -28,14 +31,22 @@ def _user() -> str | None:
 def export_(
     dataset: Annotated[str, typer.Option(help="dataset whose labelled items are used")],
     name: Annotated[str | None, typer.Option(help="export name; default: DATASET-rft")] = None,
-    n_rft: Annotated[int, typer.Option(min=1, help="trajectories sampled per item")] = 3,
+    n_rft: Annotated[int | None, config_option(RFTConfig, "n_rft")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
-    keep_easy: Annotated[bool, typer.Option(help="keep items whose trajectories are all correct")] = False,
-    hinted: Annotated[bool, typer.Option(help="hinted sampling where none is accepted")] = True,
-    max_hinted: Annotated[int, typer.Option(min=0, help="at most this many hinted samples")] = 64,
-    accept_rescued: Annotated[bool, typer.Option(help="accept trajectories saved by score rescue")] = True,
-    validation: Annotated[float, typer.Option(min=0.0, max=0.99, help="items held out")] = 0.1,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    drop_too_easy: Annotated[
+        bool | None, config_option(RFTConfig, "drop_too_easy", "--drop-too-easy/--keep-easy")
+    ] = None,
+    hinted: Annotated[bool | None, config_option(RFTConfig, "hinted", "--hinted/--no-hinted")] = None,
+    n_hinted: Annotated[int | None, config_option(RFTConfig, "n_hinted")] = None,
+    max_hinted: Annotated[int | None, config_option(RFTConfig, "max_hinted")] = None,
+    accept_rescued: Annotated[
+        bool | None,
+        config_option(RFTConfig, "accept_rescued", "--accept-rescued/--no-accept-rescued"),
+    ] = None,
+    validation: Annotated[
+        float | None, config_option(RFTConfig, "validation_fraction", "--validation")
+    ] = None,
+    seed: Annotated[int | None, config_option(RFTConfig, "seed")] = None,
     temperature: Annotated[float | None, typer.Option(min=0.0)] = None,
     max_new_tokens: Annotated[int | None, typer.Option(min=1)] = None,
     model: Annotated[str | None, typer.Option(help="the judge that samples")] = None,
@@ -44,13 +55,14 @@ def export_(
     from core.service import build_judge
     from core.store import open_store
     from core.store.batch import require_dataset
-    from core.training import RFTConfig, export_rft, exports_dir
+    from core.training import export_rft, exports_dir
 
     settings = load_settings(model=model)
+    config = build_config(RFTConfig, n_rft=n_rft, drop_too_easy=drop_too_easy, hinted=hinted,
+                          n_hinted=n_hinted, max_hinted=max_hinted,
+                          accept_rescued=accept_rescued, validation_fraction=validation,
+                          seed=seed)
     with reported_errors():
-        config = RFTConfig(n_rft=n_rft, drop_too_easy=not keep_easy, hinted=hinted,
-                           max_hinted=max_hinted, accept_rescued=accept_rescued,
-                           validation_fraction=validation, seed=seed)
         engine = open_store(settings)
         require_dataset(engine, dataset)
         judge = build_judge(settings)
@@ -89,28 +101,36 @@ def exports() -> None:
 @rft.command("train")
 def train(
     export: Annotated[str, typer.Argument(help="export id, name, name:vN or directory")],
-    lora: Annotated[bool, typer.Option("--lora", help="LoRA adapters (peft), merged at the end")] = False,
-    epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
-    max_steps: Annotated[int, typer.Option(help="optimizer steps; -1: from epochs")] = -1,
-    learning_rate: Annotated[float | None, typer.Option(help="default 1e-5, LoRA 2e-4")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 1,
-    grad_accum: Annotated[int, typer.Option(min=1)] = 4,
-    max_length: Annotated[int, typer.Option(min=16, help="tokens per record")] = 2048,
-    hinted: Annotated[bool, typer.Option(help="train on the hinted trajectories too")] = True,
-    name: Annotated[str | None, typer.Option(help="checkpoint and judge name")] = None,
-    base_model: Annotated[str | None, typer.Option(help="default: the export's judge")] = None,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    lora: Annotated[bool | None, config_option(RFTTrainConfig, "lora", "--lora")] = None,
+    lora_r: Annotated[int | None, config_option(RFTTrainConfig, "lora_r")] = None,
+    lora_alpha: Annotated[int | None, config_option(RFTTrainConfig, "lora_alpha")] = None,
+    epochs: Annotated[float | None, config_option(RFTTrainConfig, "epochs")] = None,
+    max_steps: Annotated[int | None, config_option(RFTTrainConfig, "max_steps")] = None,
+    learning_rate: Annotated[float | None, config_option(RFTTrainConfig, "learning_rate")] = None,
+    batch_size: Annotated[int | None, config_option(RFTTrainConfig, "batch_size")] = None,
+    grad_accum: Annotated[int | None, config_option(RFTTrainConfig, "grad_accum")] = None,
+    max_length: Annotated[int | None, config_option(RFTTrainConfig, "max_length")] = None,
+    hinted: Annotated[
+        bool | None, config_option(RFTTrainConfig, "include_hinted", "--hinted/--no-hinted")
+    ] = None,
+    evaluate: Annotated[
+        bool | None, config_option(RFTTrainConfig, "evaluate", "--evaluate/--no-evaluate")
+    ] = None,
+    name: Annotated[str | None, config_option(RFTTrainConfig, "name")] = None,
+    base_model: Annotated[str | None, config_option(RFTTrainConfig, "base_model")] = None,
+    seed: Annotated[int | None, config_option(RFTTrainConfig, "seed")] = None,
 ) -> None:
-    """Fine-tune the judge on an export; save and register the checkpoint."""
+    """Fine-tune the judge on an export; save it under DATA_DIR/judges/NAME and register it."""
     from core.store import open_store
-    from core.training import RFTTrainConfig, exports_dir, find_export, train_rft
+    from core.training import exports_dir, find_export, train_rft
 
     settings = load_settings()
+    config = build_config(RFTTrainConfig, name=name, base_model=base_model, lora=lora,
+                          lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs,
+                          max_steps=max_steps, learning_rate=learning_rate,
+                          batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
+                          include_hinted=hinted, evaluate=evaluate, seed=seed)
     with reported_errors():
-        config = RFTTrainConfig(name=name, base_model=base_model, lora=lora, epochs=epochs,
-                                max_steps=max_steps, learning_rate=learning_rate,
-                                batch_size=batch_size, grad_accum=grad_accum,
-                                max_length=max_length, include_hinted=hinted, seed=seed)
         engine = open_store(settings)
         found = find_export(engine, export, exports_dir(settings.data_dir))
         typer.echo(f"training on {found.ref} ({found.path}), {config.method}")

@@ -13,7 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,24 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     with path.open("rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_sha256(directory: Path, *, exclude: Collection[str] = ()) -> str:
+    """The content hash of a saved checkpoint, the one every trainer records:
+    SHA-256 over every file under `directory` (its relative name, then its
+    contents, in sorted order), leaving out the top-level names in `exclude` (a
+    manifest written after the hash because it records it)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    for file in files:
+        name = file.relative_to(directory).as_posix()
+        if name in exclude:
+            continue
+        digest.update(name.encode() + b"\0")
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
     return digest.hexdigest()
 
 

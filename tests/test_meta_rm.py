@@ -212,7 +212,8 @@ def trained(tmp_path_factory):
 def test_training_changes_the_weights_and_registers_a_complete_model(trained):
     from safetensors.torch import load_file
 
-    from core.training.meta_base import directory_sha256, resolve_model_dir
+    from core.files import checkpoint_sha256
+    from core.training.meta_base import resolve_model_dir
 
     engine, settings, info = trained
     assert (info.positives, info.negatives, info.steps) == (2, 2, 2)
@@ -228,7 +229,7 @@ def test_training_changes_the_weights_and_registers_a_complete_model(trained):
     (row,) = meta_models(engine)
     assert (row.id, row.source, row.content_hash) == (info.id, str(info.path), info.content_hash)
     assert (row.positives, row.negatives) == (2, 2)
-    assert directory_sha256(info.path) == info.content_hash
+    assert checkpoint_sha256(info.path) == info.content_hash
     assert not [p for p in info.path.parent.iterdir() if p.name.startswith(".partial")]
 
 

@@ -158,3 +158,28 @@ def test_meta_rm_training_from_the_tab_needs_an_admin_and_samples(studio):
                        r"and incorrect samples; the store has 0 correct"):
         next(updates)
     assert not (studio.settings.data_dir / "meta-models" / "m1").exists()
+
+
+def test_the_inputs_start_at_the_trainers_config_defaults(studio):
+    """No default is written in the tab: each input starts at its config's."""
+    from core.training import RFTTrainConfig
+    from core.training.meta_rm import MetaTrainConfig
+
+    with gr.Blocks() as app:
+        build_training_tab(studio, Jobs())
+    value = {b.elem_id: b.value for b in app.blocks.values() if getattr(b, "elem_id", None)}
+    rft, export, meta = RFTTrainConfig(), RFTConfig(), MetaTrainConfig()
+    assert value["training-lora"] is rft.lora and value["training-epochs"] == rft.epochs
+    assert value["training-max-steps"] == rft.max_steps
+    assert value["training-lr"] == rft.learning_rate
+    assert value["training-n-rft"] == export.n_rft
+    assert value["training-max-hinted"] == export.max_hinted
+    assert value["training-keep-easy"] is not export.drop_too_easy
+    assert value["training-hinted"] is export.hinted
+    assert meta.max_steps is None and value["training-meta-steps"] == 0  # 0: not given
+    assert meta.trainable_layers is None and value["training-meta-layers"] == 0
+
+
+def test_the_meta_rm_name_is_checked_by_the_output_rule(studio):
+    with pytest.raises(InputError, match="cannot name a checkpoint"):
+        list(start_meta_training(studio, ADMIN, "toy", "../escape", 0, 0))

@@ -4,7 +4,9 @@ list the registered judges.
 
 Handlers are module-level functions of the studio and plain values (tested
 without a browser); they raise GRMStudioError on bad input or a role that may
-not, and the wiring shows it (webapp.errors). The slow work runs as a job
+not, and the wiring shows it (webapp.errors). The inputs start at the
+trainers' config defaults (`field_default`), and an empty input is "not given":
+the config's default applies. The slow work runs as a job
 (core.jobs) in the studio's `Jobs`, and its Stop button stops the job: an
 export then writes nothing, a training run saves and registers nothing.
 """
@@ -35,8 +37,12 @@ from core.training import (
     labelled_items,
     list_exports,
     list_judge_models,
+    new_output_dir,
     train_rft,
 )
+from core.training.fields import field_default
+from core.training.meta_rm import MetaTrainConfig, default_meta_name
+from core.training.rft_trainer import FULL_LR, LORA_LR
 from webapp.errors import shows_errors
 from webapp.jobs import ProgressBar, follow, log_text, start_job, stop_job
 from webapp.studio import Studio
@@ -62,12 +68,25 @@ def preview_labels(studio: Studio, dataset: str, limit: float | None) -> str:
 
 
 def _config(kind: Callable[..., C], **fields: Any) -> C:
-    """A trainer's config from the page's fields; InputError naming each bad field."""
+    """A trainer's config from the page's fields that were given (not None);
+    InputError naming each bad field."""
     try:
-        return kind(**fields)
+        return kind(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise InputError(f"cannot use these settings: {problems}") from None
+
+
+def _int(number: float | None) -> int | None:
+    """A whole number from a number box; None (not given) for an empty one."""
+    return None if number is None else int(number)
+
+
+def _shown(config: type[Any], field: str, none: Any = None) -> Any:
+    """The initial value of an input for `config`'s `field`: its default, or `none`
+    where that is None (0 for "no limit" boxes)."""
+    default = field_default(config, field)
+    return none if default is None else default
 
 
 def counts_markdown(counts: dict[str, int]) -> str:
@@ -87,8 +106,8 @@ def start_export(
     if not dataset:
         raise InputError("choose a dataset")
     settings = studio.settings
-    config = _config(RFTConfig, n_rft=int(n_rft), drop_too_easy=not keep_easy, hinted=hinted,
-                     max_hinted=int(max_hinted))
+    config = _config(RFTConfig, n_rft=_int(n_rft), drop_too_easy=not keep_easy, hinted=hinted,
+                     max_hinted=_int(max_hinted))
 
     def work(control: JobControl) -> ExportInfo:
         control.log(f"Loading the judge '{settings.model_shown}' …")
@@ -162,7 +181,7 @@ def start_rft_training(
         raise InputError("choose an export")
     settings = studio.settings
     config = _config(RFTTrainConfig, name=name.strip() or None, lora=lora, epochs=epochs,
-                     max_steps=int(max_steps or -1), learning_rate=learning_rate or None)
+                     max_steps=_int(max_steps or None), learning_rate=learning_rate or None)
     found = find_export(studio.engine, export, exports_dir(settings.data_dir))
 
     def work(control: JobControl) -> TrainedJudge:
@@ -215,17 +234,16 @@ def start_meta_job(
 ) -> Job:
     """Start training a meta reward model on the stored samples of `dataset` ('' or
     None: all) if `account` may; it is saved under `<data_dir>/meta-models/<name>`
-    and registered for meta-guided voting. Raises NotAllowedError or InputError."""
+    and registered for meta-guided voting. 0 or empty steps or layers: the
+    config's default. Raises NotAllowedError or InputError."""
     account = require(account, Action.TRAIN)
-    from core.training.meta_rm import MetaModelInfo, MetaTrainConfig, train_meta_rm
+    from core.training.meta_rm import MetaModelInfo, train_meta_rm
 
-    title = name.strip() or f"meta-{dataset or 'all'}"
-    out_dir = studio.settings.data_dir / "meta-models" / title
-    if out_dir.exists():
-        raise InputError(f"{out_dir} exists already; choose another name")
+    title = name.strip() or default_meta_name(dataset or None)
+    new_output_dir(studio.settings, "meta-rm", title)  # free? (checked again when saving)
     config = _config(MetaTrainConfig,
-                     max_steps=int(max_steps) if max_steps and max_steps > 0 else None,
-                     trainable_layers=int(trainable_layers) or None)
+                     max_steps=_int(max_steps) if max_steps and max_steps > 0 else None,
+                     trainable_layers=_int(trainable_layers or None))
 
     def work(control: JobControl) -> MetaModelInfo:
         control.log(f"Training a meta reward model on the samples of "
@@ -235,8 +253,8 @@ def start_meta_job(
             control.log(f"step {step}  loss {loss:.4g}")
             control.raise_if_stopped()
 
-        return train_meta_rm(studio.engine, studio.settings, out_dir=out_dir,
-                             dataset=dataset or None, config=config, name=title, on_step=on_step)
+        return train_meta_rm(studio.engine, studio.settings, config, dataset=dataset or None,
+                             name=title, on_step=on_step)
 
     return start_job(jobs, "meta-rm-training", work)
 
@@ -301,12 +319,14 @@ def build_training_tab(studio: Studio, jobs: Jobs | None = None) -> None:
         limit = gr.Number(0, precision=0, minimum=0, label="First N items (0: all)",
                           elem_id="training-limit")
     with gr.Row():
-        n_rft = gr.Slider(1, 8, value=3, step=1, label="Trajectories per item (N_RFT)",
-                          elem_id="training-n-rft")
-        max_hinted = gr.Number(64, precision=0, minimum=0, label="Max hinted samples",
-                               elem_id="training-max-hinted")
-        keep_easy = gr.Checkbox(False, label="Keep too-easy items", elem_id="training-keep-easy")
-        hinted = gr.Checkbox(True, label="Hinted sampling", elem_id="training-hinted")
+        n_rft = gr.Slider(1, 8, value=_shown(RFTConfig, "n_rft"), step=1,
+                          label="Trajectories per item (N_RFT)", elem_id="training-n-rft")
+        max_hinted = gr.Number(_shown(RFTConfig, "max_hinted"), precision=0, minimum=0,
+                               label="Max hinted samples", elem_id="training-max-hinted")
+        keep_easy = gr.Checkbox(not _shown(RFTConfig, "drop_too_easy"),
+                                label="Keep too-easy items", elem_id="training-keep-easy")
+        hinted = gr.Checkbox(_shown(RFTConfig, "hinted"), label="Hinted sampling",
+                             elem_id="training-hinted")
     with gr.Row():
         preview = gr.Button("Preview labels", elem_id="training-preview")
         build = gr.Button("Build export", variant="primary", elem_id="training-build")
@@ -323,11 +343,15 @@ def build_training_tab(studio: Studio, jobs: Jobs | None = None) -> None:
     gr.Markdown("### 2. Train the judge (rejective fine-tuning)")
     with gr.Row():
         export = gr.Dropdown(export_choices(studio), label="Export", elem_id="training-export")
-        lora = gr.Checkbox(False, label="LoRA (merged at the end)", elem_id="training-lora")
-        epochs = gr.Number(1.0, minimum=0.01, label="Epochs", elem_id="training-epochs")
-        max_steps = gr.Number(-1, precision=0, minimum=-1, label="Max steps (-1: epochs)",
-                              elem_id="training-max-steps")
-        lr = gr.Number(None, label="Learning rate (empty: 1e-5, LoRA 2e-4)", elem_id="training-lr")
+        lora = gr.Checkbox(_shown(RFTTrainConfig, "lora"), label="LoRA (merged at the end)",
+                           elem_id="training-lora")
+        epochs = gr.Number(_shown(RFTTrainConfig, "epochs"), minimum=0.01, label="Epochs",
+                           elem_id="training-epochs")
+        max_steps = gr.Number(_shown(RFTTrainConfig, "max_steps"), precision=0, minimum=-1,
+                              label="Max steps (-1: epochs)", elem_id="training-max-steps")
+        lr = gr.Number(_shown(RFTTrainConfig, "learning_rate"),
+                       label=f"Learning rate (empty: {FULL_LR:.0e}, LoRA {LORA_LR:.0e})",
+                       elem_id="training-lr")
         judge_name = gr.Textbox(label="Judge name", placeholder="default from the export",
                                 elem_id="training-judge-name")
     with gr.Row():
@@ -343,9 +367,11 @@ def build_training_tab(studio: Studio, jobs: Jobs | None = None) -> None:
                                    elem_id="training-meta-dataset")
         meta_name = gr.Textbox(label="Name", placeholder="default: meta-DATASET",
                                elem_id="training-meta-name")
-        meta_steps = gr.Number(0, precision=0, minimum=0, label="Max steps (0: one epoch)",
+        meta_steps = gr.Number(_shown(MetaTrainConfig, "max_steps", none=0), precision=0,
+                               minimum=0, label="Max steps (0: all epochs)",
                                elem_id="training-meta-steps")
-        meta_layers = gr.Number(0, precision=0, minimum=0,
+        meta_layers = gr.Number(_shown(MetaTrainConfig, "trainable_layers", none=0), precision=0,
+                                minimum=0,
                                 label="Train the last N blocks (0: all)",
                                 elem_id="training-meta-layers")
     with gr.Row():

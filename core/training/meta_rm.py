@@ -2,7 +2,7 @@
 sampled judgement (query, responses, the sample's principles, critique and
 scores) and gives the probability that the sample is correct.
 
-    info = train_meta_rm(engine, settings, out_dir=Path("models/meta-1"))
+    info = train_meta_rm(engine, settings, MetaTrainConfig(), name="meta-1")
     meta = MetaRewardModel.load(info.path)
     meta.score(judgement.input, judgement.samples)   # one probability per sample
 
@@ -10,9 +10,10 @@ A sequence-classification head (one logit) on a small causal LM (default: the
 embedded SmolLM2), trained with binary cross-entropy on every stored sample
 of the labelled items (see `core.training.meta_data`), positives weighted by
 negatives / positives so that an unbalanced store does not teach it one
-answer. The model is written into a staging directory and renamed into place
-(`core.training.meta_base`), with a manifest `meta_rm.json` written last, and
-is then registered in the store's `meta_model` table.
+answer. The model is saved under `<data_dir>/meta-models/<name>` (or a given
+directory; `core.training.outputs`) through a staging directory renamed into
+place, with a manifest `meta_rm.json` written last, and is then registered in
+the store's `meta_model` table under its `core.files.checkpoint_sha256`.
 """
 
 from __future__ import annotations
@@ -24,35 +25,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from core.config import Settings
 from core.errors import BackendError, InputError
-from core.files import check_free, staged_directory
+from core.files import checkpoint_sha256, staged_directory
 from core.store.meta_scores import register_meta_model
-from core.training.meta_base import (
-    directory_sha256,
-    resolve_model_dir,
-)
+from core.training.meta_base import resolve_model_dir
 from core.training.meta_data import MetaTrainingSet, meta_input_text, meta_training_set
+from core.training.outputs import new_output_dir
+from core.training.precision import training_precision
 from core.types import JudgeInput, Judgement, Sample
 
 MANIFEST = "meta_rm.json"
 KIND = "grm-studio-meta-rm"
 
 
-@dataclass(frozen=True)
-class MetaTrainConfig:
+class MetaTrainConfig(BaseModel):
     """How the meta RM is trained."""
 
-    epochs: int = 1  # passes over the examples (max_steps, if set, stops earlier)
-    max_steps: int | None = None  # optimiser steps at most
-    batch_size: int = 8
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.0
-    max_length: int = 1024  # tokens per example; the start is cut, the scores kept
-    trainable_layers: int | None = None  # train only the last N blocks and the head; None: all
-    seed: int = 0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: int = Field(1, ge=1, description="passes over the examples (max_steps stops earlier)")
+    max_steps: int | None = Field(None, ge=1, description="optimiser steps at most; none: the epochs")
+    batch_size: int = Field(8, ge=1, description="examples per optimiser step")
+    learning_rate: float = Field(2e-5, ge=0.0, description="AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay")
+    max_length: int = Field(
+        1024, ge=16, description="tokens per example; the start is cut, the scores kept"
+    )
+    trainable_layers: int | None = Field(
+        None, ge=0, description="train only the last N blocks and the head; none: all"
+    )
+    seed: int = Field(0, ge=0, description="seeds the new head's weights and the batch order")
 
 
 @dataclass(frozen=True)
@@ -70,24 +76,32 @@ class MetaModelInfo:
     losses: tuple[float, ...]  # training loss per step
 
 
+def default_meta_name(dataset: str | None) -> str:
+    """The name of a meta RM trained on `dataset`'s samples (None: all) when none is given."""
+    return f"meta-{dataset or 'all'}"
+
+
 def train_meta_rm(
     engine: Engine,
     settings: Settings,
+    config: MetaTrainConfig | None = None,
     *,
-    out_dir: Path,
     dataset: str | None = None,
     base_model: str | Path | None = None,
-    config: MetaTrainConfig | None = None,
     name: str | None = None,
+    out_dir: Path | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> MetaModelInfo:
     """Train a meta RM on the stored samples of `dataset` (all by default), save it
-    at `out_dir` (which must not exist) and register it. `base_model` defaults to
-    `settings.model`; `on_step(step, loss)` is called after every step."""
+    and register it as `name` (default: the directory's name, else
+    `default_meta_name(dataset)`). It is saved at `out_dir` if given, else under
+    `<data_dir>/meta-models/<name>`; either must not exist. `base_model` defaults
+    to `settings.model`; `on_step(step, loss)` is called after every step."""
     import torch
 
     config = config or MetaTrainConfig()
-    out_dir = check_free(out_dir)
+    name = name or (out_dir.name if out_dir is not None else default_meta_name(dataset))
+    out_dir = new_output_dir(settings, "meta-rm", name, out_dir)
     data = meta_training_set(engine, dataset)
     if not data.positives or not data.negatives:
         raise InputError(
@@ -98,10 +112,11 @@ def train_meta_rm(
     base = str(base_model or settings.model)
     torch.manual_seed(config.seed)  # the new head's initial weights
     model, tokenizer = _load_base(resolve_model_dir(base, settings.cache_dir))
-    model.to(settings.resolved_device())
+    precision = training_precision(settings)
+    model.to(precision.device)
     if config.trainable_layers is not None:
         _freeze_all_but_last(model, config.trainable_layers)
-    losses = _fit(model, tokenizer, data, config, on_step)
+    losses = _fit(model, tokenizer, data, config, on_step, bf16=precision.bf16)
     model.eval()
     manifest = {
         "kind": KIND,
@@ -117,8 +132,7 @@ def train_meta_rm(
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))  # last: marks complete
-        content_hash = directory_sha256(staging)
-    name = name or out_dir.name
+        content_hash = checkpoint_sha256(staging)
     model_id = register_meta_model(
         engine,
         name=name,
@@ -186,7 +200,7 @@ class MetaRewardModel:
             self._registry = (engine, register_meta_model(
                 engine, name=self.path.name, source=str(self.path),
                 base_model=str(self.manifest.get("base_model", "")),
-                content_hash=directory_sha256(self.path),
+                content_hash=checkpoint_sha256(self.path),
                 positives=int(self.manifest.get("positives", 0)),
                 negatives=int(self.manifest.get("negatives", 0)),
             ))
@@ -222,8 +236,11 @@ def _fit(
     data: MetaTrainingSet,
     config: MetaTrainConfig,
     on_step: Callable[[int, float], None] | None,
+    *,
+    bf16: bool = False,
 ) -> list[float]:
-    """BCE on one logit per example, positives weighted by negatives / positives."""
+    """BCE on one logit per example, positives weighted by negatives / positives;
+    with `bf16`, the forward pass in bfloat16 autocast (float32 weights)."""
     import torch
 
     texts = [e.text for e in data.examples]
@@ -240,7 +257,9 @@ def _fit(
     for batch in _batches(len(texts), config):
         encoded = _encode(tokenizer, [texts[i] for i in batch], config.max_length, model.device)
         target = torch.tensor([labels[i] for i in batch], device=model.device)
-        loss = loss_fn(model(**encoded).logits[:, 0], target)
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(**encoded).logits[:, 0]
+        loss = loss_fn(logits.float(), target)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

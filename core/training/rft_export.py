@@ -62,10 +62,6 @@ class ExportInfo:
         return f"{self.name}:v{self.version}"
 
 
-def exports_dir(data_dir: Path) -> Path:
-    return data_dir / "rft-exports"
-
-
 def write_export(
     engine: Engine,
     build: RFTBuild,

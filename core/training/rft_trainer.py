@@ -19,7 +19,6 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,7 +30,9 @@ from core.backends.gguf_cache import materialise_gguf
 from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir, studio_judge_info
 from core.config import Settings
 from core.errors import GRMStudioError, InputError
-from core.files import file_sha256, staged_directory
+from core.files import checkpoint_sha256, file_sha256, staged_directory
+from core.training.outputs import new_output_dir, run_name
+from core.training.precision import training_precision
 from core.training.registry import register_trained_judge
 from core.training.rft_export import ExportInfo
 from core.types import ModelInfo
@@ -39,6 +40,10 @@ from core.types import ModelInfo
 if TYPE_CHECKING:  # heavy: imported where training runs
     from peft import PeftModel
     from transformers import PreTrainedModel
+
+
+FULL_LR, LORA_LR = 1e-5, 2e-4  # learning rates when the config gives none
+PROVENANCE = "TRAINING.json"  # `weights_sha256` = checkpoint_sha256(dir, exclude=[PROVENANCE])
 
 
 class TrainingStopped(GRMStudioError):
@@ -61,13 +66,13 @@ class RFTTrainConfig(BaseModel):
     epochs: float = Field(1.0, gt=0, description="passes over the training records")
     max_steps: int = Field(-1, ge=-1, description="optimizer steps; -1: from epochs")
     learning_rate: float | None = Field(
-        None, gt=0, description="default 1e-5 full, 2e-4 LoRA"
+        None, gt=0, description=f"optimizer learning rate; none: {FULL_LR:.0e} full, {LORA_LR:.0e} LoRA"
     )
     batch_size: int = Field(1, ge=1, description="records per device per step")
     grad_accum: int = Field(4, ge=1, description="steps accumulated per optimizer update")
     max_length: int | None = Field(2048, ge=16, description="tokens per record (prompt + reply)")
     include_hinted: bool = Field(True, description="train on hinted.jsonl too")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="seeds the run (data order, LoRA's initial weights)")
     evaluate: bool = Field(True, description="loss on validation.jsonl after training")
 
     @property
@@ -76,7 +81,7 @@ class RFTTrainConfig(BaseModel):
 
     @property
     def lr(self) -> float:
-        return self.learning_rate or (2e-4 if self.lora else 1e-5)
+        return self.learning_rate or (LORA_LR if self.lora else FULL_LR)
 
 
 @dataclass(frozen=True)
@@ -148,16 +153,13 @@ def train_rft(
         raise InputError(f"export {export.ref} has no training records; build a bigger one")
     eval_rows = chat_pairs(export.path / "validation.jsonl") if config.evaluate else []
 
-    name = config.name or f"{export.name}-v{export.version}-{config.method}-" + datetime.now(
-        UTC).strftime("%Y%m%d-%H%M%S")
-    target = (settings.data_dir / "judges" / name).resolve()
-    if target.exists():
-        raise InputError(f"{target} exists already; choose another --name")
+    name = config.name or run_name(f"{export.name}-v{export.version}-{config.method}")
+    target = new_output_dir(settings, "rft", name)
     target.parent.mkdir(parents=True, exist_ok=True)
     # the trainer's scratch files; the checkpoint is staged on its own (core.files)
     with tempfile.TemporaryDirectory(prefix=f".partial-{name}-", dir=target.parent,
                                      ignore_cleanup_errors=True) as scratch:
-        cuda = torch.cuda.is_available() and settings.resolved_device() != "cpu"
+        precision = training_precision(settings)
         args = SFTConfig(
             output_dir=str(Path(scratch) / "run"),
             num_train_epochs=config.epochs,
@@ -174,8 +176,8 @@ def train_rft(
             max_length=config.max_length,
             completion_only_loss=True,
             seed=config.seed,
-            bf16=cuda and torch.cuda.is_bf16_supported(),
-            use_cpu=not cuda,
+            bf16=precision.bf16,
+            use_cpu=precision.use_cpu,
             dataloader_num_workers=0,
         )
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
@@ -212,13 +214,13 @@ def train_rft(
             trained.save_pretrained(checkpoint, safe_serialization=True)
             tokenizer.padding_side = "left"
             tokenizer.save_pretrained(checkpoint)
-            weights = _weights_sha256(checkpoint)
+            weights = checkpoint_sha256(checkpoint)  # before PROVENANCE, which records it
             provenance = {"name": name, "method": config.method, "base": base_info.model_dump(),
                           "export": {"id": export.id, "ref": export.ref,
                                      "content_sha256": export.content_sha256},
                           "config": config.model_dump(mode="json"), "metrics": metrics,
                           "weights_sha256": weights, "created_by": created_by}
-            (checkpoint / "TRAINING.json").write_text(json.dumps(provenance, indent=2) + "\n")
+            (checkpoint / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
         trainer.accelerator.wait_for_everyone()
     judge_id, revision = register_trained_judge(
         engine, target, name=name, parent=base_info, export_id=export.id, method=config.method,
@@ -233,15 +235,6 @@ def _lora(config: RFTTrainConfig) -> Any:
 
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.05,
                       target_modules="all-linear", task_type="CAUSAL_LM")
-
-
-def _weights_sha256(checkpoint: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for file in sorted(checkpoint.glob("*.safetensors")):
-        digest.update(f"{file.name}\0{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
 
 
 def _progress_callback(on_progress: ProgressFn | None, should_stop: Callable[[], bool] | None) -> Any:

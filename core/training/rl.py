@@ -1,6 +1,6 @@
 """Rule-based online RL of the judge (grm-method.md §4.2), with TRL's GRPOTrainer.
 
-    info = train_rl(engine, settings, dataset="llmbar", out_dir=Path("models/grm-rl"))
+    info = train_rl(engine, settings, RLConfig(), dataset="llmbar", name="grm-rl")
 
 Every labelled item of the dataset (two or more responses; its label by the
 rule of `core.labels`, a tie label included) becomes one prompt per shuffled
@@ -13,8 +13,9 @@ original order by the shown order, pick the labelled best strictly
 No format reward: the KL penalty `beta` keeps the format (the paper
 used 0.08 at 27B; smaller values collapsed).
 
-The policy is written into a staging directory and renamed into place
-(`core.training.meta_base`), then registered as a trained judge model (backend
+The policy is saved under `<data_dir>/judges/<name>` (or a given directory;
+`core.training.outputs`) through a staging directory renamed into place, then
+registered as a trained judge model (backend
 "transformers", source its path, revision the backend's fingerprint; its parent,
 method "grpo", parameters and rewards in `trained_judge`), so it
 judges like any other model: `load_backend(Settings(model=str(path)))`.
@@ -25,10 +26,11 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -36,16 +38,15 @@ from core.agreement import strict_correct
 from core.config import Settings
 from core.engine import shown_orders, to_original_order
 from core.errors import InputError
-from core.files import check_free, staged_directory
+from core.files import checkpoint_sha256, staged_directory
 from core.labels import NoLabel
 from core.parse import parse_output
 from core.store.batch import require_dataset
 from core.store.labels import item_labels
 from core.store.schema import Item
 from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template
-from core.training.meta_base import (
-    directory_sha256,
-)
+from core.training.outputs import new_output_dir, run_name
+from core.training.precision import training_precision
 from core.training.registry import register_trained_judge
 from core.training.rft_trainer import resolve_model_dir
 from core.types import JudgeInput, ParseFailure, Turn
@@ -56,23 +57,28 @@ if TYPE_CHECKING:  # heavy: imported where training runs
 MANIFEST = "grm_rl.json"
 
 
-@dataclass(frozen=True)
-class RLConfig:
+class RLConfig(BaseModel):
     """How the judge is trained with GRPO."""
 
-    num_generations: int = 4  # group size (paper: 4)
-    beta: float = 0.08  # KL coefficient against the starting model (paper, 27B: 0.08)
-    learning_rate: float = 1e-6
-    prompts_per_step: int = 1  # prompts per optimiser step, each with its group
-    epochs: int = 1
-    max_steps: int | None = None  # -1 in TRL terms when None: run the epochs
-    max_completion_length: int = 512
-    temperature: float = 1.0
-    orders_per_item: int = 1  # shuffled response orders (prompts) per item
-    limit: int | None = None  # only the first N labelled items
-    reply_prefix: str = PRINCIPLES_PREFIX  # every reply starts with it, as the judge's prefill
-    gradient_checkpointing: bool = False
-    seed: int = 0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_generations: int = Field(4, ge=2, description="completions per prompt, the group (paper: 4)")
+    beta: float = Field(
+        0.08, ge=0.0, description="KL coefficient against the starting model (paper, 27B: 0.08)"
+    )
+    learning_rate: float = Field(1e-6, ge=0.0, description="optimiser learning rate")
+    prompts_per_step: int = Field(1, ge=1, description="prompts per optimiser step, each with its group")
+    epochs: int = Field(1, ge=1, description="passes over the prompts (max_steps stops earlier)")
+    max_steps: int | None = Field(None, ge=1, description="optimiser steps at most; none: the epochs")
+    max_completion_length: int = Field(512, ge=1, description="tokens sampled per completion")
+    temperature: float = Field(1.0, ge=0.0, description="sampling temperature of the completions")
+    orders_per_item: int = Field(1, ge=1, description="shuffled response orders (prompts) per item")
+    limit: int | None = Field(None, ge=1, description="only the first N labelled items; none: all")
+    reply_prefix: str = Field(
+        PRINCIPLES_PREFIX, description="every reply starts with it, as the judge's prefill"
+    )
+    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
+    seed: int = Field(0, ge=0, description="seeds the response shuffles and the run")
 
 
 @dataclass(frozen=True)
@@ -169,19 +175,22 @@ def rl_prompts(
 def train_rl(
     engine: Engine,
     settings: Settings,
+    config: RLConfig | None = None,
     *,
     dataset: str,
-    out_dir: Path,
     base_model: str | Path | None = None,
-    config: RLConfig | None = None,
     template: PromptTemplate | None = None,
     name: str | None = None,
+    out_dir: Path | None = None,
 ) -> RLModelInfo:
     """GRPO on `dataset`'s labelled items from `base_model` (default: the judge,
-    `settings.model`); the policy is saved at `out_dir` (which must not exist)
-    and registered as a judge model. `template` overrides the judge's default."""
+    `settings.model`); the policy is registered as a judge model `name` (default:
+    the directory's name, else DATASET-grpo-TIME) and saved at `out_dir` if given,
+    else under `<data_dir>/judges/<name>`; either must not exist. `template`
+    overrides the judge's default."""
     config = config or RLConfig()
-    out_dir = check_free(out_dir)
+    name = name or (out_dir.name if out_dir is not None else run_name(f"{dataset}-grpo"))
+    out_dir = new_output_dir(settings, "rl", name, out_dir)
     require_dataset(engine, dataset)  # before the slow imports and loads
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -197,7 +206,7 @@ def train_rl(
         raise InputError(
             f"dataset '{dataset}' has no labelled item with two or more responses to train on"
         )
-    device = settings.resolved_device()
+    precision = training_precision(settings)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir))
     rows = [{"prompt": p.prompt, "shown_order": list(p.shown_order), "best": p.best} for p in prompts]
     with tempfile.TemporaryDirectory(prefix="grm-rl-") as scratch:
@@ -212,8 +221,8 @@ def train_rl(
             max_completion_length=config.max_completion_length,
             temperature=config.temperature,
             gradient_checkpointing=config.gradient_checkpointing,
-            use_cpu=device == "cpu",
-            bf16=settings.dtype == "bfloat16" and device != "cpu",
+            use_cpu=precision.use_cpu,
+            bf16=precision.bf16,
             logging_steps=1,
             save_strategy="no",
             report_to="none",
@@ -237,18 +246,18 @@ def train_rl(
             "prompts": len(prompts),
             "steps": steps,
             "rewards": rewards,
-            "config": asdict(config),
+            "config": config.model_dump(mode="json"),
         }
         with staged_directory(out_dir) as staging:
             cast("PreTrainedModel", trainer.model).save_pretrained(staging)  # the policy it trained
             tokenizer.save_pretrained(staging)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-            content_hash = directory_sha256(staging)
+            content_hash = checkpoint_sha256(staging)
     # a judge_model row with the revision the transformers backend gives this
     # directory (so judging with it lands on the same row), and its provenance
     model_id, _revision = register_trained_judge(
-        engine, out_dir, name=name or out_dir.name, parent=parent, export_id=None,
-        method="grpo", weights_sha256=content_hash, params=asdict(config),
+        engine, out_dir, name=name, parent=parent, export_id=None,
+        method="grpo", weights_sha256=content_hash, params=config.model_dump(mode="json"),
         metrics={"steps": steps, "rewards": list(rewards), "prompts": len(prompts),
                  "dataset": dataset},
         created_by=None,
