@@ -35,7 +35,7 @@ def templates() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it local")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 7860,
-    model: Annotated[str | None, typer.Option(help="'embedded', a directory or .gguf")] = None,
+    model: Annotated[str | None, typer.Option(help="'studio' (default), 'embedded' (the base), a directory or .gguf")] = None,
     read_only: Annotated[
         bool, typer.Option("--read-only", help="demo mode: no sign-in, nothing is saved")
     ] = False,

@@ -64,7 +64,7 @@ def eval_(
     seed: Annotated[int | None, typer.Option(min=0)] = None,
     template: Annotated[str | None, typer.Option(help="prompt template name")] = None,
     model: Annotated[str | None, typer.Option(
-        help="'embedded', a model directory or a .gguf file")] = None,
+        help="'studio' (default), 'embedded' (the base), a model directory or a .gguf file")] = None,
     rescue: Annotated[bool | None, typer.Option("--rescue/--no-rescue")] = None,
 ) -> None:
     """Evaluate the judge on a labelled dataset: accuracy (strict rule, a tie is

@@ -38,7 +38,7 @@ def judge(
     seed: Annotated[int | None, typer.Option(min=0)] = None,
     template: Annotated[str | None, typer.Option(help="prompt template name")] = None,
     model: Annotated[
-        str | None, typer.Option(help="'embedded', a model directory or a .gguf file")
+        str | None, typer.Option(help="'studio' (default), 'embedded' (the base), a model directory or a .gguf file")
     ] = None,
     rescue: Annotated[
         bool | None, typer.Option("--rescue/--no-rescue", help="score rescue for weak models")

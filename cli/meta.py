@@ -27,7 +27,7 @@ def train(
     ] = None,
     dataset: Annotated[str | None, typer.Option(help="only this dataset's samples")] = None,
     base_model: Annotated[
-        str | None, typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
+        str | None, typer.Option(help="'studio', 'embedded', a model directory or .gguf; default: the judge")
     ] = None,
     epochs: Annotated[int | None, config_option(MetaTrainConfig, "epochs")] = None,
     max_steps: Annotated[int | None, config_option(MetaTrainConfig, "max_steps")] = None,

@@ -26,7 +26,7 @@ def train(
                        "default: DATA_DIR/judges/NAME"),
     ] = None,
     base_model: Annotated[
-        str | None, typer.Option(help="'embedded', a model directory or .gguf; default: the judge")
+        str | None, typer.Option(help="'studio', 'embedded', a model directory or .gguf; default: the judge")
     ] = None,
     beta: Annotated[float | None, config_option(RLConfig, "beta")] = None,
     num_generations: Annotated[int | None, config_option(RLConfig, "num_generations")] = None,

