@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from core.config import Settings
@@ -29,13 +29,22 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with the command line's non-None overrides."""
+    return given_model(Settings, "invalid setting", overrides)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def given_model(model: type[M], what: str, values: dict[str, Any]) -> M:
+    """`model` from the values that were given (not None); a bad value ends the
+    command with one line naming the field: "<what>: field: problem"."""
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return model(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
         )
-        raise fail(f"invalid setting: {problems}") from None
+        raise fail(f"{what}: {problems}") from None
 
 
 @contextmanager

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from cli.app import fail
+from cli.app import given_model
 from core.training.fields import field_default
 
 C = TypeVar("C", bound=BaseModel)
@@ -41,10 +41,4 @@ def config_option(config: type[BaseModel], field: str, *names: str) -> Any:
 def build_config(config: type[C], **options: Any) -> C:
     """`config` from the options that were given (not None); a bad value ends the
     command with one line naming the field."""
-    try:
-        return config(**{k: v for k, v in options.items() if v is not None})
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise fail(f"invalid option: {problems}") from None
+    return given_model(config, "invalid option", options)
