@@ -163,9 +163,14 @@ def _integer_scores(record: CritiqueRecord) -> tuple[int, ...] | None:
     return tuple(ints)
 
 
-def _unit(key: str, purpose: str) -> float:
-    digest = hashlib.sha256(f"coldstart:{purpose}:{key}".encode()).digest()
+def hash_fraction(text: str) -> float:
+    """A number in [0, 1) fixed by `text`: the seeded draws of the recipe."""
+    digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _unit(key: str, purpose: str) -> float:
+    return hash_fraction(f"coldstart:{purpose}:{key}")
 
 
 # -- analysis --------------------------------------------------------------------

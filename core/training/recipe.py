@@ -12,7 +12,6 @@ evaluation agree) are never trained on, in any source.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.config import PROJECT_ROOT, Settings
-from core.training.coldstart import ColdStartExample, coldstart_examples, read_critiques
+from core.training.coldstart import (
+    ColdStartExample,
+    coldstart_examples,
+    hash_fraction,
+    read_critiques,
+)
 from core.training.lora_sft import LoraSFTConfig, LoraSFTTrainer, SFTResult
 from core.training.rft_data import RFTConfig, split_of
 
@@ -115,8 +119,7 @@ class JudgeRecipe:
 
 
 def _unit(key: str, purpose: str) -> float:
-    digest = hashlib.sha256(f"recipe:{purpose}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return hash_fraction(f"recipe:{purpose}:{key}")
 
 
 def ship_adapter(adapter_dir: Path, target: Path, *, name: str, facts: dict[str, object]) -> Path:
