@@ -13,8 +13,8 @@ Each model judges every item with k sampled judgements (temperature 0.5, the
 responses shuffled per sample) and once greedily, WITHOUT score rescue. Printed
 per model, per source and pooled: parse-valid rate of samples, strict accuracy
 (the labelled best strictly above the other; a tie or no valid sample is wrong)
-of greedy, one sample, voting@4 and voting@k, with bootstrap 95% CIs over
-items; the paired difference between the two models; how often the response
+of greedy, one sample, voting@4 and voting@k, with Wilson 95% CIs over
+items; the paired difference between the two models (bootstrap 95% CI); how often the response
 shown first wins among decisive samples; and how many distinct principle texts
 the k samples of one judgement write. `--out` keeps every figure and three
 transcripts as JSON.
@@ -41,6 +41,7 @@ from core.backends import load_backend
 from core.config import Settings
 from core.datasets import Skipped, read_dataset
 from core.engine import Judge
+from core.estimates import proportion
 from core.labels import ItemLabel, LabelVotes, item_label
 from core.store.importing import content_hash
 from core.training.recipe import held_out
@@ -110,8 +111,11 @@ def _ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
 
 
 def _fmt(values: Sequence[float]) -> str:
-    mean, lo, hi = _ci(values)
-    return f"{mean:6.1%} [{lo:5.1%}, {hi:5.1%}]"
+    """A share of items (values 0 or 1) with its Wilson 95% CI, as the studio shows it."""
+    rate = proportion(int(sum(values)), len(values))
+    if rate.value is None or rate.low is None or rate.high is None:
+        return "   n/a"
+    return f"{rate.value:6.1%} [{rate.low:5.1%}, {rate.high:5.1%}]"
 
 
 def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,

@@ -12,7 +12,8 @@
    score rescue, the same prompts, orders and seeds for both, and print strict
    accuracy (best response strictly above the other; no valid sample or a tie
    is wrong) and the parse-valid rate (samples whose own text has parseable
-   scores), each with a bootstrap 95% CI over items, and the paired differences.
+   scores), accuracy with a Wilson 95% CI, the rate with a bootstrap 95% CI over
+   items, and the paired differences (bootstrap).
 
 Evaluation prompts are generated in batches across items (the same template,
 shuffles, parser and vote as `Judge`, without its per-judgement batching), to
@@ -41,6 +42,7 @@ from core.config import Settings
 from core.datasets import read_dataset
 from core.datasets.records import SourceItem
 from core.engine import Judge, shown_orders, to_original_order
+from core.estimates import proportion
 from core.parse import parse_output
 from core.store import open_store
 from core.store.importing import import_file
@@ -146,6 +148,14 @@ def show(name: str, values: np.ndarray) -> str:
     return f"{name:34} {mean:6.3f}  95% CI [{low:6.3f}, {high:6.3f}]"
 
 
+def show_rate(name: str, correct: np.ndarray) -> str:
+    """A share of items (`correct` is 0 or 1 per item) with its Wilson 95% CI."""
+    rate = proportion(int(correct.sum()), len(correct))
+    if rate.value is None or rate.low is None or rate.high is None:
+        return f"{name:34}    n/a"
+    return f"{name:34} {rate.value:6.3f}  95% CI [{rate.low:6.3f}, {rate.high:6.3f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-items", type=int, default=24)
@@ -201,7 +211,7 @@ def main() -> None:
               "train on; judging the held-out split with the base judge only, no rescue:")
         before = evaluate(base, evaluation, k=args.k, params=params, batch=args.batch,
                           prefill=True)
-        print(show("base    strict accuracy", before.correct))
+        print(show_rate("base    strict accuracy", before.correct))
         print(show("base    parse-valid rate", before.valid))
         print(f"time: export {t1 - t0:.0f} s, evaluation {before.seconds:.0f} s")
         return
@@ -221,8 +231,8 @@ def main() -> None:
     print()
     print(f"held-out items: {len(evaluation)}, k={args.k}, temperature {params.temperature}, "
           f"max_new_tokens {params.max_new_tokens}")
-    print(show("base    strict accuracy", before.correct))
-    print(show("trained strict accuracy", after.correct))
+    print(show_rate("base    strict accuracy", before.correct))
+    print(show_rate("trained strict accuracy", after.correct))
     print(show("base    parse-valid rate", before.valid))
     print(show("trained parse-valid rate", after.valid))
     print(show("difference accuracy (paired)", after.correct - before.correct))

@@ -62,9 +62,12 @@ def stats(
 
 
 def _estimate(e: Estimate) -> str:
-    if e.value is None or e.low is None or e.high is None:
+    if e.value is None:
         return f"n/a (n={e.n}{'; ' + e.note if e.note else ''})"
-    return f"{e.value:.3f}  95% CI [{e.low:.3f}, {e.high:.3f}]  n={e.n}"
+    if e.low is None or e.high is None:  # e.g. too few items for a CI: the note says so
+        return f"{e.value:.3f}  ({e.note or 'no 95% CI'})  n={e.n}"
+    caveat = f"  ({e.note})" if e.note else ""
+    return f"{e.value:.3f}  95% CI [{e.low:.3f}, {e.high:.3f}]  n={e.n}{caveat}"
 
 
 @app.command()

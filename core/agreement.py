@@ -2,40 +2,36 @@
 
 Pure functions over plain Python data. A label is the index of the best
 response, or None for a tie; a tie is a category of its own everywhere.
-Each estimate carries a percentile bootstrap 95% CI that resamples items
-(units); resamples where the statistic is undefined are skipped and counted
-in the note. The bootstrap statistics are computed with numpy from weighted
-confusion / coincidence matrices (the point values come from scikit-learn
-and the `krippendorff` package; the tests check the two paths agree).
+Accuracy is a proportion with a Wilson 95% CI; kappa and alpha carry a
+percentile bootstrap 95% CI that resamples items (units), from
+`MIN_BOOTSTRAP_ITEMS` items up (`core.estimates` makes every interval). The
+bootstrap statistics are computed with numpy from weighted confusion /
+coincidence matrices (the point values come from scikit-learn and the
+`krippendorff` package; the tests check the two paths agree).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
 
 import krippendorff
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
+from core.estimates import (  # Estimate: also imported from here by its older users
+    MIN_BOOTSTRAP_ITEMS,
+    Estimate,
+    bootstrap_interval,
+    proportion,
+    too_few_items,
+)
 from core.vote import strict_winner
 
 Label = int | None
 TIE = -1  # the category a tie (None) is given before encoding
 _MISSING = object()  # an unlabelled (rater, item) cell
 _Item = TypeVar("_Item", bound=Hashable)  # how raters name an item
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A statistic with its bootstrap 95% CI; value None (and why, in `note`) if undefined."""
-
-    value: float | None
-    low: float | None
-    high: float | None
-    n: int
-    note: str | None = None
 
 
 def judge_label(scores: Sequence[int | float]) -> Label:
@@ -57,15 +53,9 @@ def strict_correct(scores: Sequence[int | float], best: int | None) -> bool:
     return judge_label(scores) == best
 
 
-def judge_accuracy(
-    pairs: Sequence[tuple[Sequence[float], int | None]], *, seed: int = 0, n_boot: int = 1000
-) -> Estimate:
-    """Accuracy of (scores, best label) pairs by the strict rule, with a bootstrap CI."""
-    if not pairs:
-        return Estimate(None, None, None, 0, "no items")
-    correct = np.array([strict_correct(s, b) for s, b in pairs], dtype=float)
-    stats = _weights(correct.size, n_boot, seed) @ correct / correct.size
-    return _interval(float(correct.mean()), stats, correct.size, n_boot)
+def judge_accuracy(pairs: Sequence[tuple[Sequence[float], int | None]]) -> Estimate:
+    """Accuracy of (scores, best label) pairs by the strict rule, with its Wilson 95% CI."""
+    return proportion(sum(strict_correct(s, b) for s, b in pairs), len(pairs))
 
 
 def cohen_kappa(
@@ -78,11 +68,11 @@ def cohen_kappa(
         return Estimate(None, None, None, 0, "no items")
     (ca, cb), k = _encode(a, b)
     if np.isnan(_kappas(np.ones((1, ca.size)), ca, cb, k)[0]):
-        note = "undefined: both raters give every item the same label"
+        note = "kappa not defined: both raters gave every item the same label"
         return Estimate(None, None, None, ca.size, note)
     value = float(cohen_kappa_score(ca, cb, labels=list(range(k))))
-    stats = _kappas(_weights(ca.size, n_boot, seed), ca, cb, k)
-    return _interval(value, stats, ca.size, n_boot)
+    return _bootstrapped(value, ca.size, lambda w: _kappas(w, ca, cb, k), seed, n_boot,
+                         "kappa", "both raters gave every drawn item the same label")
 
 
 def judge_human_kappa(
@@ -106,7 +96,7 @@ def krippendorff_alpha(
     """
     raters = [r for r in ratings.values() if r]
     if len(raters) < 2:
-        return Estimate(None, None, None, 0, "undefined: fewer than two raters with labels")
+        return Estimate(None, None, None, 0, "alpha not defined: fewer than two raters have labels")
     units = list(dict.fromkeys(item for r in raters for item in r))
     codes, k = _encode(*([r.get(u, _MISSING) for u in units] for r in raters))
     data = np.stack(codes).astype(float)
@@ -114,15 +104,15 @@ def krippendorff_alpha(
     counts = np.stack([(data == v).sum(axis=0) for v in range(k)], axis=1)
     pairable = counts.sum(axis=1) >= 2
     if not pairable.any():
-        note = "undefined: no item is labelled by two or more raters"
+        note = "alpha not defined: no item is labelled by two or more raters"
         return Estimate(None, None, None, 0, note)
     counts = counts[pairable]
     if np.count_nonzero(counts.sum(axis=0)) < 2:
-        note = "undefined: every paired label is the same category"
+        note = "alpha not defined: every rater gave the same label on these items"
         return Estimate(None, None, None, len(counts), note)
     value = float(krippendorff.alpha(data[:, pairable], level_of_measurement="nominal"))
-    stats = _alphas(_weights(len(counts), n_boot, seed), counts)
-    return _interval(value, stats, len(counts), n_boot)
+    return _bootstrapped(value, len(counts), lambda w: _alphas(w, counts), seed, n_boot,
+                         "alpha", "every drawn item got the same label")
 
 
 def _encode(*columns: Sequence[object]) -> tuple[list[np.ndarray], int]:
@@ -180,12 +170,13 @@ def _alphas(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(expected > 0, 1 - observed / expected, np.nan)
 
 
-def _interval(value: float, stats: np.ndarray, n: int, n_boot: int) -> Estimate:
-    """The percentile 95% CI of the finite bootstrap statistics around `value`."""
-    ok = stats[np.isfinite(stats)]
-    skipped = n_boot - ok.size
-    note = f"{skipped} of {n_boot} bootstrap resamples skipped (undefined)" if skipped else None
-    if not ok.size:
-        return Estimate(value, None, None, n, note)
-    low, high = np.percentile(ok, [2.5, 97.5])
-    return Estimate(value, float(low), float(high), n, note)
+def _bootstrapped(
+    value: float, n: int, statistic: Callable[[np.ndarray], np.ndarray], seed: int,
+    n_boot: int, name: str, undefined_when: str,
+) -> Estimate:
+    """`value` with the percentile bootstrap CI of `statistic` (of an (n_boot, n) matrix
+    of item weights), or with the "too few items" note below `MIN_BOOTSTRAP_ITEMS`."""
+    if n < MIN_BOOTSTRAP_ITEMS:
+        return Estimate(value, None, None, n, too_few_items(n))
+    return bootstrap_interval(value, statistic(_weights(n, n_boot, seed)), n,
+                              statistic=name, undefined_when=undefined_when)

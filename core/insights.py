@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVarTuple
 
 import numpy as np
-from scipy.stats import binomtest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
 
-from core.agreement import Estimate, Label, cohen_kappa, judge_accuracy, judge_label
+from core.agreement import Label, cohen_kappa, judge_accuracy, judge_label
 from core.errors import InputError
+from core.estimates import Estimate, proportion
 from core.labels import ItemLabel, NoLabel
 from core.store.judgements import latest_judgement_ids
 from core.store.labels import dataset_labels, is_current, item_labels
@@ -91,7 +91,7 @@ class MarginBin:
 class PositionBias:
     """Does the response shown first win its sample more often than chance?
 
-    CIs are Wilson 95% intervals (scipy)."""
+    CIs are Wilson 95% intervals (`core.estimates.proportion`)."""
 
     dataset: str | None
     samples: int  # valid samples of judgements of two or more responses
@@ -176,16 +176,16 @@ def _labels(
     return {item: label.best for item, label in labels.items() if isinstance(label, ItemLabel)}
 
 
-def _accuracy(judged: Sequence[_Judged], labels: dict[int, int | None], seed: int) -> Estimate:
+def _accuracy(judged: Sequence[_Judged], labels: dict[int, int | None]) -> Estimate:
     if not judged:
         return _empty("no judged items")
     pairs = [(j.totals, labels[j.item_id]) for j in judged if j.item_id in labels]
     if not pairs:
         return _empty("no judged item has a label")
-    return judge_accuracy(pairs, seed=seed)
+    return judge_accuracy(pairs)
 
 
-def accuracy_by_dataset(engine: Engine, *, seed: int = 0) -> list[DatasetAccuracy]:
+def accuracy_by_dataset(engine: Engine) -> list[DatasetAccuracy]:
     """Per dataset (by name), judge accuracy against the items' labels, and per category
     (every category of the dataset's items, judged or not; None: no category)."""
     with Session(engine) as session:
@@ -203,12 +203,12 @@ def accuracy_by_dataset(engine: Engine, *, seed: int = 0) -> list[DatasetAccurac
     for name in sorted(categories):
         names = sorted(categories[name], key=lambda c: (c is None, c or ""))
         split = tuple(
-            CategoryAccuracy(c, _accuracy(by_category[name, c], labels, seed),
+            CategoryAccuracy(c, _accuracy(by_category[name, c], labels),
                              len(by_category[name, c]))
             for c in names
         ) if names != [None] else ()
         items = [j for c in names for j in by_category[name, c]]
-        result.append(DatasetAccuracy(name, _accuracy(items, labels, seed), len(items), split))
+        result.append(DatasetAccuracy(name, _accuracy(items, labels), len(items), split))
     return result
 
 
@@ -302,7 +302,6 @@ def _bin_label(low: int, high: int | None) -> str:
 
 def margin_vs_accuracy(
     engine: Engine, dataset: str | None = None, bins: Sequence[int] = (1, 2, 4, 8, 16, 32),
-    *, seed: int = 0,
 ) -> list[MarginBin]:
     """Accuracy of the latest judgements by their vote margin (items with a label).
 
@@ -326,16 +325,9 @@ def margin_vs_accuracy(
     highs: list[int | None] = [*lows[1:], None]
     return [
         MarginBin(low, high, _bin_label(low, high),
-                  judge_accuracy(p, seed=seed) if p else _empty("no items in this margin bin"))
+                  judge_accuracy(p) if p else _empty("no items in this margin bin"))
         for low, high, p in zip(lows, highs, pairs, strict=True)
     ]
-
-
-def _wilson(successes: int, trials: int, empty: str) -> Estimate:
-    if trials == 0:
-        return _empty(empty)
-    ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
-    return Estimate(successes / trials, float(ci.low), float(ci.high), trials)
 
 
 def position_bias(engine: Engine, dataset: str | None = None) -> PositionBias:
@@ -366,10 +358,10 @@ def position_bias_of(
         samples=len(samples),
         decisive=decisive,
         first_wins=wins[0],
-        first_win_rate=_wilson(wins[0], decisive, "no valid sample has a strict winner"),
+        first_win_rate=proportion(wins[0], decisive, empty="no valid sample has a strict winner"),
         expected=chance / decisive if decisive else None,
         wins_by_shown_position=tuple(wins[j] for j in range(width)),
-        tie_rate=_wilson(len(samples) - decisive, len(samples), "no valid samples"),
+        tie_rate=proportion(len(samples) - decisive, len(samples), empty="no valid samples"),
         note=None if samples else "no valid samples of two or more responses",
     )
 

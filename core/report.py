@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from core.confidence import verdict_confidence
 from core.types import Judgement, ParsedOutput, Sample
 
 
@@ -86,6 +87,7 @@ def render_vote(judgement: Judgement) -> str:
     if len(judgement.input.responses) > 1:
         summary += " · split: " + ("yes, samples disagree on the winner" if vote.split else "no")
     lines.append(summary)
+    lines.append(f"Confidence: {verdict_confidence(judgement).sentence}")
     return "\n".join(lines)
 
 

@@ -198,8 +198,7 @@ def run_evaluation(
         if "meta" in chosen_votings and meta_scorer is None:
             _require_stored_meta_scores(items)
             stored_meta["stored_meta_model_id"] = _one_meta_model(items)
-        results = accuracy_results(items, chosen_ks, chosen_votings, meta_scorer=meta_scorer,
-                                   seed=sampled.seed)
+        results = accuracy_results(items, chosen_ks, chosen_votings, meta_scorer=meta_scorer)
         bias = sample_position_bias([i.sampled for i in items if i.sampled is not None])
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"

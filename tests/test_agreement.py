@@ -1,4 +1,5 @@
-"""Agreement statistics: known values, the strict rule, bootstrap CIs, degenerate inputs."""
+"""Agreement statistics: known values, the strict rule, Wilson and bootstrap CIs, too few
+items for a bootstrap, degenerate inputs and the notes that explain them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from core.agreement import (
-    Estimate,
     _alphas,
     _kappas,
     cohen_kappa,
@@ -22,6 +22,7 @@ from core.agreement import (
     krippendorff_alpha,
     strict_correct,
 )
+from core.estimates import MIN_BOOTSTRAP_ITEMS, Estimate
 
 PREFERENCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "preferences"
 
@@ -109,9 +110,33 @@ def test_judge_accuracy_ci_narrows_as_n_grows():
     assert large.high - large.low < (small.high - small.low) / 3
 
 
+def test_two_items_both_right_are_not_100_to_100_percent():
+    """The walk's "100%, 95% CI 100% to 100%" on n = 2: accuracy is a proportion, and
+    its Wilson interval on 2 of 2 runs from 2 / (2 + 1.96²) = 34% up to 100%."""
+    est = judge_accuracy([([9, 1], 0), ([2, 8], 1)])
+    assert (est.value, est.n, est.note) == (1.0, 2, None)
+    assert est.low == pytest.approx(0.3424, abs=1e-4) and est.high == 1.0
+    none_right = judge_accuracy([([9, 1], 1), ([5, 5], 0)])
+    assert none_right.low == 0.0 and none_right.high == pytest.approx(0.6576, abs=1e-4)
+
+
+def test_kappa_and_alpha_on_too_few_items_say_so_instead_of_a_ci():
+    """The walk's "κ 0.00 [0.00, 0.00]" on n = 2: the value stays, the CI does not."""
+    est = cohen_kappa([0, 1], [0, 0])
+    assert (est.value, est.low, est.high, est.n) == (0.0, None, None, 2)
+    assert est.note == "too few items for a 95% CI (n = 2; needs ≥ 10)"
+    labels = [0, 1, None, 1, 0, 1, 0, 0, 1, 1, 0, 1]
+    other = [0, 1, None, 0, 0, 1, 0, 1, 1, 1, 0, 0]
+    below, at = MIN_BOOTSTRAP_ITEMS - 1, MIN_BOOTSTRAP_ITEMS
+    short = cohen_kappa(labels[:below], other[:below])
+    assert short.low is None and f"n = {below}; needs ≥ {at}" in short.note
+    enough = cohen_kappa(labels[:at], other[:at])
+    assert enough.low is not None and enough.low <= enough.value <= enough.high
+    alpha = krippendorff_alpha({"a": {1: 0, 2: 1, 3: 1}, "b": {1: 0, 2: 1, 3: 0}})
+    assert alpha.value is not None and alpha.low is None and "too few items" in alpha.note
+
+
 def test_bootstrap_is_reproducible_for_a_seed():
-    pairs = [([9, 1], 0), ([1, 9], 0), ([3, 3], None)] * 20
-    assert judge_accuracy(pairs, seed=7) == judge_accuracy(pairs, seed=7)
     a, b = [0, 1, None, 1, 0, 2, 2] * 10, [0, 1, 1, None, 0, 2, 1] * 10
     assert cohen_kappa(a, b, seed=3) == cohen_kappa(a, b, seed=3)
     assert cohen_kappa(a, b, seed=3) != cohen_kappa(a, b, seed=4)
@@ -120,7 +145,8 @@ def test_bootstrap_is_reproducible_for_a_seed():
 def test_empty_inputs_are_undefined_not_nan():
     assert judge_accuracy([]) == Estimate(None, None, None, 0, "no items")
     assert cohen_kappa([], []).value is None
-    assert judge_accuracy([([1, 2], 1)], n_boot=0).low is None
+    one = judge_accuracy([([1, 2], 1)])  # one item still gets a (wide) interval
+    assert one.value == 1.0 and one.low == pytest.approx(0.2065, abs=1e-4) and one.high == 1.0
 
 
 # --- Cohen's kappa --------------------------------------------------------------
@@ -167,11 +193,18 @@ def test_cohen_kappa_rejects_bad_input():
 
 def test_cohen_kappa_degenerate():
     est = cohen_kappa([1, 1, 1], [1, 1, 1])
-    assert est.value is None and est.n == 3 and "same label" in est.note
-    # Many resamples of [0,0,1] vs itself draw one label only: skipped, and said so.
-    est = cohen_kappa([0, 0, 1], [0, 0, 1], n_boot=200)
+    assert est.value is None and est.n == 3
+    assert est.note == "kappa not defined: both raters gave every item the same label"
+    # About a third of the resamples of nine 0s and one 1 never draw the 1: kappa is
+    # not defined there, and the note says so in words, not as a count of skipped loops.
+    labels = [0] * 9 + [1]
+    est = cohen_kappa(labels, labels, n_boot=200)
     assert est.value == 1.0 and est.low == est.high == 1.0
-    assert "skipped" in est.note and "of 200" in est.note
+    assert est.note.startswith("kappa is not defined on ")
+    assert est.note.endswith("of the resampled item sets (both raters gave every drawn item "
+                             "the same label); the 95% CI comes from the others and may be "
+                             "too narrow")
+    assert "skipped" not in est.note
 
 
 def test_judge_human_kappa():
@@ -221,12 +254,14 @@ def test_krippendorff_agrees_with_cohen_style_perfect_agreement():
 
 
 def test_krippendorff_degenerate():
-    assert "fewer than two" in krippendorff_alpha({"a": {1: 0, 2: 1}}).note
+    assert krippendorff_alpha({"a": {1: 0, 2: 1}}).note == (
+        "alpha not defined: fewer than two raters have labels")
     assert krippendorff_alpha({}).value is None
     est = krippendorff_alpha({"a": {1: 0, 2: 1}, "b": {3: 0, 4: 1}})
     assert est.value is None and "two or more raters" in est.note
     est = krippendorff_alpha({"a": {1: 0, 2: 0, 3: 1}, "b": {1: 0, 2: 0}})
-    assert est.value is None and "same category" in est.note and est.n == 2
+    assert est.value is None and est.n == 2
+    assert est.note == "alpha not defined: every rater gave the same label on these items"
 
 
 def test_bootstrap_alpha_matches_krippendorff_package():

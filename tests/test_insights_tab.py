@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
-from core.agreement import Estimate
+from core.agreement import cohen_kappa
+from core.estimates import Estimate, proportion
 from core.insights import (
     AgreementMatrix,
     CategoryAccuracy,
@@ -56,7 +57,7 @@ def annotation_texts(figure) -> list[str]:
 
 def test_accuracy_bars_have_the_estimates_heights_and_ci_error_bars():
     alpha = DatasetAccuracy("<b>alpha</b>", Estimate(0.75, 0.5, 1.0, 4), 5, (
-        CategoryAccuracy("math", Estimate(1.0, 1.0, 1.0, 2), 2),
+        CategoryAccuracy("math", proportion(2, 2), 2),  # 2 of 2 right: Wilson 34% to 100%
         CategoryAccuracy(None, NONE, 1),
     ))
     beta = DatasetAccuracy("beta", Estimate(0.5, 0.2, 0.8, 10), 10, ())
@@ -76,6 +77,7 @@ def test_accuracy_bars_have_the_estimates_heights_and_ci_error_bars():
     assert table["n (with a label)"].tolist() == [4, 2, 0, 10]
     assert table["category"].tolist() == ["(all)", "math", charts.NO_CATEGORY, "(all)"]
     assert table.iloc[0][["accuracy", "95% CI"]].tolist() == ["75%", "50% to 100%"]
+    assert table.iloc[1][["accuracy", "95% CI", "note"]].tolist() == ["100%", "34% to 100%", ""]
     assert table.iloc[2][["accuracy", "95% CI", "note"]].tolist() == ["", "", "no judged items"]
 
 
@@ -111,6 +113,16 @@ def test_agreement_heatmap_is_symmetric_with_ci_and_n_on_hover():
         ["alice", "judge", "0.40", "0.10 to 0.70", 8, ""],
         ["alice", "dataset", "0.90", "0.80 to 1.00", 5, ""],
         ["judge", "dataset", "", "", 1, "fewer than 2 shared items"]]
+
+
+def test_kappa_on_too_few_items_shows_its_value_and_says_why_there_is_no_ci():
+    few = cohen_kappa([0, 1], [0, 0])  # the walk's n = 2, once shown as 0.00 [0.00, 0.00]
+    pair = AgreementMatrix(None, ("alice", "bob"), ((None, few), (few, None)), ((2, 2), (2, 2)))
+    (heatmap,) = charts.agreement_figure(pair).data
+    assert heatmap.hovertext[0][1].endswith(
+        "Cohen's kappa 0.00 (too few items for a 95% CI (n = 2; needs ≥ 10))")
+    assert charts.agreement_table(pair).values.tolist() == [
+        ["alice", "bob", "0.00", "too few items for a 95% CI (n = 2; needs ≥ 10)", 2, ""]]
 
 
 def test_agreement_with_fewer_than_two_raters_explains():
@@ -184,7 +196,7 @@ def test_diversity_heatmap_and_term_table():
 
 
 def test_no_figure_sets_a_fixed_height():
-    figures = [charts.accuracy_figure([DatasetAccuracy("a", Estimate(1.0, 1.0, 1.0, 2), 2, ())]),
+    figures = [charts.accuracy_figure([DatasetAccuracy("a", proportion(2, 2), 2, ())]),
                charts.agreement_figure(matrix()), charts.empty_figure("t", "m"),
                charts.position_bias_figure(bias(18, 20, 0.7, 0.97))]
     assert all(f.layout.height is None for f in figures)
@@ -270,9 +282,17 @@ def test_insights_of_a_judged_dataset(studio, filled):
     assert overall.x == ("alpha",) and overall.y == (1.0,)
     assert split.x == ("alpha · code", "alpha · math") and split.y == (1.0, 1.0)
     assert view.accuracy_table["n (with a label)"].tolist() == [4, 1, 3]
+    # all right on 4, 1 and 3 items: Wilson intervals, never "100% to 100%"
+    assert view.accuracy_table["95% CI"].tolist() == ["51% to 100%", "21% to 100%",
+                                                      "44% to 100%"]
     (heatmap,) = view.agreement_plot.data
     assert heatmap.x == ("alice", "judge", "dataset")
     assert view.agreement_table["n (shared items)"].tolist() == [4, 4, 4]
+    assert view.agreement_table[["kappa", "95% CI"]].values.tolist() == [  # n = 4 < 10
+        ["1.00", "too few items for a 95% CI (n = 4; needs ≥ 10)"],
+        ["-0.33", "too few items for a 95% CI (n = 4; needs ≥ 10)"],
+        ["-0.33", "too few items for a 95% CI (n = 4; needs ≥ 10)"]]
+    assert "Wilson intervals" in view.message and "from 10 shared items up" in view.message
     assert sum(sum(t.y) for t in view.scores_plot.data) == 16  # 8 samples x 2 responses
     (margins,) = view.margin_plot.data
     assert dict(zip(margins.x, margins.y, strict=True))["8-15"] == 1.0  # margins 12 and 15

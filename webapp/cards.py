@@ -1,6 +1,8 @@
 """HTML of a judgement for `gr.HTML`: one collapsible card per sample and the vote panel.
 
-Mirrors `core.report`. Every text that comes from a user or a model (query,
+Mirrors `core.report`. The vote panel says how far to trust the verdict
+(`core.confidence`): a weak verdict is shown as LEANING in a neutral colour,
+never as a green WINNER, with the reasons in words. Every text that comes from a user or a model (query,
 responses, principles, critique, raw output, rescue text, failure reasons) is
 untrusted and goes through `_text` / `_attr` (`html.escape`), so markup in it
 is shown, never run. Styling is `CARD_CSS`, scoped to `.grm-` classes.
@@ -11,6 +13,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from core.confidence import ConfidenceLevel, VerdictConfidence, verdict_confidence
 from core.injection import flagged_responses, warning_line
 from core.report import parse_status
 from core.types import Judgement, ParsedOutput, ParseFailure, Sample, Vote
@@ -28,10 +31,16 @@ CARD_CSS = """
 .grm-flag { display: inline-block; border-radius: 4px; padding: 0 6px; margin-right: 6px;
   font-weight: 700; color: #fff; }
 .grm-flag--win { background: #2e7d32; }
+.grm-flag--moderate { background: #689f38; }
+.grm-flag--leaning { background: #78909c; }
 .grm-flag--tie { background: #ef6c00; }
 .grm-flag--split { background: #6a1b9a; }
 .grm-flag--none { background: #c62828; }
 .grm-muted { color: #607d8b; }
+.grm-confidence { border-radius: 4px; padding: 2px 8px; margin: 4px 0; border-left: 5px solid; }
+.grm-confidence--strong { border-color: #2e7d32; background: #f1f8e9; }
+.grm-confidence--moderate { border-color: #f9a825; background: #fffde7; }
+.grm-confidence--weak { border-color: #ef6c00; background: #fff3e0; }
 .grm-injection { border-left: 5px solid #c62828; background: #fff3f0; padding: 2px 8px;
   margin: 4px 0; }
 """
@@ -143,11 +152,36 @@ def _flag(kind: str, text: str) -> str:
     return f'<span class="grm-flag grm-flag--{kind}">{escape(text)}</span>'
 
 
-def _headline(judgement: Judgement) -> str:
-    """Winner and margin, or TIE with the tie-break pick named as such, and SPLIT."""
+_WIN_FLAG = {ConfidenceLevel.STRONG: "win", ConfidenceLevel.MODERATE: "moderate"}
+
+
+def _confidence_badge(confidence: VerdictConfidence) -> str:
+    """How far to trust the verdict, in words (e.g. 'this verdict is weak')."""
+    level = confidence.level.value
+    return (f'<div class="grm-confidence grm-confidence--{level}" data-confidence="{level}">'
+            f"<b>{escape(level.capitalize())} verdict.</b> {escape(confidence.sentence)}</div>")
+
+
+def _winner_line(vote: Vote, confidence: VerdictConfidence) -> str:
+    """WINNER (strong: green; moderate: a lighter green), or LEANING for a weak verdict."""
+    assert vote.winner is not None
+    if confidence.level is ConfidenceLevel.WEAK:
+        line = _flag("leaning", "LEANING") + (
+            f"Leaning {_label(vote.winner)}: a weak verdict, not a clear win")
+    else:
+        line = _flag(_WIN_FLAG[confidence.level], "WINNER") + f"Winner: {_label(vote.winner)}"
+    if vote.runner_up is not None:
+        return line + f" · margin {vote.margin} over the runner-up {_label(vote.runner_up)}"
+    return line + " (the only response)"
+
+
+def _headline(judgement: Judgement, confidence: VerdictConfidence) -> str:
+    """Winner and margin (LEANING when weak), or TIE with the tie-break pick named as
+    such, SPLIT, and the confidence badge."""
     vote = judgement.vote
     if vote.winner is None:
-        return _flag("none", "NO WINNER") + "No sample produced usable scores."
+        return (_flag("none", "NO WINNER") + "No sample produced usable scores."
+                + _confidence_badge(confidence))
     if vote.tie:
         tied = ", ".join(_label(i) for i in vote.top)
         order = ", ".join(_label(i) for i in vote.tie_break_order or ())
@@ -157,15 +191,11 @@ def _headline(judgement: Judgement) -> str:
             f"shuffle {order})."
         )
     else:
-        line = _flag("win", "WINNER") + f"Winner: {_label(vote.winner)}"
-        if vote.runner_up is not None:
-            line += f" · margin {vote.margin} over the runner-up {_label(vote.runner_up)}"
-        else:
-            line += " (the only response)"
+        line = _winner_line(vote, confidence)
     if len(judgement.input.responses) > 1:
         split = _flag("split", "SPLIT") + "samples disagree on the winner"
         line += f"<div>{split if vote.split else 'No split: the samples agree on the winner.'}</div>"
-    return f'<div class="grm-headline">{line}</div>'
+    return f'<div class="grm-headline">{line}{_confidence_badge(confidence)}</div>'
 
 
 def _counts(judgement: Judgement) -> str:
@@ -181,14 +211,15 @@ def _snippet(response: str) -> str:
     return f'<span title="{_attr(response)}">{escape(short)}</span>'
 
 
-def _totals_table(judgement: Judgement) -> str:
+def _totals_table(judgement: Judgement, confidence: VerdictConfidence) -> str:
     vote = judgement.vote
+    weak = confidence.level is ConfidenceLevel.WEAK
     rows = []
     for i, response in enumerate(judgement.input.responses):
         mean = vote.means[i]
         marker = ""
         if i == vote.winner:
-            marker = "tie-break pick" if vote.tie else "winner"
+            marker = "tie-break pick" if vote.tie else "leaning (weak)" if weak else "winner"
         elif i in vote.top:
             marker = "tied"
         scores = ", ".join(str(s) for s in vote.distribution[i])
@@ -204,13 +235,14 @@ def _totals_table(judgement: Judgement) -> str:
 
 
 def vote_panel_html(judgement: Judgement) -> str:
-    """The vote: winner and margin (or TIE / no winner), SPLIT, sample counts,
-    and per response its total, mean and scores over the valid samples."""
+    """The vote: winner and margin (or TIE / no winner), SPLIT, how far to trust it,
+    sample counts, and per response its total, mean and scores over the valid samples."""
     query = _snippet(judgement.input.query)
+    confidence = verdict_confidence(judgement)
     return (
         f'<div class="grm-vote"><div class="grm-muted">Query: {query}</div>'
-        f"{_headline(judgement)}{injection_warnings_html(judgement.input.responses)}"
-        f"{_counts(judgement)}{_totals_table(judgement)}</div>"
+        f"{_headline(judgement, confidence)}{injection_warnings_html(judgement.input.responses)}"
+        f"{_counts(judgement)}{_totals_table(judgement, confidence)}</div>"
     )
 
 

@@ -56,25 +56,29 @@ def empty_figure(title: str, message: str) -> go.Figure:
 
 
 def format_estimate(estimate: Estimate | None, percent: bool = False) -> str:
-    """'0.67 (95% CI 0.40-0.90, n=6)', or why there is no value."""
+    """'0.67 (95% CI 0.40 to 0.90, n=6)'; without a CI, the value and why there is none
+    ('0.50 (too few items for a 95% CI (n = 2; needs ≥ 10))'); or why there is no value."""
     if estimate is None or estimate.value is None:
         why = estimate.note if estimate is not None and estimate.note else "not enough data"
         return f"n/a ({why})"
     spec = ".0%" if percent else ".2f"
-    interval = ""
-    if estimate.low is not None and estimate.high is not None:
-        interval = f"95% CI {estimate.low:{spec}} to {estimate.high:{spec}}, "
-    return f"{estimate.value:{spec}} ({interval}n={estimate.n})"
+    if estimate.low is None or estimate.high is None:
+        return f"{estimate.value:{spec}} ({estimate.note or f'no 95% CI, n={estimate.n}'})"
+    caveat = f"; {estimate.note}" if estimate.note else ""
+    return (f"{estimate.value:{spec}} (95% CI {estimate.low:{spec}} to {estimate.high:{spec}}, "
+            f"n={estimate.n}{caveat})")
 
 
-def _cells(estimate: Estimate | None, percent: bool = False) -> list[str]:
-    """An estimate as two table cells, value and CI ('' where undefined)."""
-    if estimate is None or estimate.value is None:
-        return ["", ""]
+def _cells(estimate: Estimate, percent: bool = False) -> tuple[str, str, str]:
+    """An estimate as the table cells value, 95% CI and note. Without a value both are
+    '' and the note says why; without a CI the CI cell says why (e.g. too few items)."""
+    if estimate.value is None:
+        return "", "", estimate.note or ""
     spec = ".0%" if percent else ".2f"
-    interval = "" if estimate.low is None or estimate.high is None else (
-        f"{estimate.low:{spec}} to {estimate.high:{spec}}")
-    return [f"{estimate.value:{spec}}", interval]
+    value = f"{estimate.value:{spec}}"
+    if estimate.low is None or estimate.high is None:
+        return value, estimate.note or "none", ""
+    return value, f"{estimate.low:{spec}} to {estimate.high:{spec}}", estimate.note or ""
 
 
 def _error_bars(estimates: Sequence[Estimate]) -> dict[str, object]:
@@ -137,8 +141,7 @@ def accuracy_table(results: Sequence[DatasetAccuracy]) -> pd.DataFrame:
         for category, judged, e in [("(all)", result.judged, result.accuracy)] + [
             (c.category or NO_CATEGORY, c.judged, c.accuracy) for c in result.by_category
         ]:
-            rows.append([result.dataset, category, judged, e.n, *_cells(e, percent=True),
-                         e.note or ""])
+            rows.append([result.dataset, category, judged, e.n, *_cells(e, percent=True)])
     return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
 
 
@@ -179,8 +182,9 @@ def agreement_table(matrix: AgreementMatrix) -> pd.DataFrame:
     for i, a in enumerate(matrix.raters):
         for j in range(i + 1, len(matrix.raters)):
             kappa, n = matrix.kappa[i][j], matrix.shared[i][j]
-            note = "fewer than 2 shared items" if kappa is None else kappa.note or ""
-            rows.append([a, matrix.raters[j], *_cells(kappa), n, note])
+            value, interval, note = (("", "", "fewer than 2 shared items") if kappa is None
+                                     else _cells(kappa))
+            rows.append([a, matrix.raters[j], value, interval, n, note])
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.errors import GRMStudioError, InputError
+from core.estimates import MIN_BOOTSTRAP_ITEMS
 from core.evaluation import Evaluation
 from core.insights import (
     accuracy_by_dataset,
@@ -40,6 +41,10 @@ EMPTY_STORE = (
 NO_EVALUATIONS = (
     "No evaluation runs yet: `grm-studio eval --dataset NAME --k 1,8` judges a labelled "
     "dataset and scores greedy, one sample and voting@k; its results show here."
+)
+CI_NOTE = (
+    "CIs are 95%: Wilson intervals for rates such as accuracy, a bootstrap over items for "
+    f"kappa, given from {MIN_BOOTSTRAP_ITEMS} shared items up (fewer say \"too few items\")."
 )
 NO_JUDGEMENTS = (
     "No judgements in {scope} yet: judge its items (`grm-studio judge --dataset NAME`) "
@@ -124,7 +129,8 @@ def insights_view(studio: Studio, dataset: str | None) -> InsightsView:
         judged = sum(a.judged for a in accuracy)
         message = (f"Insights of {where}: {judged} judged items, {scores.samples} valid samples "
                    "(the latest judgement of an item is its verdict, scored against the item's "
-                   "label: its annotators' majority, else the dataset's; CIs are 95%).")
+                   "label: its annotators' majority, else the dataset's). "
+                   f"{CI_NOTE}")
     return InsightsView(
         message=message,
         accuracy_plot=charts.accuracy_figure(accuracy),

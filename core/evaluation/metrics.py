@@ -5,8 +5,8 @@ engine balances the samples' shown orders) and, optionally, once greedily.
 Accuracy at k votes over the item's FIRST k samples; a single sample is the
 first sample alone. The strict rule decides (grm-method.md §2): the labelled
 best response must get a total strictly above every other, so a tie is wrong,
-and so is a vote without a valid sample. Every accuracy carries the bootstrap
-95% CI of `core.agreement.judge_accuracy` (items are resampled).
+and so is a vote without a valid sample. Every accuracy carries the Wilson 95%
+CI of `core.agreement.judge_accuracy` (a proportion of items).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.agreement import Estimate, judge_accuracy, strict_correct
+from core.agreement import judge_accuracy, strict_correct
+from core.confidence import is_rescued
+from core.estimates import Estimate
 from core.insights import PositionBias, position_bias_of
 from core.labels import Source
 from core.types import JudgeInput, Judgement, Sample, Vote
@@ -57,7 +59,7 @@ class MethodResult:
     method: Method  # greedy | single (first sample) | vote (sum of k) | meta (meta-guided @k)
     k: int  # samples drawn per item (greedy and single: 1)
     category: str | None  # None: every evaluated item; NO_CATEGORY: items without one
-    accuracy: Estimate  # strict rule, bootstrap 95% CI; n = items scored
+    accuracy: Estimate  # strict rule, Wilson 95% CI; n = items scored
     correct: int
     samples: int  # samples this method read, over all its items
     parse_failure_rate: float | None  # samples whose own text gave no usable scores
@@ -99,12 +101,12 @@ class _Read:
     samples: tuple[Sample, ...]
 
 
-def _result(method: Method, k: int, category: str | None, reads: Sequence[_Read],
-            seed: int) -> MethodResult:
-    accuracy = judge_accuracy([(r.vote.totals, r.best) for r in reads], seed=seed)
+def _result(method: Method, k: int, category: str | None,
+            reads: Sequence[_Read]) -> MethodResult:
+    accuracy = judge_accuracy([(r.vote.totals, r.best) for r in reads])
     samples = [s for r in reads for s in r.samples]
     failed = sum(s.rescue is not None or not s.valid for s in samples)
-    rescued = sum(s.rescue is not None and s.valid for s in samples)
+    rescued = sum(is_rescued(s) for s in samples)
     decisive = [s for s in samples if s.scores is not None
                 and strict_winner(s.scores) is not None]
     first = sum(s.shown_order[0] == strict_winner(s.scores or ()) for s in decisive)
@@ -182,7 +184,6 @@ def accuracy_results(
     votings: Sequence[Voting] = ("sum",),
     *,
     meta_scorer: MetaScorer | None = None,
-    seed: int = 0,
 ) -> tuple[MethodResult, ...]:
     """Every method of `method_plan` on all items, then per category (when the items
     fall in two or more; items without one form a group of their own). Methods with
@@ -206,7 +207,7 @@ def accuracy_results(
         for category, scoped in scopes:
             chosen = [by_item[i.item_id] for i in scoped if i.item_id in by_item]
             if chosen:
-                results.append(_result(method, k, category, chosen, seed))
+                results.append(_result(method, k, category, chosen))
     return tuple(results)
 
 

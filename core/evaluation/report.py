@@ -100,7 +100,7 @@ def _header(evaluation: Evaluation) -> list[str]:
         "",
         ("Accuracy by the strict rule: the labelled best response must score strictly "
          "above every other; a tie is wrong. The single sample is each item's first sample; "
-         f"voting@k sums its first k samples{meta}. 95% CIs are bootstrap percentile "
+         f"voting@k sums its first k samples{meta}. 95% CIs are Wilson score "
          "intervals over items. With one seed, every item's first sample (and its greedy "
          "one) shows the responses in the same order, so position bias moves those rows; "
          "the k samples of a pair alternate the two orders."),

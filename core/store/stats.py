@@ -20,13 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
-from core.agreement import (
-    Estimate,
-    cohen_kappa,
-    judge_accuracy,
-    judge_human_kappa,
-    krippendorff_alpha,
-)
+from core.agreement import cohen_kappa, judge_accuracy, judge_human_kappa, krippendorff_alpha
+from core.estimates import Estimate
 from core.labels import ItemLabel
 from core.store.judgements import latest_judgement_ids
 from core.store.labels import IMPORTED, by_studio_annotator, is_current, item_labels
@@ -91,7 +86,8 @@ def dataset_counts(engine: Engine) -> list[DatasetCounts]:
 
 
 def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> Agreement:
-    """Judge accuracy and agreement (with bootstrap 95% CIs) over `dataset` or all."""
+    """Judge accuracy (Wilson 95% CIs) and agreement (bootstrap 95% CIs, from
+    `core.estimates.MIN_BOOTSTRAP_ITEMS` items up) over `dataset` or all."""
     vs_label: list[tuple[list[int], int | None]] = []
     vs_humans: list[tuple[list[int], int | None]] = []
     ratings: dict[str, dict[int, int | None]] = defaultdict(dict)
@@ -123,8 +119,8 @@ def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> A
             kappas.append((a, b, estimate))
     return Agreement(
         dataset=dataset,
-        accuracy_vs_label=judge_accuracy(vs_label, seed=seed),
-        accuracy_vs_humans=judge_accuracy(vs_humans, seed=seed),
+        accuracy_vs_label=judge_accuracy(vs_label),
+        accuracy_vs_humans=judge_accuracy(vs_humans),
         judge_human_kappa=judge_human_kappa(
             [s for s, _ in vs_humans], [b for _, b in vs_humans], seed=seed
         ),

@@ -1,0 +1,79 @@
+"""A statistic with its 95% interval, and the one place that says how such an interval is made.
+
+Two kinds of interval, chosen so that they behave at small n:
+
+- A proportion (judge accuracy, an agreement rate, the rate at which the
+  response shown first wins, a tie rate) gets the Wilson score interval
+  (`proportion`). It is never [100%, 100%] on a handful of items: 2 of 2
+  correct gives 34% to 100%.
+- A statistic with no closed-form interval (Cohen's kappa, Krippendorff's
+  alpha) gets a percentile bootstrap over items (`bootstrap_interval`), but only
+  from `MIN_BOOTSTRAP_ITEMS` items up. Below that the value is given with the
+  note "too few items ..." in place of a CI: n = 2 items have 3 distinct
+  resamples, and their percentiles read as a precise interval they are not.
+
+Notes are written for a researcher reading a table: what is undefined and why,
+never how many resamples a loop skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+MIN_BOOTSTRAP_ITEMS = 10
+"""Fewest items a bootstrap CI is given for (kappa, alpha); fewer say `too_few_items`."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its 95% CI; value None (and why, in `note`) if undefined."""
+
+    value: float | None  # the statistic on all items; None when it is not defined
+    low: float | None  # the CI's lower end; None when there is no CI (`note` says why)
+    high: float | None  # the CI's upper end; None when there is no CI
+    n: int  # the items (or samples) the statistic is computed over
+    note: str | None = None  # why there is no value or no CI, or a caveat about the CI
+
+
+def proportion(successes: int, trials: int, *, empty: str = "no items") -> Estimate:
+    """`successes` / `trials` with its Wilson score 95% interval; `empty` is the
+    note when there are no trials."""
+    if not 0 <= successes <= trials:
+        raise ValueError(f"{successes} successes in {trials} trials")
+    if trials == 0:
+        return Estimate(None, None, None, 0, empty)
+    p = successes / trials
+    z2 = Z_95 * Z_95
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = Z_95 / (1 + z2 / trials) * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials**2))
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), trials)
+
+
+def too_few_items(n: int) -> str:
+    """The note that stands in for a bootstrap CI on fewer than `MIN_BOOTSTRAP_ITEMS`."""
+    return f"too few items for a 95% CI (n = {n}; needs ≥ {MIN_BOOTSTRAP_ITEMS})"
+
+
+def bootstrap_interval(
+    value: float, stats: np.ndarray, n: int, *, statistic: str, undefined_when: str
+) -> Estimate:
+    """The percentile 95% CI of the bootstrap `stats` (NaN where the statistic is not
+    defined on a resample) around `value`. The note names the `statistic` and says
+    `undefined_when` it is not defined, if a resample hit that case."""
+    ok = stats[np.isfinite(stats)]
+    missing = stats.size - ok.size
+    if not ok.size:
+        return Estimate(value, None, None, n, (
+            f"no 95% CI: {statistic} is not defined on any resample of the items "
+            f"({undefined_when})"))
+    note = None
+    if missing:
+        note = (f"{statistic} is not defined on {missing / stats.size:.0%} of the resampled "
+                f"item sets ({undefined_when}); the 95% CI comes from the others and may "
+                "be too narrow")
+    low, high = np.percentile(ok, [2.5, 97.5])
+    return Estimate(value, float(low), float(high), n, note)
