@@ -106,6 +106,27 @@ def test_a_checkpoint_of_other_settings_is_refused(tiny_model, tmp_path):
             EXAMPLES, tmp_path / "a")
 
 
+def test_a_round_continues_from_an_earlier_adapter(tiny_model, tmp_path):
+    """An RFT round starts from the cold start's adapter (its first loss is the loss
+    the earlier adapter reached, not the untrained one's) and ends as one adapter."""
+    first = LoraSFTTrainer(config(), tiny_model, tmp_path / "w1").train(
+        EXAMPLES, tmp_path / "a1")
+    fresh = LoraSFTTrainer(config(learning_rate=1e-9), tiny_model, tmp_path / "w2").train(
+        EXAMPLES, tmp_path / "a2")
+    more = LoraSFTTrainer(config(learning_rate=1e-9), tiny_model, tmp_path / "w3",
+                          init_adapter=tmp_path / "a1").train(EXAMPLES, tmp_path / "a3")
+    # with a vanishing learning rate, the run keeps the adapter it started from
+    for name, weight in adapter(tmp_path / "a1").items():
+        torch.testing.assert_close(adapter(tmp_path / "a3")[name], weight, rtol=1e-3, atol=1e-5)
+    assert more.log[0]["loss"] < fresh.log[0]["loss"]
+    assert first.log[-1]["loss"] < fresh.log[0]["loss"]
+    facts = json.loads((tmp_path / "a3" / "TRAINING.json").read_text())
+    assert facts["init_adapter"] == str(tmp_path / "a1")
+    with pytest.raises(InputError, match="rank 4"):
+        LoraSFTTrainer(config(lora_r=8), tiny_model, tmp_path / "w4",
+                       init_adapter=tmp_path / "a1").train(EXAMPLES, tmp_path / "a4")
+
+
 def test_the_batched_loss_is_the_completion_loss_of_each_row_alone(tiny_model):
     """Left padding, explicit positions and the kept-logits window give the same
     loss as each row run alone with every logit, the loss masked to its reply."""

@@ -8,7 +8,12 @@ from core.backends.base import Backend, RescueRequest
 from core.backends.embedded import embedded_gguf_path
 from core.backends.openai_compat import OpenAICompatBackend, is_server_url
 from core.backends.scripted import ScriptedBackend
-from core.backends.studio_judge import STUDIO_JUDGE, studio_judge_dir, studio_judge_info
+from core.backends.studio_judge import (
+    STUDIO_JUDGE,
+    is_adapter_dir,
+    studio_judge_dir,
+    studio_judge_info,
+)
 from core.config import Settings
 from core.errors import BackendError
 
@@ -40,6 +45,10 @@ def load_backend(settings: Settings) -> Backend:
         known_as = studio_judge_info()
     elif settings.model == "embedded":
         source = embedded_gguf_path()
+    elif is_adapter_dir(Path(settings.model).expanduser()):  # a recipe stage's adapter
+        adapter = Path(settings.model).expanduser().resolve()
+        source = studio_judge_dir(settings.cache_dir, adapter)
+        known_as = studio_judge_info(adapter)
     else:
         source = Path(settings.model).expanduser()
         if not source.exists():

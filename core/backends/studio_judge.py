@@ -53,6 +53,11 @@ class Manifest:
              "base_gguf_sha256": self.base_gguf_sha256}, indent=2) + "\n", encoding="utf-8")
 
 
+def is_adapter_dir(path: Path) -> bool:
+    """A directory holding an adapter with its manifest (shipped, or a recipe stage's)."""
+    return (path / MANIFEST).is_file() and (path / ADAPTER_WEIGHTS).is_file()
+
+
 def verify_adapter(adapter_dir: Path, base_gguf: Path) -> Manifest:
     """The adapter's manifest, after checking the adapter's and the base's SHA-256."""
     manifest = Manifest.read(adapter_dir)

@@ -1,16 +1,27 @@
 """The demo dataset a first start on an empty database loads, so that the
-studio shows something real at once (LLMBar-Natural, MIT; see data/demo/SOURCE.md)."""
+studio shows something real at once (LLMBar-Natural, MIT; see data/demo/SOURCE.md),
+and the studio's own judge's stored judgements of it (`<demo>-judgements.jsonl`,
+written by `grm-studio recipe --stage demo`), so that Insights has data at once.
+
+The judgements file has one JSON object per line: the item's content hash and the
+`Judgement` as the engine returned it."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.store.importing import ImportReport, import_file
-from core.store.schema import Dataset
+from core.store.importing import ImportReport, dataset_id, import_file
+from core.store.judgements import save_judgement
+from core.store.schema import Dataset, Item, JudgementRow
+from core.types import Judgement
 
 DEMO_DATASET = "demo-llmbar-natural"
 
@@ -27,3 +38,54 @@ def ensure_demo_dataset(engine: Engine, path: Path) -> ImportReport | None:
         return import_file(engine, path, DEMO_DATASET)
     except IntegrityError:  # another process loaded it at the same moment
         return None
+
+
+@dataclass(frozen=True)
+class StoredJudgement:
+    content_hash: str  # the demo item's (`core.store.importing.content_hash`)
+    judgement: Judgement
+
+
+def demo_judgements_path(demo_file: Path) -> Path:
+    return demo_file.with_name(f"{demo_file.stem}-judgements.jsonl")
+
+
+def read_demo_judgements(path: Path) -> Iterator[StoredJudgement]:
+    """The stored judgements; a last line cut short (a killed writer) is left out."""
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                return
+            row = json.loads(line)
+            yield StoredJudgement(row["content_hash"],
+                                  Judgement.model_validate(row["judgement"]))
+
+
+def append_demo_judgement(handle: IO[str], content_hash: str, judgement: Judgement) -> None:
+    handle.write(json.dumps({"content_hash": content_hash,
+                             "judgement": judgement.model_dump(mode="json")},
+                            ensure_ascii=False) + "\n")
+    handle.flush()
+
+
+def ensure_demo_judgements(engine: Engine, path: Path) -> int:
+    """Store the demo's judgements when the demo dataset is there and none of its
+    items is judged yet (all in one transaction); how many were stored."""
+    with Session(engine) as session, session.begin():
+        ds_id = dataset_id(session, DEMO_DATASET)
+        if ds_id is None or not path.is_file():
+            return 0
+        judged = session.scalar(select(func.count(JudgementRow.id)).join(
+            Item, JudgementRow.item_id == Item.id).where(Item.dataset_id == ds_id))
+        if judged:
+            return 0
+        items = dict(session.execute(
+            select(Item.content_hash, Item.id).where(Item.dataset_id == ds_id)).all())
+        stored = 0
+        for found in read_demo_judgements(path):
+            if (item_id := items.get(found.content_hash)) is not None:
+                save_judgement(session, found.judgement, item_id=item_id)
+                stored += 1
+        return stored

@@ -110,10 +110,15 @@ def bucketed_batches(lengths: Sequence[int], batch_tokens: int, seed: int) -> li
 class LoraSFTTrainer:
     """Trains a LoRA adapter on `base_dir`; scratch and checkpoints under `work_dir`."""
 
-    def __init__(self, config: LoraSFTConfig, base_dir: Path, work_dir: Path) -> None:
+    def __init__(self, config: LoraSFTConfig, base_dir: Path, work_dir: Path, *,
+                 init_adapter: Path | None = None) -> None:
+        """`init_adapter`: an adapter (same rank and scaling) to continue training from,
+        e.g. the cold start's for an RFT round; the result is again one adapter on
+        `base_dir`."""
         self.config = config
         self.base_dir = base_dir
         self.work_dir = work_dir
+        self.init_adapter = init_adapter
 
     def train(
         self, examples: Sequence[Sequence[dict[str, str]]], output: Path, *,
@@ -140,6 +145,8 @@ class LoraSFTTrainer:
         model = get_peft_model(base, LoraConfig(
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules="all-linear", task_type="CAUSAL_LM"))
+        if self.init_adapter is not None:
+            self._start_from(model, self.init_adapter)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
         total = len(schedule)
@@ -184,6 +191,7 @@ class LoraSFTTrainer:
             model.save_pretrained(str(staging), safe_serialization=True)
             (staging / "TRAINING.json").write_text(json.dumps(
                 {"config": config.model_dump(mode="json"), "steps": total,
+                 "init_adapter": str(self.init_adapter) if self.init_adapter else None,
                  "examples": done_examples, "records": len(records), "seconds": seconds,
                  "log": log}, indent=1) + "\n")
         tail = log[-max(1, total // 10):]
@@ -212,6 +220,22 @@ class LoraSFTTrainer:
             import shutil
 
             shutil.rmtree(old)
+
+    def _start_from(self, model: Any, adapter: Path) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        trained = json.loads((adapter / "adapter_config.json").read_text())
+        if (trained["r"], trained["lora_alpha"]) != (self.config.lora_r, self.config.lora_alpha):
+            raise InputError(
+                f"{adapter} has rank {trained['r']} and alpha {trained['lora_alpha']}; "
+                f"this run trains rank {self.config.lora_r}, alpha {self.config.lora_alpha}")
+        result: Any = set_peft_model_state_dict(
+            model, load_file(str(adapter / "adapter_model.safetensors")))
+        missing = [k for k in result.missing_keys if "lora_" in k]
+        if missing:
+            raise InputError(f"{adapter} does not fit this model: {len(missing)} LoRA weights "
+                             f"missing (e.g. {missing[0]})")
 
     def _resume(self, model: Any, optimizer: Any, scheduler: Any
                 ) -> tuple[int, list[dict[str, float]], float]:

