@@ -6,6 +6,7 @@ import gradio as gr
 import pytest
 
 from core import Settings
+from core.errors import GRMStudioError
 from core.store.db import make_engine, upgrade
 from tests.scripted_eval import evaluate, toy_store
 from webapp import insight_charts as charts
@@ -28,7 +29,7 @@ def test_no_runs_explains_instead_of_failing(tmp_path):
     store = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     upgrade(store)
     view = evaluation_view(Studio(Settings(), store), None)
-    assert view.message == NO_EVALUATIONS and view.warning is None
+    assert view.message == NO_EVALUATIONS
     assert view.runs.empty and view.results.empty and view.plot.data == ()
     assert view.plot.layout.height is None
     store.dispose()
@@ -40,7 +41,7 @@ def test_the_latest_run_and_a_chosen_one(engine):
     second = evaluate(engine, ks=(1, 4), votings=("sum",))  # judged already: nothing new
     assert [value for _, value in evaluation_choices(studio)] == [second.run.id, first.run.id]
     latest = evaluation_view(studio, None)
-    assert latest.warning is None and f"**#{second.run.id}**" in latest.message
+    assert f"**#{second.run.id}**" in latest.message
     assert "3 of 4 items evaluated (unlabelled: 1 left out)" in latest.message
     assert latest.runs["run"].tolist() == [f"#{second.run.id}", f"#{first.run.id}"]
     assert latest.results["method"].tolist()[:3] == ["greedy", "single sample", "voting@4"]
@@ -54,11 +55,10 @@ def test_the_latest_run_and_a_chosen_one(engine):
         charts.EVAL_RESULT_COLUMNS)
 
 
-def test_an_unknown_run_is_a_message_and_a_warning(engine):
+def test_an_unknown_run_is_an_error_that_names_it(engine):
     evaluate(engine)
-    view = evaluation_view(Studio(Settings(), engine), 999)
-    assert "no evaluation run with id 999" in view.message and "999" in (view.warning or "")
-    assert view.plot.data == ()
+    with pytest.raises(GRMStudioError, match="no evaluation run with id 999"):
+        evaluation_view(Studio(Settings(), engine), 999)
 
 
 def test_the_section_builds_and_its_events_fill_every_output(engine):

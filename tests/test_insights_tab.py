@@ -4,7 +4,6 @@ small real SQLite store judged with a replaying backend, and the tab's build."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import gradio as gr
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
 from core.agreement import cohen_kappa
+from core.errors import InputError
 from core.estimates import Estimate, proportion
 from core.insights import (
     AgreementMatrix,
@@ -255,27 +255,25 @@ def filled(studio, tmp_path):
 def test_an_empty_store_explains_instead_of_failing(studio):
     assert dataset_choices(studio) == [ALL]
     view = insights_view(studio, ALL)
-    assert view.message == EMPTY_STORE and view.warning is None
+    assert view.message == EMPTY_STORE
     assert view.accuracy_plot.data == () and view.accuracy_table.empty
     assert view.bias_text == ""
 
 
-def test_bad_input_becomes_a_message_and_a_warning(studio):
-    view = insights_view(studio, "nope")
-    assert "no dataset named 'nope'" in view.message and "nope" in view.warning
+def test_bad_input_is_an_error_that_names_it(studio):
+    with pytest.raises(InputError, match="no dataset named 'nope'"):
+        insights_view(studio, "nope")
     for raw, expected in [(None, "enter a judgement id"), ("abc", "not a judgement id"),
                           (1.5, "whole numbers"), (0, "whole numbers"),
                           (999, "no judgement with id 999")]:
-        shown = diversity_view(studio, raw)
-        assert expected in shown.message and expected in shown.warning
-        assert shown.plot.data == () and shown.terms.empty
+        with pytest.raises(InputError, match=expected):
+            diversity_view(studio, raw)
 
 
 def test_insights_of_a_judged_dataset(studio, filled):
     assert dataset_choices(studio) == [ALL, "alpha", "beta"]
     view = insights_view(studio, "alpha")
-    assert view.warning is None and "dataset `alpha`: 4 judged items, 8 valid samples" in (
-        view.message)
+    assert "dataset `alpha`: 4 judged items, 8 valid samples" in view.message
     overall, split = view.accuracy_plot.data
     # against the items' labels: alice's (0, 0, 1, 0) override the dataset's (0, 0, 0, 1), and
     # the judge picks hers on every item (against the dataset's it would be right on two)
@@ -311,7 +309,7 @@ def test_a_dataset_without_judgements_says_so(studio, filled):
 
 def test_principle_diversity_of_a_stored_judgement(studio, filled):
     view = diversity_view(studio, float(filled["playground"]))
-    assert view.warning is None and "3 samples, 3 with principles" in view.message
+    assert "3 samples, 3 with principles" in view.message
     (heatmap,) = view.plot.data
     z = [list(row) for row in heatmap.z]
     assert len(z) == 3 and all(z[i][i] == 1.0 for i in range(3))
@@ -354,7 +352,5 @@ def test_the_tab_events_fill_every_output(studio, filled):
         assert update["choices"] == [ALL, "alpha", "beta"] and update.get("value") in (None, "beta")
     show = next(f for f in demo.fns.values()
                 if by_id["insights-diversity"]._id in [o._id for o in f.outputs])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        message, _, _ = show.fn(4242)
-    assert "no judgement with id 4242" in message
+    with pytest.raises(gr.Error, match="no judgement with id 4242"):  # one pop-up
+        show.fn(4242)

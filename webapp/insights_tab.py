@@ -3,8 +3,9 @@
 The handlers (`dataset_choices`, `insights_view`, `diversity_view`,
 `evaluation_choices`, `evaluation_view`) are plain
 functions of the studio and plain values that return plain values and figures,
-so tests call them without a browser. A `GRMStudioError` from core becomes a
-message in the view (and a `gr.Warning` toast), never a traceback.
+so tests call them without a browser. They raise core's errors (a dataset or
+judgement that is not there, an id that is not one); the handlers show them the
+one way (`webapp.errors.shows_errors`: one pop-up, the panels left as they were).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.errors import GRMStudioError, InputError
+from core.errors import InputError
 from core.estimates import MIN_BOOTSTRAP_ITEMS
 from core.evaluation import Evaluation
 from core.insights import (
@@ -31,6 +32,7 @@ from core.store.evals import eval_runs, load_evaluation
 from core.store.judgements import fetch_judgement
 from core.store.stats import dataset_counts
 from webapp import insight_charts as charts
+from webapp.errors import shows_errors
 from webapp.studio import Studio
 
 ALL = "all"
@@ -65,7 +67,6 @@ class InsightsView:
     margin_plot: go.Figure
     bias_plot: go.Figure
     bias_text: str
-    warning: str | None = None  # shown as a toast too: the input was bad
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ class DiversityView:
     message: str
     plot: go.Figure
     terms: pd.DataFrame
-    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,6 @@ class EvaluationView:
     runs: pd.DataFrame
     results: pd.DataFrame
     plot: go.Figure
-    warning: str | None = None
 
 
 def dataset_choices(studio: Studio) -> list[str]:
@@ -98,28 +97,26 @@ def _scope(dataset: str | None) -> str | None:
     return None if not dataset or dataset == ALL else dataset
 
 
-def _empty_view(message: str, warning: str | None = None) -> InsightsView:
+def _empty_view(message: str) -> InsightsView:
     blank = charts.empty_figure("", message)
     return InsightsView(
         message=message, accuracy_plot=blank,
         accuracy_table=pd.DataFrame(columns=charts.ACCURACY_COLUMNS), agreement_plot=blank,
         agreement_table=pd.DataFrame(columns=charts.AGREEMENT_COLUMNS), scores_plot=blank,
-        margin_plot=blank, bias_plot=blank, bias_text="", warning=warning,
+        margin_plot=blank, bias_plot=blank, bias_text="",
     )
 
 
 def insights_view(studio: Studio, dataset: str | None) -> InsightsView:
-    """The Insights of one dataset (or of all, for `ALL` / None)."""
+    """The Insights of one dataset (or of all, for `ALL` / None); a dataset that is
+    not there raises InputError (the handler shows it)."""
     scope = _scope(dataset)
     engine = studio.engine
-    try:
-        accuracy = [a for a in accuracy_by_dataset(engine) if scope in (None, a.dataset)]
-        matrix = agreement_matrix(engine, scope)
-        scores = score_distributions(engine, scope)
-        margins = margin_vs_accuracy(engine, scope)
-        bias = position_bias(engine, scope)
-    except GRMStudioError as err:
-        return _empty_view(f"**Cannot show insights:** {err}", warning=str(err))
+    accuracy = [a for a in accuracy_by_dataset(engine) if scope in (None, a.dataset)]
+    matrix = agreement_matrix(engine, scope)
+    scores = score_distributions(engine, scope)
+    margins = margin_vs_accuracy(engine, scope)
+    bias = position_bias(engine, scope)
     if not accuracy and scores.samples == 0:
         return _empty_view(EMPTY_STORE)
     where = "the store" if scope is None else f"dataset `{scope}`"
@@ -157,14 +154,10 @@ def _judgement_id(raw: float | str | None) -> int:
 
 
 def diversity_view(studio: Studio, raw_id: float | str | None) -> DiversityView:
-    """How different the principles of judgement `raw_id`'s samples are."""
-    try:
-        judgement_id = _judgement_id(raw_id)
-        judgement = fetch_judgement(studio.engine, judgement_id)
-    except GRMStudioError as err:
-        return DiversityView(f"**Cannot show principle diversity:** {err}",
-                             charts.empty_figure("Principle similarity", str(err)),
-                             pd.DataFrame(columns=charts.TERM_COLUMNS), warning=str(err))
+    """How different the principles of judgement `raw_id`'s samples are (InputError
+    for an id that is not one)."""
+    judgement_id = _judgement_id(raw_id)
+    judgement = fetch_judgement(studio.engine, judgement_id)
     diversity = principle_diversity(judgement)
     parts = [(f"Judgement **#{judgement_id}**: {len(judgement.samples)} samples, "
               f"{len(diversity.samples)} with principles.")]
@@ -197,19 +190,14 @@ def _evaluation_message(evaluation: Evaluation) -> str:
 
 
 def evaluation_view(studio: Studio, run_id: float | None) -> EvaluationView:
-    """The latest runs, and the results of run `run_id` (default: the latest)."""
-    try:
-        runs = eval_runs(studio.engine)
-        if not runs:
-            return EvaluationView(NO_EVALUATIONS, charts.eval_runs_table([]),
-                                  pd.DataFrame(columns=charts.EVAL_RESULT_COLUMNS),
-                                  charts.eval_accuracy_figure(None))
-        evaluation = load_evaluation(studio.engine, None if run_id is None else int(run_id))
-    except GRMStudioError as err:
-        return EvaluationView(f"**Cannot show the evaluation:** {err}",
-                              pd.DataFrame(columns=charts.EVAL_RUN_COLUMNS),
+    """The latest runs, and the results of run `run_id` (default: the latest; a run
+    that is not there raises InputError)."""
+    runs = eval_runs(studio.engine)
+    if not runs:
+        return EvaluationView(NO_EVALUATIONS, charts.eval_runs_table([]),
                               pd.DataFrame(columns=charts.EVAL_RESULT_COLUMNS),
-                              charts.eval_accuracy_figure(None), warning=str(err))
+                              charts.eval_accuracy_figure(None))
+    evaluation = load_evaluation(studio.engine, None if run_id is None else int(run_id))
     return EvaluationView(_evaluation_message(evaluation), charts.eval_runs_table(runs),
                           charts.eval_results_table(evaluation),
                           charts.eval_accuracy_figure(evaluation))
@@ -234,8 +222,6 @@ class _Panel:
         return [getattr(self, name) for name in self.__dataclass_fields__]
 
     def show(self, view: InsightsView) -> dict[Any, Any]:
-        if view.warning:
-            gr.Warning(view.warning)
         return {getattr(self, name): getattr(view, name) for name in self.__dataclass_fields__}
 
 
@@ -272,10 +258,9 @@ def _build_diversity(studio: Studio) -> None:
         terms = gr.Dataframe(label="Shared and distinct terms", interactive=False,
                              headers=charts.TERM_COLUMNS, elem_id="insights-diversity-terms")
 
+    @shows_errors
     def on_show(raw: float | None) -> tuple[str, go.Figure, pd.DataFrame]:
         view = diversity_view(studio, raw)
-        if view.warning:
-            gr.Warning(view.warning)
         return view.message, view.plot, view.terms
 
     gr.on([show.click, judgement_id.submit], on_show, inputs=judgement_id,
@@ -295,12 +280,12 @@ def _build_evaluations(studio: Studio) -> None:
     runs = gr.Dataframe(label="Latest evaluation runs", interactive=False,
                         headers=charts.EVAL_RUN_COLUMNS, elem_id="insights-eval-runs")
 
+    @shows_errors
     def on_show(chosen: int | None) -> tuple[str, pd.DataFrame, pd.DataFrame, go.Figure]:
         view = evaluation_view(studio, chosen)
-        if view.warning:
-            gr.Warning(view.warning)
         return view.message, view.runs, view.results, view.plot
 
+    @shows_errors
     def on_refresh() -> Any:
         return gr.update(choices=evaluation_choices(studio), value=None)
 
@@ -322,14 +307,20 @@ def build_insights_tab(studio: Studio) -> None:
     _build_evaluations(studio)
     _build_diversity(studio)
 
+    @shows_errors
     def on_names(current: str | None) -> Any:
         choices = dataset_choices(studio)
         return gr.update(choices=choices, value=current if current in choices else ALL)
 
+    @shows_errors
     def on_refresh(chosen: str | None) -> dict[Any, Any]:
         return panel.show(insights_view(studio, chosen))
 
-    gr.on(None, lambda: gr.update(choices=dataset_choices(studio)), outputs=dataset)  # page load
+    @shows_errors
+    def on_load() -> Any:
+        return gr.update(choices=dataset_choices(studio))
+
+    gr.on(None, on_load, outputs=dataset)  # page load
     reload_names.click(on_names, inputs=dataset, outputs=dataset)
     gr.on(None, on_refresh, inputs=dataset, outputs=panel.components)  # page load + change
     refresh.click(on_refresh, inputs=dataset, outputs=panel.components)
