@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from cli.app import app, fail, load_settings, reported_errors
 from core.config import Settings
 from core.errors import InputError
-
-if TYPE_CHECKING:
-    from core.evaluation import MetaScorer
-
-META_MISSING = ("meta-guided voting needs a meta reward model: train one with "
-                "`grm-studio meta train`")
 
 
 def parse_list(raw: str, what: str) -> list[str]:
@@ -31,17 +25,6 @@ def parse_k_list(raw: str) -> list[int]:
     except ValueError:
         raise InputError(f"--k takes whole numbers separated by commas, e.g. 1,8; got '{raw}'")\
             from None
-
-
-def load_meta_scorer(path: Path) -> MetaScorer:
-    """The meta reward model at `path` (imported only when asked for)."""
-    try:
-        from core.training.meta_rm import MetaRewardModel
-    except ImportError:
-        raise InputError(META_MISSING) from None
-    if not path.exists():
-        raise InputError(f"no meta reward model at {path}; {META_MISSING.split(': ', 1)[1]}")
-    return MetaRewardModel.load(path)
 
 
 @app.command("eval")
@@ -79,6 +62,8 @@ def eval_(
         if meta_model is not None and "meta" not in votings:
             raise fail("--meta-model is for --voting meta (e.g. --voting sum,meta)")
         if "meta" in votings and meta_model is None:
+            from core.service import META_MISSING
+
             raise InputError(META_MISSING.replace(": train", " (--meta-model PATH): train"))
         _evaluate(settings, dataset, ks, votings, meta_model, limit, greedy, out)
 
@@ -96,7 +81,7 @@ def _evaluate(
     from rich.progress import Progress, TaskID
 
     from core.evaluation import parse_ks, render_markdown, write_report
-    from core.service import EvalProgress, build_judge, run_evaluation
+    from core.service import EvalProgress, build_judge, load_meta_model, run_evaluation
     from core.store import open_store
     from core.store.batch import require_dataset
 
@@ -106,7 +91,7 @@ def _evaluate(
         chosen = parse_ks(ks)
     except ValueError as err:
         raise InputError(str(err)) from None
-    scorer = load_meta_scorer(meta_model) if meta_model is not None else None
+    scorer = load_meta_model(meta_model, settings) if meta_model is not None else None
     typer.echo(f"Loading judge '{settings.model}' ...", err=True)
     judge_ = build_judge(settings)
     with Progress(transient=True) as progress:

@@ -13,7 +13,6 @@ from core.config import Settings
 from core.errors import InputError
 
 if TYPE_CHECKING:
-    from core.training.meta_rm import MetaRewardModel
     from core.types import Turn
 
 
@@ -95,7 +94,10 @@ def _judge_one(
         typer.secho(f"warning: {warning_line(index, flags)}", fg=typer.colors.YELLOW, err=True)
     if not as_json:
         typer.echo(f"Loading judge '{settings.model_shown}' ...", err=True)
-    meta = _load_meta(meta_model, settings)  # before the slow judge: fail fast
+    from core.service import load_meta_model
+
+    # before the slow judge: fail fast
+    meta = load_meta_model(meta_model, settings) if meta_model is not None else None
     result = run_judge(query, responses, context=context, settings=settings)
     if meta is None:
         typer.echo(result.model_dump_json(indent=2) if as_json else render_judgement(result))
@@ -109,14 +111,6 @@ def _judge_one(
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         typer.echo(render_judgement(result) + "\n\n" + render_meta_guided(view))
-
-
-def _load_meta(path: Path | None, settings: Settings) -> MetaRewardModel | None:
-    if path is None:
-        return None
-    from core.training.meta_rm import MetaRewardModel
-
-    return MetaRewardModel.load(path, device=settings.resolved_device())
 
 
 def _judge_dataset(settings: Settings, dataset: str, limit: int | None) -> None:

@@ -45,7 +45,11 @@ from core.store.meta_scores import save_meta_scores
 from core.types import JudgeInput, Judgement, Sample, SamplingParams
 
 if TYPE_CHECKING:
+    from core.training.meta_rm import MetaRewardModel
     from core.training.meta_vote import MetaGuidedVote
+
+META_MISSING = ("meta-guided voting needs a meta reward model: train one with "
+                "`grm-studio meta train`")
 
 
 def build_judge(settings: Settings, backend: backends.Backend | None = None) -> Judge:
@@ -290,3 +294,15 @@ def meta_vote(
         judgement, rewards, k_meta=k_meta,
         meta_model=str(meta.path) if meta_model is None else meta_model,
     )
+
+
+def load_meta_model(path: str | Path, settings: Settings) -> MetaRewardModel:
+    """The meta reward model at `path`, on the settings' device: every front loads
+    it here (InputError when there is none, or torch is missing)."""
+    try:
+        from core.training.meta_rm import MetaRewardModel
+    except ImportError:
+        raise InputError(META_MISSING) from None
+    if not Path(path).exists():
+        raise InputError(f"no meta reward model at {path}; {META_MISSING.split(': ', 1)[1]}")
+    return MetaRewardModel.load(Path(path), device=settings.resolved_device())
