@@ -44,17 +44,14 @@ from core.engine import Judge
 from core.estimates import proportion
 from core.labels import ItemLabel, LabelVotes, item_label
 from core.store.importing import content_hash
-from core.training.recipe import held_out
+from core.training.recipe import RecipeConfig, held_out
+from core.training.recipe_rft import preference_files
 from core.types import JudgeInput, Judgement, SamplingParams
 
-PREFS = ROOT.parent / "shared" / "data" / "preferences"
-SOURCES = {
-    "llmbar": [PREFS / "llmbar" / f"LLMBar_{n}.json" for n in (
-        "Natural", "Adversarial_Neighbor", "Adversarial_GPTInst", "Adversarial_GPTOut",
-        "Adversarial_Manual")],
-    "judgebench": sorted((PREFS / "judgebench").glob("*.jsonl")),
-    "hh-rlhf": [PREFS / "hh-rlhf" / "harmless-base_test.jsonl.gz"],
-    "pandalm": [PREFS / "pandalm" / "testset-v1.json"],
+FILES = preference_files(RecipeConfig().preferences_dir)
+SOURCES = {  # LLMBar's Natural and adversarial sets are reported together
+    "llmbar": FILES["llmbar-natural"] + FILES["llmbar-adversarial"],
+    **{source: FILES[source] for source in ("judgebench", "hh-rlhf", "pandalm")},
 }
 
 

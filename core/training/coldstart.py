@@ -25,7 +25,6 @@ record whose prompt would still be too long is skipped with the reason.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import math
 import re
@@ -36,6 +35,7 @@ from typing import Any
 
 from core.store.importing import content_hash
 from core.templates import PRINCIPLES_PREFIX, SCORES_PREFIX, default_template
+from core.training.rft_data import hash_fraction
 from core.types import JudgeInput
 
 TRUNCATION_MARK = "\n[... response cut here for length ...]"
@@ -161,12 +161,6 @@ def _integer_scores(record: CritiqueRecord) -> tuple[int, ...] | None:
     ints = [0, 0]
     ints[record.best], ints[1 - record.best] = winner, max(1, winner - gap)
     return tuple(ints)
-
-
-def hash_fraction(text: str) -> float:
-    """A number in [0, 1) fixed by `text`: the seeded draws of the recipe."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def _unit(key: str, purpose: str) -> float:

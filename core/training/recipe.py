@@ -27,12 +27,11 @@ from core.files import atomic_write
 from core.training.coldstart import (
     ColdStartExample,
     coldstart_examples,
-    hash_fraction,
     read_critiques,
 )
 from core.training.lora_sft import LoraSFTConfig, LoraSFTTrainer, SFTResult
 from core.training.recipe_rft import RFTRound, RFTRoundConfig, RoundResult
-from core.training.rft_data import RFTConfig, split_of
+from core.training.rft_data import RFTConfig, hash_fraction, split_of
 from core.types import JudgeInput
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

@@ -30,10 +30,16 @@ from sqlalchemy import Engine
 from core.config import Settings
 from core.engine import Judge
 from core.errors import InputError
-from core.training.coldstart import hash_fraction
 from core.training.labelled import LabelledItem, labelled_items
 from core.training.lora_sft import LoraSFTConfig, LoraSFTTrainer, SFTResult
-from core.training.rft_data import RFTBuild, RFTConfig, Trajectory, build_rft, split_of
+from core.training.rft_data import (
+    RFTBuild,
+    RFTConfig,
+    Trajectory,
+    build_rft,
+    hash_fraction,
+    split_of,
+)
 from core.training.rft_export import ExportInfo, read_export, write_export
 from core.types import SamplingParams
 
@@ -58,7 +64,7 @@ class RFTRoundConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    items_per_source: int = Field(20, ge=1, description="training pairs drawn per source")
+    items_per_source: int = Field(10, ge=1, description="training pairs drawn per source")
     max_prompt_chars: int = Field(3000, ge=100, description="longer items are not drawn "
                                   "(query, context and responses, in characters)")
     build: RFTConfig = Field(default_factory=RFTConfig, description="sampling and acceptance")

@@ -95,10 +95,16 @@ class RFTBuild:
         ]
 
 
+def hash_fraction(text: str) -> float:
+    """A number in [0, 1) fixed by `text`: every seeded draw of the training data (the
+    split below, the recipe's draws and orders)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_of(content_hash: str, config: RFTConfig) -> Split:
     """train or validation, from the item's content hash (stable across databases)."""
-    digest = hashlib.sha256(f"split:{config.seed}:{content_hash}".encode()).digest()
-    fraction = int.from_bytes(digest[:8], "big") / 2**64
+    fraction = hash_fraction(f"split:{config.seed}:{content_hash}")
     return "validation" if fraction < config.validation_fraction else "train"
 
 
