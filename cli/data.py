@@ -24,10 +24,14 @@ def import_(
     from core.store.importing import import_file
 
     with reported_errors():
-        report = import_file(open_store(load_settings()), file, dataset, shape=shape)
+        settings = load_settings()
+        report = import_file(open_store(settings), file, dataset, shape=shape,
+                             limits=settings.import_limits())
     typer.echo(report.summary())
     for skipped in report.skipped:
         typer.echo(f"  skipped {skipped.reason}")
+    if report.more_skipped:
+        typer.echo(f"  … and {report.more_skipped:,} more skipped records")
 
 
 @app.command()

@@ -20,7 +20,7 @@ from core.errors import InputError, ResponsesFileError
 from core.inputs import parse_score_list, parse_turns, read_responses_file
 from core.store.db import make_engine, upgrade
 from core.store.importing import import_file
-from core.store.schema import Dataset, GroundTruth, Item
+from core.store.schema import Dataset, GroundTruth, ImportRun, Item
 
 GOOD_PAIR = {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"}
 
@@ -165,6 +165,11 @@ def engine(tmp_path_factory):
     engine.dispose()
 
 
+def import_runs(engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(ImportRun))
+
+
 def counts(engine) -> tuple[int, int, int]:
     with engine.connect() as connection:
         return tuple(
@@ -266,12 +271,46 @@ def test_a_wrong_path_or_shape_is_a_clear_error(engine, tmp_path, path, shape, m
     assert counts(engine) == before
 
 
-def test_a_wrong_type_for_a_forced_shape_skips_every_record_by_reason(engine, tmp_path):
+def test_a_wrong_forced_shape_stores_nothing_and_a_retry_with_the_right_one_works(
+    engine, tmp_path
+):
+    """Issue 17 item 7: an import in which every record is skipped used to leave an
+    empty dataset and an import record, so the retry answered 'already imported'."""
     path = tmp_path / "pairs.jsonl"
-    path.write_text(jsonl(GOOD_PAIR, GOOD_PAIR | {"prompt": "again"}))
-    report = import_file(engine, path, "forced", shape="llmbar")
-    assert report.imported == 0
-    assert [s.reason for s in report.skipped] == ["line 1: missing field 'label'", "line 2: missing field 'label'"]
+    path.write_text(jsonl(GOOD_PAIR | {"prompt": "forced 1"}, GOOD_PAIR | {"prompt": "forced 2"}))
+    before = counts(engine), import_runs(engine)
+    with pytest.raises(InputError) as err:
+        import_file(engine, path, "forced", shape="llmbar")
+    assert str(err.value) == (
+        f"nothing in {path} can be imported: all 2 record(s) were skipped (line 1: missing "
+        "field 'label'; line 2: missing field 'label'). Nothing was stored; it was read as "
+        "shape 'llmbar': choose the shape that fits, or leave it to be detected"
+    )
+    assert (counts(engine), import_runs(engine)) == before  # no dataset, no import run
+    report = import_file(engine, path, "forced", shape="chosen_rejected")
+    assert (report.imported, report.already_imported) == (2, False)
+
+
+def test_a_file_of_only_skipped_records_leaves_no_dataset_behind(engine, tmp_path):
+    path = tmp_path / "all-bad.jsonl"
+    path.write_text(jsonl(GOOD_PAIR | {"chosen": 5}, GOOD_PAIR | {"rejected": None}))
+    before = counts(engine), import_runs(engine)
+    with pytest.raises(InputError, match=r"all 2 record\(s\) were skipped .*choose its shape"):
+        import_file(engine, path, "all-bad")
+    assert (counts(engine), import_runs(engine)) == before
+    with engine.connect() as connection:
+        assert connection.scalar(select(Dataset.id).where(Dataset.name == "all-bad")) is None
+
+
+def test_a_file_already_in_the_dataset_imports_as_duplicates_not_as_a_failure(engine, tmp_path):
+    """Adding nothing new is not a failure when the items are there already."""
+    first = tmp_path / "first.jsonl"
+    first.write_text(jsonl(GOOD_PAIR | {"prompt": "dup"}))
+    assert import_file(engine, first, "dups").imported == 1
+    again = tmp_path / "again.jsonl"  # another file (another hash), the same item
+    again.write_text(jsonl(GOOD_PAIR | {"prompt": "dup"}, GOOD_PAIR | {"prompt": "dup"}))
+    report = import_file(engine, again, "dups")
+    assert (report.imported, report.duplicates) == (0, 2)
 
 
 @pytest.mark.parametrize("text", UNICODE_EDGES)

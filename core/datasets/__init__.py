@@ -28,6 +28,8 @@ records before the break are yielded, then one `Skipped` naming where it broke;
 if nothing at all can be read, InputError is raised instead. The file type,
 the shape and the first record are checked when `read_dataset` is called, so
 those errors raise at once; the rest is read as the iterator is consumed.
+Memory stays bounded: a file past its `ReadLimits` (decompressed size, one
+line or JSON record) raises InputError naming the limit when reading reaches it.
 """
 
 from __future__ import annotations
@@ -37,21 +39,25 @@ from itertools import chain
 from pathlib import Path
 
 from core.datasets.fields import RawRecord, describe
+from core.datasets.limits import ReadLimits
 from core.datasets.records import Skipped, SourceItem, SourceLabel
 from core.datasets.shapes import SHAPE_NAMES, SHAPES, Shape, detect_shape, shape_named
 from core.datasets.sources import read_raw
 from core.errors import InputError
 
-__all__ = ["SHAPE_NAMES", "Skipped", "SourceItem", "SourceLabel", "read_dataset"]
+__all__ = ["SHAPE_NAMES", "ReadLimits", "Skipped", "SourceItem", "SourceLabel", "read_dataset"]
 
 MAX_LEADING_SKIPS = 100  # unreadable records before the first good one: a wrong file
 
 
-def read_dataset(path: Path, shape: str | None = None) -> Iterator[SourceItem | Skipped]:
-    """The items and skipped records of a dataset file, in file order (streamed)."""
+def read_dataset(
+    path: Path, shape: str | None = None, limits: ReadLimits | None = None
+) -> Iterator[SourceItem | Skipped]:
+    """The items and skipped records of a dataset file, in file order (streamed),
+    read within `limits` (default: `ReadLimits()`)."""
     path = Path(path)
     forced = shape_named(shape) if shape is not None else None
-    raw = read_raw(path)
+    raw = read_raw(path, limits)
     leading: list[Skipped] = []
     try:
         first = _first_record(path, raw, leading)

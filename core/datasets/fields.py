@@ -19,6 +19,7 @@ from core.types import Turn
 
 _ROLES = ("system", "user", "assistant")
 MAX_ID_CHARS = 200  # the store's width for an item's id and category
+MAX_DIGITS = 18  # an integer field written as text: ASCII digits, fits in 64 bits
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -58,8 +59,8 @@ def shown(value: Any) -> str:
     """The value as JSON, cut short, for 'got ...' in messages."""
     try:
         text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
+    except (TypeError, ValueError, RecursionError):
+        return describe(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -113,8 +114,9 @@ def integer(rec: RawRecord, key: str) -> int:
     if not has(rec, key):
         raise RecordError(f"missing field '{key}'")
     value = rec.data[key]
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    digits = value.strip().removeprefix("-") if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS:
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -145,6 +147,8 @@ def json_list(rec: RawRecord, key: str) -> list[Any]:
             value = json.loads(value)
         except json.JSONDecodeError as err:
             raise RecordError(f"'{key}' must be a JSON list in the cell ({err.msg})") from err
+        except (ValueError, RecursionError):  # an integer too long, nesting too deep
+            raise RecordError(f"'{key}' must be a JSON list in the cell") from None
     if not isinstance(value, list):
         raise RecordError(f"'{key}' must be a list, got {describe(value)}")
     return value

@@ -53,6 +53,9 @@ class Shape:
             item = self.read(rec)
         except RecordError as err:
             return Skipped(rec.number, f"{rec.where}: {err}")
+        problem = _unstorable_text(item)  # text decoded from a cell: a JSON list in CSV
+        if problem is not None:
+            return Skipped(rec.number, f"{rec.where}: {problem}")
         duplicate = _first_duplicate(item.responses)
         if duplicate is not None:
             i, j = duplicate
@@ -76,6 +79,22 @@ def _unstorable_field(data: dict[str, object]) -> str | None:
                 stack.extend(current.values())
             elif isinstance(current, list):
                 stack.extend(current)
+    return None
+
+
+def _unstorable_text(item: SourceItem) -> str | None:
+    """Why one of the item's texts cannot be stored, naming it; None if all can."""
+    texts = [
+        ("the query", item.query),
+        *((f"response {i}", text) for i, text in enumerate(item.responses, start=1)),
+        *((f"context turn {i}", turn.content) for i, turn in enumerate(item.context, start=1)),
+        ("the id", item.external_id or ""),
+        ("the category", item.category or ""),
+    ]
+    for name, text in texts:
+        problem = f.unstorable(text)
+        if problem is not None:
+            return f"{name} contains {problem}; fix or remove it in the file"
     return None
 
 

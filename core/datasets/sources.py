@@ -1,19 +1,21 @@
 """Streaming the raw records of a file: JSONL line by line, a JSON array record by
 record (ijson), CSV row by row; gzip is recognised by its magic bytes.
 
-Nothing here reads a whole file into memory. A bad line or row becomes a
-`Skipped` and reading goes on; where the file itself breaks (a JSON array cut
-off, a corrupt gzip stream) a last `Skipped` names where, and reading stops.
+Nothing here reads a whole file into memory, nor a whole line: every read is
+bounded by `ReadLimits`, and a file past them (in all, once decompressed; one
+line; one JSON record) is refused with InputError naming the limit. A bad line
+or row becomes a `Skipped` and reading goes on; where the file itself breaks
+(a JSON array cut off, a corrupt gzip stream) a last `Skipped` names where,
+and reading stops.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import zlib
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +24,8 @@ from typing import IO, cast
 import ijson
 
 from core.datasets.fields import RawRecord
+from core.datasets.json_values import MAX_DEPTH, TOO_DEEP, json_values
+from core.datasets.limits import ReadLimits, shown_size
 from core.datasets.records import Skipped
 from core.errors import InputError
 
@@ -42,23 +46,86 @@ def source_name(path: Path) -> str:
     return name
 
 
-def read_raw(path: Path) -> Generator[RawRecord | Skipped, None, None]:
+def read_raw(
+    path: Path, limits: ReadLimits | None = None
+) -> Generator[RawRecord | Skipped, None, None]:
     """The raw records of `path`, in order. Raises InputError (on the first
-    `next`) when the file cannot be opened, is empty or of an unknown kind."""
+    `next`) when the file cannot be opened, is empty or of an unknown kind, and
+    (when reading reaches it) where the file goes past `limits`."""
+    limits = limits or ReadLimits()
     with ExitStack() as stack:
-        stream = stack.enter_context(_open(path))
+        stream = _Bounded(stack.enter_context(_open(path)), path, limits.max_bytes)
         first = _first_byte(path, stream)
         kind = _kind(path, first)
         source = source_name(path)
         unit = "line"
         if kind == "json" or (kind == "jsonl" and first == b"["):  # an array named .jsonl too
-            records, unit = _json_records(stream, first, source), "record"
-        elif kind == "jsonl":
-            records = _jsonl_records(stream, source)
+            records = _json_records(stream, first, source, limits.max_line_bytes)
+            unit = "record"
         else:
-            text = stack.enter_context(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-            records = _csv_records(text, "\t" if kind == "tsv" else ",", source)
+            lines = _lines(stream, limits.max_line_bytes)
+            if kind == "jsonl":
+                records = _jsonl_records(lines, source)
+            else:
+                records = _csv_records(lines, "\t" if kind == "tsv" else ",", source)
         yield from _until_broken(records, unit)
+
+
+class _RecordTooLong(Exception):
+    """Raised by `_Bounded.read` inside ijson; `_json_records` names the record."""
+
+
+class _Bounded:
+    """A binary stream that refuses (InputError) to read past `max_bytes` in all,
+    and (`_RecordTooLong`) past `span_limit` bytes since `start_span()`."""
+
+    def __init__(self, inner: IO[bytes], path: Path, max_bytes: int) -> None:
+        self._inner, self.path, self._max = inner, path, max_bytes
+        self.count = 0  # bytes read so far
+        self.span_limit: int | None = None
+        self._span_start = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.span_limit is not None and self.count - self._span_start > self.span_limit:
+            raise _RecordTooLong
+        room = self._max - self.count + 1  # one byte more than allowed shows the excess
+        data = self._inner.read(room if size is None or size < 0 else min(size, room))
+        return self._counted(data)
+
+    def readline(self, size: int) -> bytes:
+        return self._counted(self._inner.readline(min(size, self._max - self.count + 1)))
+
+    def rewind(self, offset: int) -> None:
+        self._inner.seek(offset)
+        self.count = offset
+
+    def start_span(self) -> None:
+        self._span_start = self.count
+
+    def _counted(self, data: bytes) -> bytes:
+        self.count += len(data)
+        if self.count > self._max:
+            raise InputError(
+                f"{self.path} holds more than {shown_size(self._max)} of data (decompressed), "
+                "the most an import reads; split the file, or raise "
+                "GRM_STUDIO_IMPORT_MAX_BYTES"
+            )
+        return data
+
+
+def _lines(stream: _Bounded, max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, bytes with the line end) of each line, reading no line
+    past `max_line_bytes` (InputError naming the line instead)."""
+    number = 0
+    while line := stream.readline(max_line_bytes + 1):
+        number += 1
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            raise InputError(
+                f"{stream.path}: line {number} is longer than {shown_size(max_line_bytes)}, "
+                "the most one line may hold; split the record, or raise "
+                "GRM_STUDIO_IMPORT_MAX_LINE_BYTES"
+            )
+        yield number, line
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -76,7 +143,7 @@ def _open(path: Path) -> IO[bytes]:
         raise InputError(f"cannot read {path}: {err.strerror or err}") from err
 
 
-def _first_byte(path: Path, stream: IO[bytes]) -> bytes:
+def _first_byte(path: Path, stream: _Bounded) -> bytes:
     """The first byte that is not blank; leaves the stream at its start, past a
     UTF-8 byte order mark if there is one."""
     start = True
@@ -85,7 +152,7 @@ def _first_byte(path: Path, stream: IO[bytes]) -> bytes:
             if start:
                 bom, chunk, start = chunk.startswith(_BOM), chunk.removeprefix(_BOM), False
             if stripped := chunk.lstrip(_BLANK):
-                stream.seek(len(_BOM) if bom else 0)
+                stream.rewind(len(_BOM) if bom else 0)
                 return stripped[:1]
     except (OSError, EOFError, zlib.error) as err:
         raise InputError(f"cannot read {path}: {err}") from err
@@ -105,8 +172,10 @@ def _kind(path: Path, first: bytes) -> str:
     )
 
 
-def _jsonl_records(stream: IO[bytes], source: str) -> Iterator[RawRecord | Skipped]:
-    for number, raw in enumerate(stream, start=1):
+def _jsonl_records(
+    lines: Iterator[tuple[int, bytes]], source: str
+) -> Iterator[RawRecord | Skipped]:
+    for number, raw in lines:
         if not raw.strip():
             continue
         try:
@@ -116,21 +185,40 @@ def _jsonl_records(stream: IO[bytes], source: str) -> Iterator[RawRecord | Skipp
         except json.JSONDecodeError as err:
             reason = f"invalid JSON ({err.msg} at column {err.colno})"
             yield Skipped(number, f"line {number}: {reason}")
+        except ValueError:  # an integer of more digits than Python converts
+            yield Skipped(number, f"line {number}: invalid JSON (a number too long to read)")
+        except RecursionError:
+            yield Skipped(number, f"line {number}: JSON nested too deeply to read")
         else:
             yield RawRecord(number, f"line {number}", value, source=source)
 
 
 def _json_records(
-    stream: IO[bytes], first: bytes, source: str
+    stream: _Bounded, first: bytes, source: str, max_record_bytes: int
 ) -> Iterator[RawRecord | Skipped]:
-    """Items of a top-level array; or, for a file of objects, each top-level value."""
-    prefix, several = ("item", False) if first == b"[" else ("", True)
+    """Items of a top-level array; or, for a file of objects, each top-level value.
+    A record longer than `max_record_bytes` is refused (InputError) while it is
+    read; the check runs before each read of the parser's buffer (an eighth of
+    the limit, at most 64 KiB), so a record up to two buffers longer may pass."""
     number = 0
+    stream.span_limit = max_record_bytes
+    stream.start_span()
+    buffer = min(max(max_record_bytes // 8, 1024), 1 << 16)
     try:
-        for value in ijson.items(stream, prefix, use_float=True, multiple_values=several):
+        for value in json_values(cast("IO[bytes]", stream), array=first == b"[", buf_size=buffer):
             number += 1
-            yield RawRecord(number, f"record {number}", value, source=source)
-    except ijson.JSONError as err:
+            if value is TOO_DEEP:
+                reason = f"nested more than {MAX_DEPTH} lists or objects deep"
+                yield Skipped(number, f"record {number}: {reason}")
+            else:
+                yield RawRecord(number, f"record {number}", value, source=source)
+            stream.start_span()
+    except _RecordTooLong:
+        raise InputError(
+            f"{stream.path}: record {number + 1} is longer than {shown_size(max_record_bytes)}, "
+            "the most one record may hold; split it, or raise GRM_STUDIO_IMPORT_MAX_LINE_BYTES"
+        ) from None
+    except (ijson.JSONError, ValueError) as err:  # ValueError: an integer too long to convert
         number += 1
         yield Skipped(
             number, f"record {number}: invalid JSON, reading stopped here ({_ijson_message(err)})"
@@ -149,8 +237,11 @@ def _ijson_message(err: Exception) -> str:
 
 
 def _csv_records(
-    text: Iterable[str], delimiter: str, source: str
+    lines: Iterator[tuple[int, bytes]], delimiter: str, source: str
 ) -> Iterator[RawRecord | Skipped]:
+    text = (  # split at \r too, as csv expects; a bad byte ends reading there
+        part.decode("utf-8") for _, line in lines for part in line.splitlines(keepends=True)
+    )
     reader = csv.reader(text, delimiter=delimiter)
     header = [name.strip() for name in next(reader, [])]
     previous = reader.line_num
