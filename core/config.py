@@ -9,11 +9,13 @@ nothing reads the environment anywhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.datasets.limits import ReadLimits
+from core.origins import listed_origins, listed_proxies
 from core.types import SamplingParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,21 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "grm-studio",
         description="converted GGUF models and other rebuildable files",
     )
+    import_max_bytes: int = Field(
+        ReadLimits.max_bytes, ge=1,
+        description="the most bytes an imported dataset file may hold once decompressed "
+        "(default 512 MiB); a larger one is refused, so that memory stays bounded",
+    )
+    import_max_line_bytes: int = Field(
+        ReadLimits.max_line_bytes, ge=1,
+        description="the most bytes one line (JSONL, CSV) or one record (JSON) of an imported "
+        "file may hold (default 16 MiB); a file with a longer one is refused",
+    )
+    upload_max_mb: int = Field(
+        256, ge=1, le=1 << 20,
+        description="the largest file the web app accepts as an upload, in MiB (an upload "
+        "past it is answered 413); a .gz upload is then also bounded by import_max_bytes",
+    )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
@@ -103,6 +120,11 @@ class Settings(BaseSettings):
     rescue: bool | None = Field(
         None, description="score rescue; None means on for the embedded model, off otherwise"
     )
+    reward_sample_rate: float = Field(
+        1.0, ge=0.0, le=1.0,
+        description="reward server: the share of served requests whose judgements are saved "
+        "(tagged with run and step); chosen by request id, 1.0: every one",
+    )
 
     demo_file: Path | None = Field(
         PROJECT_ROOT / "data" / "demo" / "llmbar-natural.json",
@@ -120,9 +142,49 @@ class Settings(BaseSettings):
         description="demo mode for stakeholders: no sign-in, everything can be seen, "
         "nothing can be written",
     )
+    demo_max_k: int = Field(
+        4, ge=1, le=256, description="read-only demo: the most samples one judgement may ask for"
+    )
+    demo_max_new_tokens: int = Field(
+        384, ge=1, le=32768,
+        description="read-only demo: the most tokens one sample may generate (max_new_tokens, "
+        "if lower, still applies)",
+    )
+    demo_judgements_per_visitor: int = Field(
+        1, ge=1, le=64,
+        description="read-only demo: judgements one visitor (client address) may run at once; "
+        "another is refused with 'busy, try again in a moment'",
+    )
+    demo_judgements_at_once: int = Field(
+        2, ge=1, le=256,
+        description="read-only demo: judgements all visitors together may run at once; "
+        "another is refused with 'busy, try again in a moment'",
+    )
     session_hours: float = Field(
         12.0, gt=0.0, le=24 * 30, description="a web sign-in ends this long after it starts"
     )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="other web origins (https://tools.example.org, comma-separated) whose "
+        "pages may call the studio with its users' sign-in: they get credentialed CORS and "
+        "may send writes; the studio's own origin always may, every other is refused",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="addresses or networks of reverse proxies (comma-separated, e.g. "
+        "127.0.0.1 or 10.0.0.0/8) whose X-Forwarded-For/-Proto headers are believed; "
+        "default none: the connecting address is the client's",
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        return listed_origins(value) if isinstance(value, str | list | tuple) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        return listed_proxies(value) if isinstance(value, str | list | tuple) else value
 
     def sampling(self, **overrides: float | None) -> SamplingParams:
         """The sampling parameters these settings give, with the non-None overrides."""
@@ -135,6 +197,11 @@ class Settings(BaseSettings):
         }
         values.update({name: v for name, v in overrides.items() if v is not None})
         return SamplingParams(**values)
+
+    def import_limits(self) -> ReadLimits:
+        """How much of a dataset file an import reads before refusing it."""
+        return ReadLimits(max_bytes=self.import_max_bytes,
+                          max_line_bytes=self.import_max_line_bytes)
 
     @property
     def model_shown(self) -> str:
@@ -149,11 +216,19 @@ class Settings(BaseSettings):
 
     @property
     def rescue_enabled(self) -> bool:
-        return self.model in BUILT_IN_MODELS if self.rescue is None else self.rescue
+        return self._studio_made if self.rescue is None else self.rescue
 
     @property
     def prefill_enabled(self) -> bool:
-        return self.model in BUILT_IN_MODELS if self.prefill is None else self.prefill
+        return self._studio_made if self.prefill is None else self.prefill
+
+    @property
+    def _studio_made(self) -> bool:
+        """The built-in judges, and a recipe stage's adapter (loaded by its directory),
+        get score rescue and prefill by default."""
+        from core.backends.studio_judge import is_adapter_dir
+
+        return self.model in BUILT_IN_MODELS or is_adapter_dir(Path(self.model).expanduser())
 
     def resolved_device(self) -> str:
         if self.device != "auto":

@@ -34,12 +34,23 @@ class BackendError(GRMStudioError):
     """A model backend could not be loaded or failed to generate."""
 
 
+class JudgingStopped(GRMStudioError):
+    """Judging ended at a stop request, between two generation steps (`core.progress.Watch`):
+    nothing of the judgements in flight is kept; what was saved before stays saved."""
+
+
 class ConfigError(GRMStudioError):
     """A setting has a value GRM Studio cannot use."""
 
 
 class NotAllowedError(GRMStudioError):
     """The signed-in account's role does not allow this action (or nobody is signed in)."""
+
+
+class BusyError(GRMStudioError):
+    """Refused for now, not for good: as much of this work is running as may run at
+    once (the read-only demo's judging limits); the same request can be tried again
+    in a moment."""
 
 
 class StoreUnavailableError(GRMStudioError):

@@ -103,6 +103,16 @@ def _check_text(path: Path, text: str, where: str) -> str:
     return text
 
 
+def clean_text(text: str, where: str) -> str:
+    """`text` as given, or InputError naming `where` when it holds what no database
+    stores (a NUL, a lone UTF-16 surrogate): the one rule for text a user types or
+    sends to be stored, the same as the importer's (`unstorable`)."""
+    problem = unstorable(text)
+    if problem is not None:
+        raise InputError(f"{where} contains {problem}; remove it")
+    return text
+
+
 _ROLE_PREFIXES = {"user:": "user", "assistant:": "assistant", "system:": "system"}
 
 

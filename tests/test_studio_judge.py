@@ -57,6 +57,19 @@ def test_a_missing_adapter_or_manifest_says_what_to_do(tmp_path):
         verify_adapter(adapter, base)
 
 
+def test_a_recipe_stage_adapter_is_judged_like_the_built_in_judge(tmp_path):
+    """Named by its directory (`--model data/recipe/rft1/adapter`), a stage's adapter
+    gets the studio judge's prefill and score rescue; another directory does not."""
+    from core.config import Settings
+
+    adapter, _ = fake_adapter(tmp_path)
+    assert Settings(model=str(adapter)).prefill_enabled
+    assert Settings(model=str(adapter)).rescue_enabled
+    (adapter / "manifest.json").unlink()
+    assert not Settings(model=str(adapter)).prefill_enabled
+    assert not Settings(model=str(adapter), rescue=None).rescue_enabled
+
+
 shipped = pytest.mark.skipif(not (SHIPPED_DIR / ADAPTER_WEIGHTS).is_file(),
                              reason="no shipped adapter in models/grm-studio-judge")
 

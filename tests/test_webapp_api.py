@@ -66,7 +66,7 @@ def test_the_api_refuses_viewers_strangers_and_bad_input(app):
         ({"item_id": item, "best": 5}, 400, "best must name one of the 2 responses"),
         ({"item_id": 99999, "best": 0}, 400, "no item with id 99999"),
         ({"item_id": item, "best": 0, "corrected_scores": [1]}, 400, "one integer per response"),
-        ({"item_id": item, "best": 0, "annotator": "vic"}, 422, "extra"),
+        ({"item_id": item, "best": 0, "annotator": "vic"}, 422, "Extra inputs"),
         ({"item_id": "1; DROP TABLE item", "best": 0}, 422, "integer"),
         ({"item_id": item, "best": 0, "note": "x" * 20_001}, 422, "at most 20000"),
     ]

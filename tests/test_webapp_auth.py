@@ -122,31 +122,20 @@ def test_too_many_failures_from_one_address_lock_every_name_there(tmp_path):
 
 
 def test_behind_a_local_tls_proxy_the_session_cookie_is_secure(tmp_path):
-    """Served as `grm-studio serve` serves it (uvicorn, which trusts forwarded
-    headers from 127.0.0.1): a proxy that ends TLS says so, and the cookie is Secure."""
-    import socket
-    import threading
-    import time
-
+    """Served as `grm-studio serve` serves it (uvicorn with `proxy_options`): a
+    proxy that ends TLS says so, and the cookie is Secure, once that proxy's
+    address is in GRM_STUDIO_TRUSTED_PROXIES; from anyone else the header is ignored."""
     import httpx
-    import uvicorn
+
+    from tests.served_studio import serving
+    from webapp.security import proxy_options
 
     client, _ = client_for(tmp_path)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        url, form = f"http://127.0.0.1:{port}/login", {"name": "kim", "password": "kim-password"}
-        plain = httpx.post(url, data=form).headers["set-cookie"]
-        proxied = httpx.post(url, data=form, headers={"X-Forwarded-Proto": "https"})
-        assert "Secure" not in plain and "Secure" in proxied.headers["set-cookie"]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    form, https = {"name": "kim", "password": "kim-password"}, {"X-Forwarded-Proto": "https"}
+    with serving(client.app, **proxy_options(Settings())) as url:
+        assert "Secure" not in httpx.post(f"{url}/login", data=form).headers["set-cookie"]
+        ignored = httpx.post(f"{url}/login", data=form, headers=https)
+        assert "Secure" not in ignored.headers["set-cookie"]
+    with serving(client.app, **proxy_options(Settings(trusted_proxies="127.0.0.1"))) as url:
+        proxied = httpx.post(f"{url}/login", data=form, headers=https)
+        assert "Secure" in proxied.headers["set-cookie"]

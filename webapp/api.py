@@ -6,6 +6,11 @@ core functions as the Annotate tab; the handlers only translate.
     GET  /api/v1/queues/{queue}/next         the next item for me in a queue
     POST /api/v1/labels                      label an item (201)
     POST /api/v1/labels/{label_id}/undo      undo one of my labels
+
+Every bad input is a 4xx answer `{"error": "..."}` that says what was wrong
+(422: the body or a parameter has the wrong shape; 400: the store refuses it,
+e.g. an unknown item or judgement, a NUL or lone surrogate in a text; 413: a
+body over MAX_BODY bytes); no message carries SQL, a stack or the input back.
 """
 
 from __future__ import annotations
@@ -13,21 +18,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import InputError, NotAllowedError, StoreUnavailableError
+from core.inputs import clean_text
 from core.store.accounts import Account, Action
 from core.store.labels import Label, add_label, undo_label
 from core.store.queues import next_in_queue
 from webapp.studio import Studio
 
 TEXT = 20_000  # characters in a correction or note
+MAX_BODY = 1_000_000  # bytes in a request body
+NAME = 200  # characters in a queue or dataset name
+RowId = Annotated[int, Field(ge=1, lt=2**63)]  # what an id column holds
 
 
 class LabelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A label as a script sends it: JSON types exactly (no "1" for 1), no other fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     item_id: int = Field(ge=1, lt=2**63)
     best: int | None = Field(description="0-based index of the best response; null: a tie")
@@ -65,11 +80,14 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
     @router.get("/queues/{queue}/next", response_model=None)
     def next_item(
         request: Request,
-        queue: str,
-        dataset: str | None = None,
-        exclude: Annotated[list[int] | None, Query(max_length=1000)] = None,
+        queue: Annotated[str, Path(max_length=NAME)],
+        dataset: Annotated[str | None, Query(max_length=NAME)] = None,
+        exclude: Annotated[list[RowId] | None, Query(max_length=1000)] = None,
     ) -> dict[str, Any] | Response:
         account = signed_in(request)
+        clean_text(queue, "the queue")
+        if dataset is not None:
+            clean_text(dataset, "the dataset")
         head = next_in_queue(studio.engine, queue, annotator=account.name, dataset=dataset,
                              exclude=exclude or (), blind=True)
         if (view := head.view) is None:
@@ -90,7 +108,7 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
         return _label_json(label)
 
     @router.post("/labels/{label_id}/undo")
-    def undo(request: Request, label_id: int) -> dict[str, Any]:
+    def undo(request: Request, label_id: Annotated[int, Path(ge=1, lt=2**63)]) -> dict[str, Any]:
         account = signed_in(request, Action.LABEL)
         return {"restored": _label_json(undo_label(studio.engine, label_id, annotator=account.name))}
 
@@ -98,6 +116,10 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
     app.add_exception_handler(NotAllowedError, _status(403, studio))
     app.add_exception_handler(InputError, _status(400, studio))
     app.add_exception_handler(StoreUnavailableError, _status(503, studio))
+    app.add_exception_handler(RequestValidationError, _bad_shape)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(BoundedBody)
 
 
 def _status(code: int, studio: Studio) -> Callable[[Request, Exception], Response]:
@@ -106,3 +128,60 @@ def _status(code: int, studio: Studio) -> Callable[[Request, Exception], Respons
         return JSONResponse({"error": str(error)}, status_code=401 if signed_out else code)
 
     return handle
+
+
+def _bad_shape(request: Request, error: Exception) -> Response:
+    """422 naming each wrong field and what it should be, never echoing the input."""
+    problems = error.errors() if isinstance(error, RequestValidationError) else []
+    parts = []
+    for problem in problems[:5]:
+        where = ".".join(_shown(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path"))
+        if problem.get("type") == "string_unicode":  # what `clean_text` says of stored text
+            parts.append(f"{where or 'the body'} contains a lone UTF-16 surrogate or other text "
+                         "that is not valid Unicode; remove it")
+        else:
+            parts.append(f"{where or 'body'}: {problem.get('msg', 'invalid')}")
+    message = "; ".join(parts) or "the request is not what this route takes"
+    return JSONResponse({"error": message}, status_code=422)
+
+
+def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's own refusals (a body it cannot parse, 404, 405) in the same shape."""
+    if not isinstance(error, HTTPException):
+        raise error
+    return JSONResponse({"error": str(error.detail)}, status_code=error.status_code,
+                        headers=error.headers)
+
+
+def _shown(part: object) -> str:
+    """A field name from the request (an unknown key is the sender's text): short,
+    and only what can be written as UTF-8."""
+    text = str(part)[:40]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _unexpected(request: Request, error: Exception) -> Response:
+    """A bug: only this sentence goes back (the server logs the stack)."""
+    return JSONResponse(
+        {"error": "the server failed on this request; its log has the details"}, status_code=500)
+
+
+class BoundedBody:
+    """ASGI middleware: a JSON API body over MAX_BODY bytes (or of unstated length)
+    is refused before it is read."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/api/") -> None:
+        self.app, self.prefix = app, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            headers = Headers(scope=scope)
+            length = headers.get("content-length")
+            chunked = length is None and "transfer-encoding" in headers
+            if chunked or (length is not None and (not length.isdigit() or int(length) > MAX_BODY)):
+                answer = JSONResponse(
+                    {"error": f"a request body has at most {MAX_BODY:,} bytes and says its length"},
+                    status_code=413)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

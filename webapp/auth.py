@@ -5,16 +5,14 @@ Every page and every Gradio API route asks `signed_in_name` first (Gradio's
 asks `Studio.require(request, action)`, which reads the session and the role
 afresh from the store, so a direct API call meets the same rules as the page
 and an expired or signed-out session stops working at once. In read-only
-demo mode nobody signs in and nothing is written. Repeated wrong passwords
-for one name, or from one address, are refused for a while (`SignInThrottle`).
+demo mode there is no sign-in at all (/login refuses) and nothing is written.
+Password checks are counted before they run and capped (`webapp.throttle`);
+writes from other sites' pages are refused (`webapp.security`).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from html import escape
 from urllib.parse import quote
@@ -24,9 +22,16 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.store.accounts import authenticate
+from core.errors import InputError
+from core.inputs import clean_text
+from core.store.accounts import Account, authenticate
 from core.store.sessions import end_session, start_session
+from webapp.security import install_origin_policy
 from webapp.studio import SESSION_COOKIE, Studio
+from webapp.throttle import Attempt, Refusal, SignInThrottle
+
+DEVICE_COOKIE = "grm_studio_device"  # a browser that has signed in before (webapp.throttle)
+NAME_CHARS, PASSWORD_CHARS = 200, 4096  # a longer name or password is wrong, unchecked
 
 LOGIN_CSS = """
 body { font-family: system-ui, sans-serif; background: #f5f7f8; display: flex;
@@ -66,6 +71,17 @@ def login_page(next_url: str = "/", error: str = "") -> str:
 </form></body></html>"""
 
 
+NO_SIGN_IN_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>GRM Studio</title><style>{LOGIN_CSS}</style></head><body><form action="/">
+<h2>GRM Studio</h2><p id="login-error" class="error">This is the read-only demo: nobody
+signs in here.</p><button type="submit">Open the demo</button></form></body></html>"""
+
+LOGOUT_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Sign out · GRM Studio</title><style>{LOGIN_CSS}</style></head><body>
+<form method="post" action="/logout"><h2>GRM Studio</h2>
+<button id="logout-confirm" type="submit">Sign out</button></form></body></html>"""
+
+
 def signed_in_name(studio: Studio) -> Callable[[Request], str | None]:
     """Gradio's `auth_dependency`: the signed-in name, or None (no access)."""
 
@@ -76,62 +92,11 @@ def signed_in_name(studio: Studio) -> Callable[[Request], str | None]:
     return name
 
 
-class SignInThrottle:
-    """Failed sign-ins counted per account name and per client address over a
-    sliding window: past the limit, that name (or address) is refused without a
-    password check until its oldest failure leaves the window. A right password
-    clears the name's count. Kept in memory: a restart forgets it."""
-
-    def __init__(self, *, per_name: int = 5, per_address: int = 20, window_s: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._limits = {"name": per_name, "address": per_address}
-        self._window, self._clock = window_s, clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def keys(name: str, address: str) -> tuple[tuple[str, str], ...]:
-        return ("name", name.strip().casefold()), ("address", address)
-
-    def wait_s(self, keys: tuple[tuple[str, str], ...]) -> float:
-        """Seconds before these keys may try again (0: now)."""
-        now = self._clock()
-        with self._lock:
-            waits = [0.0]
-            for key in keys:
-                failures = self._recent(key, now)
-                if len(failures) >= self._limits[key[0]]:
-                    waits.append(failures[0] + self._window - now)
-            return max(waits)
-
-    def failed(self, keys: tuple[tuple[str, str], ...]) -> None:
-        now = self._clock()
-        with self._lock:
-            if len(self._failures) > 10_000:  # names sprayed at random: drop the expired
-                for key in list(self._failures):
-                    self._recent(key, now)
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-
-    def succeeded(self, keys: tuple[tuple[str, str], ...]) -> None:
-        with self._lock:
-            for key in keys:
-                if key[0] == "name":
-                    self._failures.pop(key, None)
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self._window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-        return failures
-
-
 def add_sign_in_routes(
     app: FastAPI, studio: Studio, throttle: SignInThrottle | None = None
 ) -> None:
-    """GET/POST /login, POST /logout, and a redirect to /login for signed-out pages."""
+    """GET/POST /login, GET/POST /logout, and a redirect to /login for signed-out
+    pages. The read-only demo has no sign-in: /login signs nobody in."""
     hours = studio.settings.session_hours
     throttle = throttle or SignInThrottle()
 
@@ -142,27 +107,37 @@ def add_sign_in_routes(
         return HTMLResponse(login_page(next))
 
     @app.post("/login")
-    def login(
+    async def login(
         request: Request, name: str = Form(""), password: str = Form(""), next: str = Form("/")
     ) -> Response:
-        keys = throttle.keys(name, request.client.host if request.client else "")
-        if wait := throttle.wait_s(keys):
-            minutes = math.ceil(wait / 60)
-            return HTMLResponse(
-                login_page(next, f"too many failed sign-ins; try again in {minutes} min"),
-                status_code=429, headers={"Retry-After": str(math.ceil(wait))})
-        account = authenticate(studio.engine, name, password)
-        if account is None:
-            throttle.failed(keys)
+        if studio.settings.read_only:
+            return HTMLResponse(NO_SIGN_IN_PAGE, status_code=403)
+        if not _could_be_an_account(name, password):
             return HTMLResponse(login_page(next, "wrong name or password"), status_code=401)
-        throttle.succeeded(keys)
-        token = start_session(studio.engine, account, hours)
+        device = request.cookies.get(DEVICE_COOKIE)
+        attempt = await throttle.enter(name, request.client.host if request.client else "", device)
+        if isinstance(attempt, Refusal):
+            return _refused(next, attempt)
+        account = await _check_password(studio, throttle, attempt, name, password)
+        if account is None:
+            return HTMLResponse(login_page(next, "wrong name or password"), status_code=401)
+        device = throttle.succeeded(attempt, device)
+        token = await run_in_threadpool(start_session, studio.engine, account, hours)
         response = RedirectResponse(safe_next(next), status_code=303)
+        secure = request.url.scheme == "https"
         response.set_cookie(
             SESSION_COOKIE, token, max_age=int(hours * 3600), httponly=True, samesite="lax",
-            secure=request.url.scheme == "https", path="/",
+            secure=secure, path="/",
         )
+        response.set_cookie(DEVICE_COOKIE, device, max_age=int(throttle.device_s), httponly=True,
+                            samesite="strict", secure=secure, path="/login")
         return response
+
+    @app.get("/logout", response_class=HTMLResponse)
+    def logout_page() -> Response:
+        """Gradio's own GET /logout would clear only Gradio's cookies and leave the
+        session valid; signing out changes state, so it takes this page's POST."""
+        return HTMLResponse(LOGOUT_PAGE)
 
     @app.post("/logout")
     def logout(request: Request) -> Response:
@@ -178,6 +153,40 @@ def add_sign_in_routes(
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         return await call_next(request)
+
+
+def _could_be_an_account(name: str, password: str) -> bool:
+    """False for what no account has (over-long, NUL, lone surrogates): such a
+    sign-in is wrong without a password check."""
+    try:
+        clean_text(name, "the name")
+    except InputError:
+        return False
+    return len(name) <= NAME_CHARS and len(password) <= PASSWORD_CHARS
+
+
+async def _check_password(
+    studio: Studio, throttle: SignInThrottle, attempt: Attempt, name: str, password: str
+) -> Account | None:
+    """The account if `password` is right; the throttle hears how it went."""
+    try:
+        account = await run_in_threadpool(authenticate, studio.engine, name, password)
+    except BaseException:
+        throttle.abandoned(attempt)
+        raise
+    if account is None:
+        throttle.failed(attempt)
+    return account
+
+
+def _refused(next_url: str, refusal: Refusal) -> Response:
+    if refusal.busy:
+        message, status = "the server is busy signing others in; try again in a moment", 503
+    else:
+        minutes = math.ceil(refusal.wait_s / 60)
+        message, status = f"too many failed sign-ins; try again in {minutes} min", 429
+    return HTMLResponse(login_page(next_url, message), status_code=status,
+                        headers={"Retry-After": str(math.ceil(refusal.wait_s))})
 
 
 def account_banner(studio: Studio, request: gr.Request) -> str:
@@ -202,10 +211,14 @@ def server_app(
 ) -> FastAPI:
     """The FastAPI app that serves `blocks` behind sign-in (or read-only, no sign-in)."""
     from webapp.api import add_label_api
+    from webapp.uploads import UploadsOnly
 
     app = FastAPI(title="GRM Studio", docs_url=None, redoc_url=None, openapi_url=None)
     add_sign_in_routes(app, studio, throttle)
     add_label_api(app, studio)
+    app.add_middleware(UploadsOnly, uploads=not studio.settings.read_only)  # webapp.uploads
+    install_origin_policy(app, studio.settings)  # outermost: before anything else runs
     return gr.mount_gradio_app(
-        app, blocks, path="/", auth_dependency=signed_in_name(studio), **mount_options
+        app, blocks, path="/", auth_dependency=signed_in_name(studio),
+        max_file_size=studio.settings.upload_max_mb * 1024 * 1024, **mount_options
     )

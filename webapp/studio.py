@@ -15,6 +15,7 @@ from core.config import Settings
 from core.engine import Judge
 from core.errors import InputError
 from core.jobs import Jobs
+from core.limits import JudgingSlots, judging_slots
 from core.service import build_judge
 from core.store.accounts import Account, Action, require
 from core.store.judgements import judge_model_sources
@@ -39,7 +40,12 @@ class Studio:
     _other: tuple[str, Backend] | None = None  # the one other model picked last
     _meta: tuple[str, Any] | None = None  # (source, MetaRewardModel) picked last
     jobs: Jobs = field(default_factory=Jobs)  # long work started from the pages
+    # judgements running at once (the read-only demo's limits; none otherwise)
+    judging: JudgingSlots = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.judging = judging_slots(self.settings)
 
     # --- who is asking -------------------------------------------------------
     def account(self, request: Any) -> Account | None:
@@ -102,12 +108,12 @@ class Studio:
 
     def meta(self, source: str) -> Any:
         """The registered meta RM at `source` (kept loaded until another is picked)."""
-        from core.training.meta_rm import MetaRewardModel
+        from core.service import load_meta_model
 
         if source not in {s for _, s in self.meta_model_choices()}:
             raise InputError(f"'{source}' is not a registered meta reward model")
         with self._lock:
             if self._meta is None or self._meta[0] != source:
                 self._meta = None
-                self._meta = (source, MetaRewardModel.load(source, device=self.settings.resolved_device()))
+                self._meta = (source, load_meta_model(source, self.settings))
             return self._meta[1]

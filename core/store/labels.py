@@ -27,8 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError
+from core.inputs import clean_text
 from core.labels import ItemLabel, LabelVotes, NoLabel, dataset_label, item_label
-from core.store.schema import Annotation, Annotator, GroundTruth, Item
+from core.store.schema import Annotation, Annotator, GroundTruth, Item, JudgementRow
 
 IMPORTED = "imported"  # the role of annotators whose labels came with a dataset file
 ROLES = ("admin", "annotator", "viewer", IMPORTED)
@@ -85,6 +86,10 @@ def add_label(
     judgement_id: int | None = None,
 ) -> Label:
     """Record `annotator`'s label on item `item_id` (`best` None means a tie)."""
+    for where, text in (("the corrected principles", corrected_principles),
+                        ("the corrected critique", corrected_critique), ("the note", note)):
+        if text:
+            clean_text(text, where)
     for attempt in range(_RETRIES):
         try:
             with Session(engine) as session, session.begin():
@@ -92,6 +97,7 @@ def add_label(
                 if item is None:
                     raise InputError(f"there is no item with id {item_id}")
                 _check(item, best, corrected_scores)
+                _check_judgement(session, judgement_id, item_id)
                 who = annotator_id(session, annotator)
                 row = Annotation(
                     item_id=item_id,
@@ -130,6 +136,17 @@ def _check(item: Item, best: int | None, scores: Sequence[int] | None) -> None:
         raise InputError(f"best must name one of the {n} responses (0..{n - 1}) or a tie, got {best}")
     if scores is not None and (len(scores) != n or not all(isinstance(s, int) for s in scores)):
         raise InputError(f"corrected scores need one integer per response ({n}), got {scores}")
+
+
+def _check_judgement(session: Session, judgement_id: int | None, item_id: int) -> None:
+    """A label cites a judgement that exists and is of its item (or of no item)."""
+    if judgement_id is None:
+        return
+    judged = session.get(JudgementRow, judgement_id)
+    if judged is None:
+        raise InputError(f"there is no judgement with id {judgement_id}")
+    if judged.item_id is not None and judged.item_id != item_id:
+        raise InputError(f"judgement {judgement_id} is of item {judged.item_id}, not {item_id}")
 
 
 def chain_head(row: type[Annotation] = Annotation) -> ColumnElement[bool]:
