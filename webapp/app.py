@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -11,26 +12,35 @@ from core.config import Settings
 from core.files import atomic_write
 from core.store import open_store
 from core.store.accounts import has_sign_in_account, set_account
-from core.store.demo import ensure_demo_dataset
+from core.store.demo import (
+    demo_judgements_path,
+    ensure_demo_dataset,
+    ensure_demo_judgements,
+)
 from core.training.registry import register_studio_judge
 from webapp.annotate_tab import KEYBOARD_JS, build_annotate_tab
 from webapp.auth import account_banner, server_app
 from webapp.cards import CARD_CSS
 from webapp.datasets_tab import build_datasets_tab
-from webapp.errors import shows_errors
+from webapp.errors import StudioBlocks, shows_errors
 from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
+from webapp.security import proxy_options
 from webapp.studio import Studio
+from webapp.tab_links import TAB_LINK_JS
 from webapp.training_tab import build_training_tab
 
 FIRST_ADMIN = "admin"
+# transformers 5 renamed these; the model backends and peft still use the old names,
+# and the notice would fill the server log with one line per judgement
+LIBRARY_NOTICES = (r"`past_key_values` is deprecated", r"`is_gradient_checkpointing` is deprecated")
 
 
 def build_app(studio: Studio) -> gr.Blocks:
     """The whole studio; every tab gets the same `Studio` (settings, store, model, and
     `jobs`: the background work started from its pages)."""
     jobs = studio.jobs
-    with gr.Blocks(title="GRM Studio") as app:
+    with StudioBlocks(title="GRM Studio") as app:  # input checks fail quietly (webapp.errors)
         with gr.Row():
             gr.Markdown(
                 "# GRM Studio\nJudge responses with a generative reward model: "
@@ -42,13 +52,14 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Tab("Datasets", id="datasets"):
             build_datasets_tab(studio, jobs)
         with gr.Tab("Annotate", id="annotate"):
-            build_annotate_tab(studio)
+            resume_walk, walk_components = build_annotate_tab(studio)
         with gr.Tab("Insights", id="insights"):
             build_insights_tab(studio)
-        with gr.Tab("Training", id="training"):
-            build_training_tab(studio, jobs)
+        with gr.Tab("Training", id="training") as training:
+            build_training_tab(studio, jobs, training)  # its lists reload as it opens
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
+        app.load(resume_walk, inputs=None, outputs=walk_components)
 
         @shows_errors
         def who(request: gr.Request) -> str:
@@ -72,20 +83,29 @@ def first_admin(studio: Studio) -> Path | None:
     return path
 
 
+def quiet_library_notices() -> None:
+    """Keep the library deprecation notices in LIBRARY_NOTICES out of the server's
+    log (only those: other warnings still show)."""
+    for message in LIBRARY_NOTICES:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     import uvicorn
 
+    quiet_library_notices()
     studio = Studio(settings, open_store(settings))
     if settings.demo_file is not None:
         ensure_demo_dataset(studio.engine, settings.demo_file)
+        ensure_demo_judgements(studio.engine, demo_judgements_path(settings.demo_file))
     if not settings.read_only:
         register_studio_judge(studio.engine)  # the shipped judge, with its provenance
     blocks = build_app(studio).queue()
-    app = server_app(studio, blocks, css=CARD_CSS, head=KEYBOARD_JS)
+    app = server_app(studio, blocks, css=CARD_CSS, head=KEYBOARD_JS + TAB_LINK_JS)
     if settings.read_only:
         print("Read-only demo: no sign-in; everything can be seen, nothing is saved.")
     elif (secret := first_admin(studio)) is not None:
         print(f"First start: sign in as '{FIRST_ADMIN}' with the password in {secret}; "
               f"add accounts with `grm-studio account NAME --role annotator`.")
     print(f"GRM Studio on http://{host}:{port}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_options(settings))

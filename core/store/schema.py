@@ -254,6 +254,24 @@ class WebSession(Base):
     annotator: Mapped[Annotator] = relationship()
 
 
+class AnnotationWalk(Base):
+    """An account's walk through an annotation queue (`core.store.walks`), so that a
+    reload or another browser resumes it: the queue and its filters, the items
+    skipped, and the labels written in it, newest last (what Undo takes back)."""
+
+    __tablename__ = "annotation_walk"
+
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("annotator.id", ondelete="CASCADE"), primary_key=True
+    )
+    queue: Mapped[str] = mapped_column(String(50))
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    blind: Mapped[bool] = mapped_column(Boolean)
+    skipped: Mapped[list[Any]] = mapped_column(default=list)  # [item id]
+    saved: Mapped[list[Any]] = mapped_column(default=list)  # [label id], newest last
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class MetaModel(Base):
     """A trained meta reward model: a scalar classifier that rates how likely one
     sampled judgement is correct (grm-method.md §3). `source` is its directory,
@@ -367,3 +385,4 @@ class TrainedJudge(Base):
     metrics: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_by: Mapped[str | None] = mapped_column(String(200))
+
