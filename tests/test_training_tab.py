@@ -21,14 +21,19 @@ from webapp.studio import Studio
 from webapp.training_tab import (
     build_export,
     build_training_tab,
-    export_choices,
     export_updates,
-    exports_table,
-    models_table,
     preview_labels,
     start_export,
     start_meta_training,
     start_training,
+)
+from webapp.training_view import (
+    MODEL_WIDTHS,
+    column_widths,
+    export_choices,
+    exports_table,
+    models_table,
+    training_page,
 )
 
 ADMIN = Account("root", "admin")
@@ -66,10 +71,10 @@ def test_preview_build_and_list(studio):
     assert "| accepted |" in counts and "| wrong |" in counts
     assert {f.rsplit("/", 1)[-1] for f in files} >= {"train.jsonl", "card.json"}
     assert export_choices(studio) == ["toy-rft:v1"]
-    table = exports_table(studio)
+    table = exports_table(studio, ADMIN)
     assert list(table["export"]) == ["toy-rft:v1"]
     assert table["train"][0] + table["validation"][0] + table["hinted"][0] > 0
-    models = models_table(studio)  # the export's judge is registered, not trained
+    models = models_table(studio, ADMIN)  # the export's judge is registered, not trained
     assert list(models["name"]) == ["scripted"] and list(models["trained"]) == [""]
 
 
@@ -167,7 +172,8 @@ def test_the_inputs_start_at_the_trainers_config_defaults(studio):
 
     with gr.Blocks() as app:
         build_training_tab(studio, Jobs())
-    value = {b.elem_id: b.value for b in app.blocks.values() if getattr(b, "elem_id", None)}
+    value = {b.elem_id: getattr(b, "value", None) for b in app.blocks.values()
+             if getattr(b, "elem_id", None)}
     rft, export, meta = RFTTrainConfig(), RFTConfig(), MetaTrainConfig()
     assert value["training-lora"] is rft.lora and value["training-epochs"] == rft.epochs
     assert value["training-max-steps"] == rft.max_steps
@@ -183,3 +189,50 @@ def test_the_inputs_start_at_the_trainers_config_defaults(studio):
 def test_the_meta_rm_name_is_checked_by_the_output_rule(studio):
     with pytest.raises(InputError, match="cannot name a checkpoint"):
         list(start_meta_training(studio, ADMIN, "toy", "../escape", 0, 0))
+
+
+NOT_ADMINS = (Account("kim", "annotator"), Account("vic", "viewer"), Account("demo", "demo"), None)
+
+
+def test_only_admins_get_the_forms_and_the_server_paths(studio):
+    list(build_export(studio, ADMIN, "toy", "", 3, 0, False, True, 64))
+    admin = training_page(studio, ADMIN)
+    assert admin.may_train and admin.datasets == ["toy"] and admin.exports == ["toy-rft:v1"]
+    assert "path" in admin.exports_table.columns and "source" in admin.models_table.columns
+    root = str(studio.settings.data_dir)
+    assert admin.exports_table["path"][0].startswith(root)  # what the others must not see
+    for account in NOT_ADMINS:
+        page = training_page(studio, account)
+        assert not page.may_train  # the forms stay hidden; the results are shown
+        assert list(page.exports_table["export"]) == ["toy-rft:v1"]
+        assert list(page.models_table["name"]) == ["scripted"]
+        for table in (page.exports_table, page.models_table):
+            assert not {"path", "source"} & set(table.columns)
+            assert not any(root in str(cell) for cell in table.to_numpy().ravel())
+    # the models table's columns fill its width, with or without the source column
+    for table in (admin.models_table, training_page(studio, None).models_table):
+        widths = column_widths(table, MODEL_WIDTHS)
+        assert len(widths) == len(table.columns)
+        assert abs(sum(float(str(w).rstrip("%")) for w in widths) - 100) < 0.5
+
+
+def test_the_page_load_and_opening_the_tab_show_the_store_now_for_the_account(studio, tmp_path):
+    """The lists are read when the page loads (or the tab opens), not when the server
+    started: a dataset imported after the tab was built is offered; the forms are
+    shown to an admin only."""
+    with gr.Blocks() as app, gr.Tab("Training") as tab:
+        build_training_tab(studio, Jobs(), tab)
+    import_pairs(studio.engine, tmp_path, 2, dataset="later")
+    by_id = {b.elem_id: b for b in app.blocks.values() if getattr(b, "elem_id", None)}
+    loaded = [f for f in app.fns.values() if f.name == "on_show"]
+    on_show = loaded[0].fn
+    assert all(f.fn is on_show and not f.inputs for f in loaded)
+    triggers = {event for f in loaded for _, event in f.targets}
+    assert {"load", "select", "click"} <= triggers  # page load, the tab opening, refresh
+    for account, may_train in ((ADMIN, True), (Account("kim", "annotator"), False)):
+        studio.account = lambda request, who=account: who  # type: ignore[method-assign]
+        shown = on_show(None)
+        assert shown[by_id["training-export-form"]]["visible"] is may_train
+        assert shown[by_id["training-meta-form"]]["visible"] is may_train
+        assert shown[by_id["training-read-only"]]["visible"] is not may_train
+        assert shown[by_id["training-dataset"]]["choices"] == ["later", "toy"]

@@ -9,6 +9,8 @@ from core import Judge, JudgeInput, SamplingParams, ScriptedBackend
 from core.types import Judgement, ParseErrorKind, ParseFailure
 from webapp.cards import CARD_CSS, sample_card_html, sample_cards_html, vote_panel_html
 from webapp.charts import (
+    LEANING_COLOUR,
+    MODERATE_COLOUR,
     OTHER_COLOUR,
     TIE_COLOUR,
     WINNER_COLOUR,
@@ -72,7 +74,8 @@ def test_vote_bars_are_totals_in_original_order_with_winner_highlighted(winner_j
     assert winner_judgement.vote.totals == (16, 5, 9)
     assert list(bars.y) == [16, 5, 9]
     assert list(vote_figure(winner_judgement).layout.xaxis.ticktext) == ["R1", "R2", "R3"]
-    assert list(bars.marker.color) == [WINNER_COLOUR, OTHER_COLOUR, OTHER_COLOUR]
+    # one of the 3 samples failed: a moderate verdict, the lighter green (as the vote panel)
+    assert list(bars.marker.color) == [MODERATE_COLOUR, OTHER_COLOUR, OTHER_COLOUR]
     assert len(dots.y) == 2 * 3  # valid samples x responses; the failed one has no dots
     title = vote_figure(winner_judgement).layout.title.text
     assert "Winner R1 · margin 7 over R3" in title and "TIE" not in title
@@ -96,6 +99,40 @@ def test_vote_dot_hover_names_sample_score_and_shown_position(shuffled_judgement
     assert f"sample {i}: score 3, shown at position 2" in dots.hovertext
     assert f"sample {i}: score 8, shown at position 1" in dots.hovertext
     assert "SPLIT" in vote_figure(shuffled_judgement).layout.title.text
+
+
+def test_only_a_strong_verdicts_winner_is_green():
+    strong = run(PAIR, [boxed(9, 2)] * 4, shuffle=False)  # 4 agreeing samples, no rescue
+    bars, _ = bars_and_dots(vote_figure(strong))
+    assert list(bars.marker.color) == [WINNER_COLOUR, OTHER_COLOUR]
+    assert vote_figure(strong).layout.title.text.startswith("Winner R1 · margin 28 over R2")
+
+
+def test_a_weak_verdicts_pick_is_not_green_and_is_titled_leaning():
+    """Every sample needed a score rescue: the vote panel calls this weak, so does the chart."""
+    rescued = run(PAIR, [BAD, BAD], rescues=["9, 2}", "8, 3}"], shuffle=False)
+    bars, _ = bars_and_dots(vote_figure(rescued))
+    assert list(bars.marker.color) == [LEANING_COLOUR, OTHER_COLOUR]
+    assert WINNER_COLOUR not in bars.marker.color and MODERATE_COLOUR not in bars.marker.color
+    title = vote_figure(rescued).layout.title.text
+    assert title.startswith("Leaning R1 · margin 12 over R2 (a weak verdict)")
+    assert "Winner" not in title
+
+
+def test_the_dots_have_their_own_panel_below_the_totals(winner_judgement):
+    """The per-sample dots sit in a lower panel on the score range, the bars and their
+    total labels in the upper one: no dot is drawn over a total."""
+    figure = vote_figure(winner_judgement)
+    bars, dots = bars_and_dots(figure)
+    layout = figure.layout
+    assert (bars.xaxis or "x", bars.yaxis or "y") == ("x", "y")
+    assert (dots.xaxis, dots.yaxis) == ("x2", "y2")
+    assert layout.yaxis2.overlaying is None  # not drawn over the bars' axis
+    bottom_of_bars, top_of_dots = layout.yaxis.domain[0], layout.yaxis2.domain[1]
+    assert top_of_dots < bottom_of_bars
+    assert bars.textposition == "outside" and layout.yaxis.range[1] > max(bars.y)
+    assert list(layout.yaxis2.range) == [0.5, 10.5]  # the template's 1-10, not the data's
+    assert list(layout.xaxis2.ticktext) == ["R1", "R2", "R3"] and layout.xaxis2.matches == "x"
 
 
 def test_a_tie_is_styled_as_a_tie_and_titled_tie(tie_judgement):
@@ -148,6 +185,14 @@ def test_heatmap_rows_are_samples_with_scores_in_original_order(shuffled_judgeme
     expected = [list(s.scores) for s in shuffled_judgement.samples]
     assert [list(row) for row in heat.z] == expected
     assert sorted(map(tuple, expected)) == [(3, 8), (8, 3)]
+
+
+def test_heatmap_colours_run_over_the_templates_score_range_not_the_datas():
+    """Scores 3 to 8 only: an 8 is drawn as 8 of 10, not as the top of the scale."""
+    judgement = run(PAIR, [boxed(8, 3), boxed(7, 4)], shuffle=False)
+    heat = heatmap_figure(judgement).data[0]
+    assert max(v for row in heat.z for v in row) == 8
+    assert (heat.zmin, heat.zmax) == (1, 10)
 
 
 def test_heatmap_marks_rescued_rows_and_leaves_invalid_rows_empty(rescued_judgement):

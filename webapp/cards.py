@@ -43,6 +43,12 @@ CARD_CSS = """
 .grm-confidence--weak { border-color: #ef6c00; background: #fff3e0; }
 .grm-injection { border-left: 5px solid #c62828; background: #fff3f0; padding: 2px 8px;
   margin: 4px 0; }
+/* An error is said once, in its pop-up (webapp.errors), not again as an "Error" pill
+   drawn over every output of the event that failed (Gradio's status tracker). */
+[data-testid="status-tracker"]:has(.error) { display: none !important; }
+/* The Datasets tab's browse table: every header on one line (datasets_tab.BROWSE_WIDTHS). */
+#datasets-table th .header-content, #datasets-table th .header-content span {
+  white-space: nowrap; }
 """
 
 if TYPE_CHECKING:

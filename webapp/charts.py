@@ -3,7 +3,11 @@ samples x responses score heatmap. Pure functions of `core` objects.
 
 Responses are always in ORIGINAL order (R1..Rn); a sample's shown position of
 a response is looked up in its recorded `shown_order`, never computed.
-No untrusted text (query, responses, model output) is put into a figure.
+Scores are drawn on the template's score range (1 to 10), not the data's own
+spread, so an 8 never looks like a top score. The winner's bar is coloured by
+how far the verdict can be trusted (`core.confidence`, as the vote panel):
+green only for a strong one. No untrusted text (query, responses, model
+output) is put into a figure.
 """
 
 from __future__ import annotations
@@ -12,14 +16,22 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from core.confidence import ConfidenceLevel, verdict_confidence
+from core.templates import TEMPLATES, default_template
 from core.types import Judgement, Sample
 
-WINNER_COLOUR = "#2e7d32"
+WINNER_COLOUR = "#2e7d32"  # a strong verdict's winner (the cards' WINNER flag)
+MODERATE_COLOUR = "#689f38"  # a moderate one's (the cards' lighter green)
+LEANING_COLOUR = "#78909c"  # a weak verdict's pick: neutral, never green (the cards' LEANING)
 TIE_COLOUR = "#ef6c00"
 OTHER_COLOUR = "#90a4ae"
 DOT_COLOUR = "#263238"
 _JITTER = 0.3  # dots spread over +-0.3 of a bar's width, by sample
 _NO_VALID = "No valid samples: no sample produced usable scores, so there is nothing to vote on."
+_PICK_COLOUR = {ConfidenceLevel.STRONG: WINNER_COLOUR, ConfidenceLevel.MODERATE: MODERATE_COLOUR,
+                ConfidenceLevel.WEAK: LEANING_COLOUR}
+BARS_DOMAIN = (0.46, 1.0)  # the vote figure: totals above...
+DOTS_DOMAIN = (0.0, 0.34)  # ...each sample's scores below, on their own axis
 
 
 def response_label(index: int) -> str:
@@ -30,6 +42,16 @@ def response_label(index: int) -> str:
 def shown_position(sample: Sample, response: int) -> int:
     """1-based position at which `sample` showed original response `response`."""
     return sample.shown_order.index(response) + 1
+
+
+def score_range(judgement: Judgement) -> tuple[int, int]:
+    """The lowest and highest score the judgement's template asks for (1 to 10),
+    widened to any stored score outside it; the default template's range for a
+    template this studio no longer has."""
+    template = TEMPLATES.get(judgement.template.name)
+    lo, hi = (template or default_template(len(judgement.input.responses))).score_range
+    scores = [v for s in judgement.samples if s.scores is not None for v in s.scores]
+    return min([lo, *scores]), max([hi, *scores])
 
 
 def _valid(judgement: Judgement) -> list[tuple[Sample, tuple[int, ...]]]:
@@ -57,27 +79,29 @@ def _bar_colours(judgement: Judgement) -> list[str]:
         for i in vote.top:
             colours[i] = TIE_COLOUR
     elif vote.winner is not None:
-        colours[vote.winner] = WINNER_COLOUR
+        colours[vote.winner] = _PICK_COLOUR[verdict_confidence(judgement).level]
     return colours
 
 
 def vote_title(judgement: Judgement) -> str:
-    """Winner (or TIE), margin, split, and the sample counts, as a figure title."""
+    """Winner (LEANING for a weak verdict, or TIE), margin, split, and the sample
+    counts, as a figure title."""
     vote = judgement.vote
     if vote.winner is None:
         return "No winner"
+    weak = verdict_confidence(judgement).level is ConfidenceLevel.WEAK
+    pick = f"{'Leaning' if weak else 'Winner'} {response_label(vote.winner)}"
     if vote.tie:
         tied = ", ".join(response_label(i) for i in vote.top)
         headline = (
             f"TIE between {tied} (not a win; tie-break pick {response_label(vote.winner)})"
         )
     elif vote.runner_up is None:
-        headline = f"Winner {response_label(vote.winner)} (the only response)"
+        headline = f"{pick} (the only response)"
     else:
-        headline = (
-            f"Winner {response_label(vote.winner)} · margin {vote.margin} "
-            f"over {response_label(vote.runner_up)}"
-        )
+        headline = f"{pick} · margin {vote.margin} over {response_label(vote.runner_up)}"
+        if weak:
+            headline += " (a weak verdict)"
     if len(judgement.input.responses) > 1:
         headline += " · SPLIT: samples disagree" if vote.split else " · samples agree"
     counts = (
@@ -113,6 +137,7 @@ def _dot_trace(judgement: Judgement) -> go.Scatter:
     return go.Scatter(
         x=xs,
         y=ys,
+        xaxis="x2",
         yaxis="y2",
         mode="markers",
         name="score in one sample",
@@ -123,8 +148,11 @@ def _dot_trace(judgement: Judgement) -> go.Scatter:
 
 
 def vote_figure(judgement: Judgement) -> go.Figure:
-    """Bars: each response's summed score over the valid samples (original order);
-    dots (right axis): each valid sample's score for it. Winner or tie highlighted."""
+    """Bars (upper panel): each response's summed score over the valid samples
+    (original order), its total written above it; dots (lower panel, on the score
+    range): each valid sample's score for it. The two panels share the responses'
+    axis and never overlap, so no dot covers a total. Winner (coloured by the
+    verdict's confidence) or tie highlighted."""
     if judgement.vote.valid_samples == 0:
         return _empty_figure("No winner", _NO_VALID)
     vote = judgement.vote
@@ -137,6 +165,7 @@ def vote_figure(judgement: Judgement) -> go.Figure:
         marker={"color": _bar_colours(judgement)},
         text=[str(t) for t in vote.totals],
         textposition="outside",
+        cliponaxis=False,
         hovertemplate=[
             f"{label}: total {total}, mean {_mean(mean)}<extra></extra>"
             for label, total, mean in zip(labels, vote.totals, vote.means, strict=True)
@@ -144,12 +173,18 @@ def vote_figure(judgement: Judgement) -> go.Figure:
         opacity=0.85,
     )
     figure = go.Figure([bars, _dot_trace(judgement)])
+    lo, hi = score_range(judgement)
+    ticks = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels,
+             "range": [-0.5, n - 0.5]}
+    top = max([*vote.totals, 1])
     figure.update_layout(
         title=vote_title(judgement),
-        xaxis={"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels},
-        yaxis={"title": "total score", "rangemode": "tozero"},
-        yaxis2={"title": "score in one sample", "overlaying": "y", "side": "right",
-                "rangemode": "tozero", "showgrid": False},
+        xaxis={**ticks, "anchor": "y"},
+        xaxis2={**ticks, "anchor": "y2", "matches": "x"},
+        yaxis={"title": "total score", "domain": list(BARS_DOMAIN), "anchor": "x",
+               "range": [min(0, *vote.totals), top * 1.2]},  # room for the totals above
+        yaxis2={"title": "per sample", "domain": list(DOTS_DOMAIN), "anchor": "x2",
+                "range": [lo - 0.5, hi + 0.5]},
         legend={"orientation": "h", "y": -0.15},
         bargap=0.35,
         margin={"t": 80},
@@ -187,10 +222,12 @@ def _cell_text(z: Sequence[Sequence[int | None]]) -> list[list[str]]:
 
 
 def heatmap_figure(judgement: Judgement) -> go.Figure:
-    """Samples x responses (original order) scores; invalid samples are empty rows."""
+    """Samples x responses (original order) scores, coloured on the template's score
+    range (`score_range`); invalid samples are empty rows."""
     n = len(judgement.input.responses)
     z, hover = _heatmap_rows(judgement)
     any_valid = judgement.vote.valid_samples > 0
+    lo, hi = score_range(judgement)  # the template's: an 8 of 10 is not drawn as the top
     heatmap = go.Heatmap(
         z=z,
         x=[response_label(i) for i in range(n)],
@@ -200,6 +237,8 @@ def heatmap_figure(judgement: Judgement) -> go.Figure:
         hovertext=hover,
         hoverinfo="text",
         colorscale="Viridis",
+        zmin=lo,
+        zmax=hi,
         showscale=any_valid,
         colorbar={"title": "score"},
         xgap=2,

@@ -11,6 +11,9 @@ exception's text, which may hold paths or SQL).
     def on_save(...): ...          # a plain handler or a streaming (generator) one
 
 Handlers raise; they do not return error strings or build error HTML.
+Gradio's own checks of an input (a number past its bounds, a choice not
+offered) are shown the same way by `StudioBlocks`: in the pop-up, without a
+traceback in the server log.
 """
 
 from __future__ import annotations
@@ -76,3 +79,18 @@ def shows_errors(handler: Callable[P, R]) -> Callable[P, R]:
             return handler(*args, **kwargs)
 
     return call
+
+
+class StudioBlocks(gr.Blocks):
+    """gr.Blocks whose inputs' own checks fail like a user's mistake: Gradio raises
+    gr.Error from a component's preprocess (e.g. "Value 99 is greater than maximum
+    value 16.") with its traceback printed to the server log; here it is the same
+    pop-up, as `page_error`, and the log stays quiet."""
+
+    async def preprocess_data(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except gr.Error as err:
+            if not err.print_exception:
+                raise
+            raise page_error(str(err.message)) from None

@@ -9,6 +9,12 @@ trainers' config defaults (`field_default`), and an empty input is "not given":
 the config's default applies. The slow work runs as a job
 (core.jobs) in the studio's `Jobs`, and its Stop button stops the job: an
 export then writes nothing, a training run saves and registers nothing.
+
+Who sees what is `webapp.training_view.training_page`, shown when the page
+loads and the tab opens: the forms for accounts that may train, the exports
+and registered judges for everyone (server paths for admins only), and lists
+read from the store then, so a dataset imported after the server started is
+there.
 """
 
 from __future__ import annotations
@@ -17,13 +23,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import gradio as gr
-import pandas as pd
 from pydantic import ValidationError
 
 from core.errors import InputError
 from core.jobs import Job, JobControl, Jobs, JobStatus, JobStopped
 from core.store.accounts import Account, Action, require
-from core.store.browse import dataset_names
 from core.training import (
     ExportInfo,
     RFTBuild,
@@ -35,8 +39,6 @@ from core.training import (
     exports_dir,
     find_export,
     labelled_items,
-    list_exports,
-    list_judge_models,
     new_output_dir,
     train_rft,
 )
@@ -46,10 +48,16 @@ from core.training.rft_trainer import FULL_LR, LORA_LR
 from webapp.errors import shows_errors
 from webapp.jobs import ProgressBar, follow, log_text, start_job, stop_job
 from webapp.studio import Studio
+from webapp.training_view import (
+    EXPORT_COLUMNS,
+    MODEL_COLUMNS,
+    MODEL_WIDTHS,
+    READ_ONLY_NOTE,
+    column_widths,
+    training_page,
+)
 
 EXPORT_FILES = ("train.jsonl", "validation.jsonl", "hinted.jsonl", "card.json", "README.md")
-MODEL_COLUMNS = ["id", "name", "backend", "trained", "parent", "export", "metrics", "source"]
-EXPORT_COLUMNS = ["id", "export", "dataset", "train", "validation", "hinted", "sha256", "path"]
 NOTHING_SAVED = "Stopped: nothing was saved or registered."
 C = TypeVar("C")
 
@@ -155,19 +163,6 @@ def build_export(
     job = start_export(studio, account, dataset, name, n_rft, limit, keep_easy, hinted,
                        max_hinted, jobs=jobs)
     yield from export_updates(job, progress)
-
-
-def exports_table(studio: Studio) -> pd.DataFrame:
-    return pd.DataFrame(
-        [[r["id"], f"{r['name']}:v{r['version']}", r["dataset"], r["counts"].get("records_train", 0),
-          r["counts"].get("records_validation", 0), r["counts"].get("records_hinted", 0),
-          r["content_sha256"][:12], r["path"]] for r in reversed(list_exports(studio.engine))],
-        columns=EXPORT_COLUMNS,
-    )
-
-
-def export_choices(studio: Studio) -> list[str]:
-    return [f"{r['name']}:v{r['version']}" for r in reversed(list_exports(studio.engine))]
 
 
 # --- 2. RFT training -------------------------------------------------------------
@@ -283,106 +278,111 @@ def start_meta_training(
     yield from meta_training_updates(job)
 
 
-def models_table(studio: Studio) -> pd.DataFrame:
-    rows = []
-    for m in list_judge_models(studio.engine):
-        metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                            for k, v in (m.metrics or {}).items())
-        rows.append([m.id, m.name, m.backend, m.method or "", m.parent or "", m.export or "",
-                     metrics, m.source])
-    return pd.DataFrame(rows, columns=MODEL_COLUMNS)
-
-
-def build_training_tab(studio: Studio, jobs: Jobs | None = None) -> None:
+def build_training_tab(studio: Studio, jobs: Jobs | None = None, tab: gr.Tab | None = None
+                       ) -> None:
     """Exports, training and the registered judges; the slow work runs as jobs in
-    the studio's `jobs`."""
+    the studio's `jobs`. The forms start hidden and the lists empty: the page's
+    load (and opening `tab`, the gr.Tab this is built in) fills them for the
+    account (`training_page`)."""
     jobs = jobs if jobs is not None else Jobs()
     export_job, training_job, meta_job = gr.State(None), gr.State(None), gr.State(None)
+    note = gr.Markdown(READ_ONLY_NOTE, visible=False, elem_id="training-read-only")
+    with gr.Column(visible=False, elem_id="training-export-form") as export_form:
+        gr.Markdown("### 1. Build an RFT export\nThe judge samples trajectories for each "
+                    "labelled item; correct ones (best response strictly above the other) are "
+                    "kept, items it always gets right are dropped, items it never gets right "
+                    "get one hinted sample (the hint is never in the training prompt).")
+        with gr.Row():
+            dataset = gr.Dropdown([], label="Dataset", elem_id="training-dataset")
+            name = gr.Textbox(label="Export name", placeholder="default: DATASET-rft",
+                              elem_id="training-export-name")
+            limit = gr.Number(0, precision=0, minimum=0, label="First N items (0: all)",
+                              elem_id="training-limit")
+        with gr.Row():
+            n_rft = gr.Slider(1, 8, value=_shown(RFTConfig, "n_rft"), step=1,
+                              label="Trajectories per item (N_RFT)", elem_id="training-n-rft")
+            max_hinted = gr.Number(_shown(RFTConfig, "max_hinted"), precision=0, minimum=0,
+                                   label="Max hinted samples", elem_id="training-max-hinted")
+            keep_easy = gr.Checkbox(not _shown(RFTConfig, "drop_too_easy"),
+                                    label="Keep too-easy items", elem_id="training-keep-easy")
+            hinted = gr.Checkbox(_shown(RFTConfig, "hinted"), label="Hinted sampling",
+                                 elem_id="training-hinted")
+        with gr.Row():
+            preview = gr.Button("Preview labels", elem_id="training-preview")
+            build = gr.Button("Build export", variant="primary", elem_id="training-build")
+            stop_build = gr.Button("Stop", elem_id="training-build-stop")
+        preview_text = gr.Markdown(elem_id="training-preview-text")
+        build_status = gr.Textbox(label="Progress", lines=2, interactive=False,
+                                  elem_id="training-build-status")
+        counts = gr.Markdown(elem_id="training-counts")
+        files = gr.File(label="Download", file_count="multiple", interactive=False,
+                        elem_id="training-files")
+    exports = gr.Dataframe(headers=EXPORT_COLUMNS, label="RFT exports", interactive=False,
+                           elem_id="training-exports")
 
-    @shows_errors
-    def exports_now() -> pd.DataFrame:
-        return exports_table(studio)
+    with gr.Column(visible=False, elem_id="training-train-form") as train_form:
+        gr.Markdown("### 2. Train the judge (rejective fine-tuning)")
+        with gr.Row():
+            export = gr.Dropdown([], label="Export", elem_id="training-export")
+            lora = gr.Checkbox(_shown(RFTTrainConfig, "lora"), label="LoRA (merged at the end)",
+                               elem_id="training-lora")
+            epochs = gr.Number(_shown(RFTTrainConfig, "epochs"), minimum=0.01, label="Epochs",
+                               elem_id="training-epochs")
+            max_steps = gr.Number(_shown(RFTTrainConfig, "max_steps"), precision=0, minimum=-1,
+                                  label="Max steps (-1: epochs)", elem_id="training-max-steps")
+            lr = gr.Number(_shown(RFTTrainConfig, "learning_rate"),
+                           label=f"Learning rate (empty: {FULL_LR:.0e}, LoRA {LORA_LR:.0e})",
+                           elem_id="training-lr")
+            judge_name = gr.Textbox(label="Judge name", placeholder="default from the export",
+                                    elem_id="training-judge-name")
+        with gr.Row():
+            train = gr.Button("Start training", variant="primary", elem_id="training-start")
+            stop_train = gr.Button("Stop", elem_id="training-stop")
+        train_log = gr.Textbox(label="Log", lines=10, interactive=False, elem_id="training-log")
 
-    @shows_errors
-    def models_now() -> pd.DataFrame:
-        return models_table(studio)
-
-    names = dataset_names(studio.engine)
-    gr.Markdown("### 1. Build an RFT export\nThe judge samples trajectories for each labelled "
-                "item; correct ones (best response strictly above the other) are kept, items "
-                "it always gets right are dropped, items it never gets right get one hinted "
-                "sample (the hint is never in the training prompt).")
-    with gr.Row():
-        dataset = gr.Dropdown(names, label="Dataset", elem_id="training-dataset")
-        name = gr.Textbox(label="Export name", placeholder="default: DATASET-rft",
-                          elem_id="training-export-name")
-        limit = gr.Number(0, precision=0, minimum=0, label="First N items (0: all)",
-                          elem_id="training-limit")
-    with gr.Row():
-        n_rft = gr.Slider(1, 8, value=_shown(RFTConfig, "n_rft"), step=1,
-                          label="Trajectories per item (N_RFT)", elem_id="training-n-rft")
-        max_hinted = gr.Number(_shown(RFTConfig, "max_hinted"), precision=0, minimum=0,
-                               label="Max hinted samples", elem_id="training-max-hinted")
-        keep_easy = gr.Checkbox(not _shown(RFTConfig, "drop_too_easy"),
-                                label="Keep too-easy items", elem_id="training-keep-easy")
-        hinted = gr.Checkbox(_shown(RFTConfig, "hinted"), label="Hinted sampling",
-                             elem_id="training-hinted")
-    with gr.Row():
-        preview = gr.Button("Preview labels", elem_id="training-preview")
-        build = gr.Button("Build export", variant="primary", elem_id="training-build")
-        stop_build = gr.Button("Stop", elem_id="training-build-stop")
-    preview_text = gr.Markdown(elem_id="training-preview-text")
-    build_status = gr.Textbox(label="Progress", lines=2, interactive=False,
-                              elem_id="training-build-status")
-    counts = gr.Markdown(elem_id="training-counts")
-    files = gr.File(label="Download", file_count="multiple", interactive=False,
-                    elem_id="training-files")
-    exports = gr.Dataframe(exports_now, headers=EXPORT_COLUMNS,
-                           interactive=False, elem_id="training-exports")
-
-    gr.Markdown("### 2. Train the judge (rejective fine-tuning)")
-    with gr.Row():
-        export = gr.Dropdown(export_choices(studio), label="Export", elem_id="training-export")
-        lora = gr.Checkbox(_shown(RFTTrainConfig, "lora"), label="LoRA (merged at the end)",
-                           elem_id="training-lora")
-        epochs = gr.Number(_shown(RFTTrainConfig, "epochs"), minimum=0.01, label="Epochs",
-                           elem_id="training-epochs")
-        max_steps = gr.Number(_shown(RFTTrainConfig, "max_steps"), precision=0, minimum=-1,
-                              label="Max steps (-1: epochs)", elem_id="training-max-steps")
-        lr = gr.Number(_shown(RFTTrainConfig, "learning_rate"),
-                       label=f"Learning rate (empty: {FULL_LR:.0e}, LoRA {LORA_LR:.0e})",
-                       elem_id="training-lr")
-        judge_name = gr.Textbox(label="Judge name", placeholder="default from the export",
-                                elem_id="training-judge-name")
-    with gr.Row():
-        train = gr.Button("Start training", variant="primary", elem_id="training-start")
-        stop_train = gr.Button("Stop", elem_id="training-stop")
-    train_log = gr.Textbox(label="Log", lines=10, interactive=False, elem_id="training-log")
-
-    gr.Markdown("### 3. Train a meta reward model\nA classifier of the stored samples of "
-                "labelled items (does this sample pick the labelled best?), for meta-guided "
-                "voting in the Judge tab and `grm-studio eval --voting meta`.")
-    with gr.Row():
-        meta_dataset = gr.Dropdown([("every dataset", ""), *names], value="", label="Samples of",
-                                   elem_id="training-meta-dataset")
-        meta_name = gr.Textbox(label="Name", placeholder="default: meta-DATASET",
-                               elem_id="training-meta-name")
-        meta_steps = gr.Number(_shown(MetaTrainConfig, "max_steps", none=0), precision=0,
-                               minimum=0, label="Max steps (0: all epochs)",
-                               elem_id="training-meta-steps")
-        meta_layers = gr.Number(_shown(MetaTrainConfig, "trainable_layers", none=0), precision=0,
-                                minimum=0,
-                                label="Train the last N blocks (0: all)",
-                                elem_id="training-meta-layers")
-    with gr.Row():
-        meta_train = gr.Button("Train meta RM", variant="primary", elem_id="training-meta-start")
-        stop_meta = gr.Button("Stop", elem_id="training-meta-stop")
-    meta_log = gr.Textbox(label="Log", lines=6, interactive=False, elem_id="training-meta-log")
+    with gr.Column(visible=False, elem_id="training-meta-form") as meta_form:
+        gr.Markdown("### 3. Train a meta reward model\nA classifier of the stored samples of "
+                    "labelled items (does this sample pick the labelled best?), for meta-guided "
+                    "voting in the Judge tab and `grm-studio eval --voting meta`.")
+        with gr.Row():
+            meta_dataset = gr.Dropdown([("every dataset", "")], value="", label="Samples of",
+                                       elem_id="training-meta-dataset")
+            meta_name = gr.Textbox(label="Name", placeholder="default: meta-DATASET",
+                                   elem_id="training-meta-name")
+            meta_steps = gr.Number(_shown(MetaTrainConfig, "max_steps", none=0), precision=0,
+                                   minimum=0, label="Max steps (0: all epochs)",
+                                   elem_id="training-meta-steps")
+            meta_layers = gr.Number(_shown(MetaTrainConfig, "trainable_layers", none=0),
+                                    precision=0, minimum=0,
+                                    label="Train the last N blocks (0: all)",
+                                    elem_id="training-meta-layers")
+        with gr.Row():
+            meta_train = gr.Button("Train meta RM", variant="primary",
+                                   elem_id="training-meta-start")
+            stop_meta = gr.Button("Stop", elem_id="training-meta-stop")
+        meta_log = gr.Textbox(label="Log", lines=6, interactive=False,
+                              elem_id="training-meta-log")
 
     gr.Markdown("### 4. Registered judge models\nChoose one for judging in the Judge tab.")
     refresh = gr.Button("↻ refresh", size="sm", elem_id="training-refresh")
-    models = gr.Dataframe(models_now, headers=MODEL_COLUMNS,
-                          interactive=False, wrap=True, elem_id="training-models")
+    models = gr.Dataframe(headers=MODEL_COLUMNS, interactive=False, wrap=True,
+                          elem_id="training-models")
+
+    @shows_errors
+    def on_show(request: gr.Request) -> dict[Any, Any]:
+        page = training_page(studio, studio.account(request))
+        return {
+            note: gr.update(visible=not page.may_train),
+            export_form: gr.update(visible=page.may_train),
+            train_form: gr.update(visible=page.may_train),
+            meta_form: gr.update(visible=page.may_train),
+            dataset: gr.update(choices=page.datasets),
+            meta_dataset: gr.update(choices=[("every dataset", ""), *page.datasets]),
+            export: gr.update(choices=page.exports),
+            exports: page.exports_table,
+            models: gr.update(value=page.models_table,
+                              column_widths=column_widths(page.models_table, MODEL_WIDTHS)),
+        }
 
     @shows_errors
     def on_preview(ds: str, first: float | None) -> str:
@@ -423,21 +423,21 @@ def build_training_tab(studio: Studio, jobs: Jobs | None = None) -> None:
         stop.__name__ = stop.__qualname__ = f"on_stop_{name}"  # the API name
         return shows_errors(stop)
 
-    @shows_errors
-    def refreshed() -> tuple[Any, Any, Any]:
-        return (exports_table(studio), gr.update(choices=export_choices(studio)),
-                models_table(studio))
-
+    shown = [note, export_form, train_form, meta_form, dataset, meta_dataset, export, exports,
+             models]
+    gr.on(None, on_show, None, shown)  # page load: this account's view of the store now
+    if tab is not None:
+        tab.select(on_show, None, shown)  # e.g. a dataset imported in the Datasets tab
     preview.click(on_preview, [dataset, limit], preview_text)
     building = build.click(on_build, [dataset, name, n_rft, limit, keep_easy, hinted, max_hinted],
                            [build_status, counts, files, export_job])
-    building.then(refreshed, None, [exports, export, models])
+    building.then(on_show, None, shown)
     stop_build.click(stopper("export"), export_job, None)
     training = train.click(on_train, [export, lora, epochs, max_steps, lr, judge_name],
                            [train_log, training_job])
-    training.then(refreshed, None, [exports, export, models])
+    training.then(on_show, None, shown)
     stop_train.click(stopper("training"), training_job, None)
-    refresh.click(refreshed, None, [exports, export, models])
+    refresh.click(on_show, None, shown)
     meta_train.click(on_meta, [meta_dataset, meta_name, meta_steps, meta_layers],
                      [meta_log, meta_job])
     stop_meta.click(stopper("meta"), meta_job, None)
