@@ -7,20 +7,27 @@
 Each sample shows the responses in its own seeded shuffle (recorded); the
 scores it writes, in shown order, are mapped back to the original responses
 by the identity of the response at each shown position, never by arithmetic.
+
+A `watch` (`core.progress`) hears how far the generation is (the samples',
+then the score rescue's) and may stop it between two steps (JudgingStopped:
+nothing of the call is returned).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from core.backends.base import Backend, RescueRequest
 from core.errors import InputError, PromptTooLongError
 from core.parse import parse_output
+from core.progress import GenerationProgress, GenerationWatch
 from core.templates import (
     POINTWISE_HINTED,
     PRINCIPLES_PREFIX,
@@ -109,19 +116,22 @@ class Judge:
         self.shuffle = shuffle
 
     def judge(
-        self, item: JudgeInput, params: SamplingParams, *, hint_best: int | None = None
+        self, item: JudgeInput, params: SamplingParams, *, hint_best: int | None = None,
+        watch: GenerationWatch | None = None,
     ) -> Judgement:
         """Sample `params.k` judgements of `item` and vote over them.
 
         `hint_best` (original index) names the best response in the prompt; it
         needs a hinted template and is meant for rejective fine-tuning only.
+        `watch` hears the generation's progress and may stop it (JudgingStopped).
         """
         started = time.perf_counter()
         planned = self._plan(item, params, hint_best)
-        return self._run([planned], params, started)[0]
+        return self._run([planned], params, started, watch)[0]
 
     def judge_many(
-        self, items: Sequence[JudgeInput], params: SamplingParams
+        self, items: Sequence[JudgeInput], params: SamplingParams, *,
+        watch: GenerationWatch | None = None,
     ) -> list[Judgement | InputError]:
         """`judge` for several items at once: the samples of every valid item go to
         the backend in one `generate` call (and one rescue call), so the model
@@ -136,7 +146,7 @@ class Judge:
             except InputError as err:
                 planned.append(err)
         valid = [p for p in planned if isinstance(p, _Planned)]
-        judged = iter(self._run(valid, params, started))
+        judged = iter(self._run(valid, params, started, watch))
         return [p if isinstance(p, InputError) else next(judged) for p in planned]
 
     def _plan(self, item: JudgeInput, params: SamplingParams, hint_best: int | None) -> _Planned:
@@ -154,14 +164,17 @@ class Judge:
         return _Planned(item, template, orders, prompts)
 
     def _run(
-        self, planned: list[_Planned], params: SamplingParams, started: float
+        self, planned: list[_Planned], params: SamplingParams, started: float,
+        watch: GenerationWatch | None,
     ) -> list[Judgement]:
         """Generate, parse and rescue the samples of every planned item together."""
         if not planned:
             return []
+        if watch is not None:
+            watch.check()
         generated = self.backend.generate(
             [prompt for p in planned for prompt in p.prompts], params,
-            assistant_prefix=self.prefill,
+            assistant_prefix=self.prefill, **_watched(watch),
         )
         completions = [c.model_copy(update={"text": self.prefill + c.text}) for c in generated]
         samples: list[_Pending] = []
@@ -174,7 +187,7 @@ class Judge:
                     truncated=completion.finish_reason == "length",
                 )
                 samples.append(_Pending(p, order, prompt, completion, parse))
-        rescues = self._rescue(samples, params) if self.rescue else {}
+        rescues = self._rescue(samples, params, watch) if self.rescue else {}
         seconds = (time.perf_counter() - started) / len(planned)
         judgements = []
         for p in planned:
@@ -225,7 +238,7 @@ class Judge:
             raise PromptTooLongError(longest, budget, limit)
 
     def _rescue(
-        self, samples: list[_Pending], params: SamplingParams
+        self, samples: list[_Pending], params: SamplingParams, watch: GenerationWatch | None,
     ) -> dict[int, tuple[Rescue, ParsedOutput | ParseFailure]]:
         """Ask the model for just the numbers where a sample wrote none usable."""
         failed = [i for i, s in enumerate(samples) if isinstance(s.parse, ParseFailure)]
@@ -240,10 +253,10 @@ class Judge:
             )
             for i in failed
         ]
+        rescuing = None if watch is None else watch.mapped(_as_rescue)
+        continuations = self.backend.rescue_scores(requests, params, **_watched(rescuing))
         results = {}
-        for i, request, continuation in zip(
-            failed, requests, self.backend.rescue_scores(requests, params), strict=True
-        ):
+        for i, request, continuation in zip(failed, requests, continuations, strict=True):
             original = samples[i].parse
             assert isinstance(original, ParseFailure)
             reparsed = parse_output(
@@ -286,6 +299,16 @@ class _Pending:
     prompt: str
     completion: Completion
     parse: ParsedOutput | ParseFailure
+
+
+def _watched(watch: GenerationWatch | None) -> dict[str, Any]:
+    """The `watch` keyword for a backend call, only when someone watches (a backend
+    written before watches existed is still called as it was)."""
+    return {} if watch is None else {"watch": watch}
+
+
+def _as_rescue(event: GenerationProgress) -> GenerationProgress:
+    return dataclasses.replace(event, rescue=True)
 
 
 def _missing_sections(failure: ParseFailure) -> tuple[str, ...]:

@@ -49,6 +49,15 @@ class Progress:
     done: int = 0
     total: int | None = None  # None: not known (yet)
     label: str = ""  # what is counted, e.g. "items judged"
+    fraction: float | None = None  # how much is done, 0..1, where the work knows better
+    note: str = ""  # more in words, e.g. "3 of 10 items · 1.5 items/min · about 5 min left"
+
+    @property
+    def share(self) -> float | None:
+        """How much is done, 0..1: `fraction`, else done / total; None while unknown."""
+        if self.fraction is not None:
+            return self.fraction
+        return min(1.0, self.done / self.total) if self.total else None
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,9 @@ class JobControl:
         if self._job.stop_requested:
             raise JobStopped
 
-    def progress(self, done: int, total: int | None = None, label: str = "") -> None:
-        self._job._change(progress=Progress(done, total, label))
+    def progress(self, done: int, total: int | None = None, label: str = "", *,
+                 fraction: float | None = None, note: str = "") -> None:
+        self._job._change(progress=Progress(done, total, label, fraction, note))
 
     def log(self, text: str) -> None:
         self._job._change(line=text)
@@ -238,6 +248,14 @@ class Jobs:
         """Every job remembered, oldest first."""
         with self._lock:
             return list(self._jobs.values())
+
+    def latest(self, name_prefix: str) -> Job | None:
+        """Of the jobs remembered whose name starts with `name_prefix`, the newest
+        running one, else the newest ended one; None if there is none."""
+        named = [j for j in self.all() if j.name.startswith(name_prefix)]
+        running = [j for j in named if j.state().status is JobStatus.RUNNING]
+        chosen = running or named
+        return chosen[-1] if chosen else None
 
     def stop_all(self) -> None:
         for job in self.all():

@@ -15,6 +15,7 @@ torch and transformers are not imported here: a meta RM comes in already loaded.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,13 @@ from core.evaluation.metrics import (
     sample_position_bias,
 )
 from core.evaluation.records import Evaluation
+from core.progress import (
+    BatchProgress,
+    BatchTracker,
+    BatchWatch,
+    GenerationProgress,
+    GenerationWatch,
+)
 from core.store.accounts import Account, Action
 from core.store.batch import JudgeSetup, items_to_judge, judge_inputs
 from core.store.evals import close_eval_run, evaluation_items, load_evaluation, start_eval_run
@@ -70,11 +78,12 @@ def build_judge(settings: Settings, backend: backends.Backend | None = None) -> 
 
 def judge_and_save(
     engine: Engine, judge: Judge, item: JudgeInput, params: SamplingParams,
-    account: Account | None,
+    account: Account | None, *, watch: GenerationWatch | None = None,
 ) -> tuple[int | None, Judgement]:
     """Judge `item`, and save the judgement when `account` may save judgements;
-    returns (its id, or None when not saved, the judgement)."""
-    judgement = judge.judge(item, params)
+    returns (its id, or None when not saved, the judgement). `watch` hears the
+    generation's progress and may stop it (JudgingStopped: nothing saved)."""
+    judgement = judge.judge(item, params, watch=watch)
     if account is None or not account.may(Action.JUDGE):
         return None, judgement
     return store_judgement(engine, judgement), judgement
@@ -112,6 +121,7 @@ def judge_dataset(
     limit: int | None = None,
     on_item: Callable[[BatchReport], None] | None = None,
     batch_items: int = DEFAULT_BATCH_ITEMS,
+    watch: BatchWatch | None = None,
 ) -> BatchReport:
     """Judge the first `limit` items of `dataset` (all by default) that this judge
     has not judged with these settings yet; `on_item` is called after each (what
@@ -120,17 +130,30 @@ def judge_dataset(
     `batch_items` items are judged together (`Judge.judge_many`: their samples
     are decoded in one batch); each judgement is committed on its own as soon as
     it is done, so a run that is killed loses at most the items in flight and a
-    rerun judges only what is missing."""
+    rerun judges only what is missing. `watch` hears a `BatchProgress` at every
+    generation step and item, and may stop the run between two steps
+    (JudgingStopped): the items not saved yet are dropped, those saved stay."""
     if batch_items < 1:
         raise InputError(f"batch_items must be at least 1, not {batch_items}")
     items = items_to_judge(engine, dataset, judge_setup(judge), params, limit=limit)
     todo = items.todo
     report = BatchReport(dataset=dataset, total=len(items.considered),
                          already_done=len(items.considered) - len(todo))
+    tracker = BatchTracker(len(todo))
+
+    def progress(in_flight: int = 0, event: GenerationProgress | None = None) -> BatchProgress:
+        return tracker.progress(report.judged + len(report.failed), in_flight, event)
+
     for start in range(0, len(todo), batch_items):
         chunk = todo[start : start + batch_items]
-        results = judge.judge_many(judge_inputs(engine, chunk), params)
+        chunk_watch = None
+        if watch is not None:
+            watch.report(progress())  # between two chunks: a stop ends the run here
+            chunk_watch = watch.mapped(functools.partial(progress, len(chunk)))
+        results = judge.judge_many(judge_inputs(engine, chunk), params, watch=chunk_watch)
         for item_id, result in zip(chunk, results, strict=True):
+            if watch is not None:
+                watch.check()  # a stop asked for now: not one more item saved
             if isinstance(result, InputError):
                 report.failed.append((item_id, str(result)))
             else:
@@ -138,6 +161,8 @@ def judge_dataset(
                 report.judged += 1
             if on_item:
                 on_item(report)
+    if watch is not None and watch.on_progress is not None:
+        watch.on_progress(progress())  # the end: nothing left to stop
     return report
 
 

@@ -4,7 +4,6 @@ upload, opening an item and batch judging, with a replaying backend."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import gradio as gr
@@ -13,9 +12,8 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
-from core.errors import GRMStudioError, InputError, NotAllowedError
-from core.jobs import Jobs, JobStatus
-from core.store.accounts import Account, Action
+from core.errors import InputError, NotAllowedError
+from core.store.accounts import Account
 from core.store.browse import browse_items, dataset_names
 from core.store.db import make_engine, upgrade
 from core.store.importing import import_file
@@ -23,15 +21,14 @@ from core.store.judgements import save_judgement
 from core.store.labels import add_label
 from core.store.queues import Queue
 from core.store.schema import Item, JudgementRow
-from tests.scripted_backends import GOOD, GatedBackend, scores_text
+from tests.scripted_backends import GOOD, scores_text
+from webapp.batch_judging import start_batch_judging
 from webapp.datasets_tab import (
     browse_table,
     build_datasets_tab,
     import_upload,
-    judge_in_batches,
     open_item,
 )
-from webapp.jobs import stop_job
 from webapp.studio import Studio
 
 ADMIN = Account("root", "admin")
@@ -238,86 +235,6 @@ def test_browse_table_and_item_viewer_escape_untrusted_text(studio, tmp_path):
             open_item(studio, bad)
 
 
-def judgements(studio) -> list[int]:
-    with Session(studio.engine) as session:
-        return list(session.scalars(select(JudgementRow.item_id).order_by(JudgementRow.item_id)))
-
-
-def test_batch_judging_reports_progress_and_a_rerun_judges_nothing_new(studio, tmp_path):
-    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:3]), "toy")
-    seen: list[tuple] = []
-    updates = list(judge_in_batches(studio, ADMIN, "toy", 0, 2, lambda *a, **kw: seen.append(a[0])))
-    assert updates[0].startswith("Loading the judge") and "k=2" in updates[1]
-    assert [u.split(":")[1].split(",")[0] for u in updates[2:5]] == [
-        " 1 of 3 item(s) done", " 2 of 3 item(s) done", " 3 of 3 item(s) done"]
-    assert seen == [(1, 3), (2, 3), (3, 3)]
-    assert updates[-1].startswith("Done: judged 3 item(s) of 'toy'; 0 of 3 were already")
-    assert "resumable" in updates[-1]
-    assert len(judgements(studio)) == 3 and len(studio.backend.prompts) == 6
-    again = list(judge_in_batches(studio, ADMIN, "toy", 0, 2))
-    assert again[-1].startswith("Done: judged 0 item(s) of 'toy'; 3 of 3 were already judged")
-    assert len(judgements(studio)) == 3 and len(studio.backend.prompts) == 6
-    more = list(judge_in_batches(studio, ADMIN, "toy", 1, 3))  # new settings (k=3), first item only
-    assert more[-1].startswith("Done: judged 1 item(s)") and len(judgements(studio)) == 4
-
-
-def test_closing_the_batch_stops_after_the_item_in_flight_and_a_rerun_resumes(studio, tmp_path):
-    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:4]), "toy")
-    studio.backend = GatedBackend([GOOD] * 50)
-    updates = judge_in_batches(studio, ADMIN, "toy", 0, 2)
-    next(updates), next(updates)
-    studio.backend.permits.release()
-    assert "1 of 4 item(s) done" in next(updates)
-    updates.close()  # the stop button / a closed page
-    studio.backend.permits.release(10)
-    for thread in threading.enumerate():
-        if thread.name == "judge-dataset-toy":
-            thread.join(timeout=10)
-    assert len(judgements(studio)) == 2  # the item in flight was finished and saved
-    rest = list(judge_in_batches(studio, ADMIN, "toy", 0, 2))
-    assert rest[-1].startswith("Done: judged 2 item(s) of 'toy'; 2 of 4 were already judged")
-    assert len(set(judgements(studio))) == 4
-
-
-def test_batch_judging_a_missing_dataset_says_so(studio):
-    with pytest.raises(InputError, match="choose a dataset to judge"):
-        list(judge_in_batches(studio, ADMIN, "", 0, 2))
-    with pytest.raises(InputError, match="there is no dataset 'ghost'"):
-        list(judge_in_batches(studio, ADMIN, "ghost", 0, 2))
-    assert studio.backend.prompts == []
-
-
-def test_the_stop_button_stops_the_job_after_the_item_in_flight(studio, tmp_path):
-    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:4]), "toy")
-    studio.backend = GatedBackend([GOOD] * 50)
-    jobs = Jobs()
-    updates = judge_in_batches(studio, ADMIN, "toy", 0, 2, jobs=jobs)
-    next(updates), next(updates)
-    (job,) = jobs.all()
-    with pytest.raises(InputError, match="'judge-dataset-toy' is running already"):
-        list(judge_in_batches(studio, ADMIN, "toy", 0, 2, jobs=jobs))  # not twice at once
-    with pytest.raises(NotAllowedError):  # stopping needs the role that starts it
-        stop_job(jobs, Account("ann", "annotator"), Action.BATCH, job.id)
-    stop_job(jobs, ADMIN, Action.BATCH, job.id)
-    studio.backend.permits.release(10)
-    *_, last = updates  # the generator ends by itself, saying so
-    assert last.endswith("Stopped. Finished items are saved; a rerun with the same settings "
-                         "judges only the items left.")
-    assert job.state().status is JobStatus.STOPPED and len(judgements(studio)) == 1
-
-
-def test_a_failed_batch_is_an_error_that_says_the_finished_items_are_saved(studio, tmp_path):
-    import_file(studio.engine, write_jsonl(tmp_path / "p.jsonl", PAIRS[:2]), "toy")
-    studio.settings = studio.settings.model_copy(update={"batch_items": 1})
-    studio.backend = ScriptedBackend([GOOD] * 2)  # enough for the first item, not the second
-    updates = judge_in_batches(studio, ADMIN, "toy", 0, 2)
-    assert "1 of 2 item(s) done" in [next(updates) for _ in range(3)][-1]
-    with pytest.raises(GRMStudioError, match="^Stopped by an error: scripted backend has 0 "
-                       r"completion\(s\) left.*\. Finished items are saved; a rerun"):
-        next(updates)
-    assert len(judgements(studio)) == 1
-
-
 def test_the_tab_builds_with_its_elem_ids(studio):
     with gr.Blocks() as app:
         build_datasets_tab(studio)
@@ -326,7 +243,39 @@ def test_the_tab_builds_with_its_elem_ids(studio):
             "datasets-import-report", "datasets-filter-dataset", "datasets-filter-labelled",
             "datasets-filter-queue", "datasets-search", "datasets-table", "datasets-item-id",
             "datasets-item", "datasets-judge-dataset", "datasets-judge-limit", "datasets-judge-k",
-            "datasets-judge", "datasets-judge-stop", "datasets-judge-progress"} <= ids
+            "datasets-judge", "datasets-judge-stop", "datasets-judge-progress",
+            "datasets-judge-bar"} <= ids
+
+
+def test_the_dataset_lists_come_from_the_store_when_the_page_loads(studio, tmp_path):
+    """A dataset imported after the tab was built (the server started) is offered by
+    the page-load event, in the browse filter and the batch-judging list."""
+    with gr.Blocks() as app:
+        build_datasets_tab(studio)
+    import_upload(studio, ADMIN, str(write_jsonl(tmp_path / "p.jsonl", PAIRS)), "later", "")
+    by_id = {b.elem_id: b for b in app.blocks.values() if getattr(b, "elem_id", None)}
+    (loaded,) = [f for f in app.fns.values()
+                 if f.name == "on_refresh" and f.targets[0][1] == "load"]
+    assert [getattr(c, "elem_id", None) for c in loaded.outputs] == [
+        "datasets-filter-dataset", "datasets-judge-dataset"]
+    browse, judge = loaded.fn()
+    assert browse["choices"] == [("all datasets", ""), "later"] and judge["choices"] == ["later"]
+    assert by_id["datasets-filter-dataset"].choices == [("all datasets", "")]  # when built
+
+
+def test_the_browse_table_fits_1400_px_one_line_per_row(studio):
+    """Every column has a share of the width (no header squeezed to wrap, none pushed
+    off to the right) and a row is one line, so ~20 rows fit (tests/e2e/test_tabs.py
+    checks it in the browser)."""
+    from webapp.datasets_tab import BROWSE_HEIGHT, BROWSE_WIDTHS, COLUMNS
+
+    with gr.Blocks() as app:
+        build_datasets_tab(studio)
+    (table,) = [b for b in app.blocks.values() if getattr(b, "elem_id", None) == "datasets-table"]
+    assert table.column_widths == BROWSE_WIDTHS and len(BROWSE_WIDTHS) == len(COLUMNS)
+    assert sum(float(w.rstrip("%")) for w in map(str, BROWSE_WIDTHS)) == 100
+    assert table.wrap is False and table.max_height == BROWSE_HEIGHT >= 20 * 36
+    assert max(len(c) for c in COLUMNS) <= 9  # short headers: "responses" the longest
 
 
 def test_importing_and_batch_judging_need_an_admin(tmp_path):
@@ -340,6 +289,6 @@ def test_importing_and_batch_judging_need_an_admin(tmp_path):
     assert dataset_names(engine) == []
     import_upload(studio, ADMIN, str(path), "toy", "")
     with pytest.raises(NotAllowedError, match="may not judge whole datasets"):
-        list(judge_in_batches(studio, Account("ann", "annotator"), "toy", 0, 2))
+        start_batch_judging(studio, Account("ann", "annotator"), "toy", 0, 2)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(JudgementRow)) == 0

@@ -1,5 +1,6 @@
 """The Datasets tab: import a preference-data file, browse and search its items,
-open one, and judge a whole dataset with live progress (resumably).
+open one, and judge a whole dataset with live progress (resumably; the batch
+judging part is `webapp.batch_judging`).
 
 The handlers are module-level functions of the studio and plain values, so
 they are tested without a browser; `build_datasets_tab` only wires them to
@@ -10,7 +11,7 @@ shown in plain components. Batch judging is a background job (core.jobs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -21,27 +22,30 @@ import pandas as pd
 from core.datasets import SHAPE_NAMES
 from core.datasets.sources import source_name
 from core.errors import GRMStudioError, InputError
-from core.jobs import Job, JobControl, Jobs, JobStatus
+from core.jobs import Jobs
 from core.labels import ItemLabel, NoLabel
-from core.service import BatchReport, judge_dataset
 from core.store.accounts import Account, Action, require
-from core.store.batch import require_dataset
 from core.store.browse import browse_items, dataset_names, view_item
 from core.store.importing import ImportReport, import_file
 from core.store.queues import QUEUE_HELP, ItemView, Queue
+from webapp.batch_judging import build_batch_judging
 from webapp.cards import injection_warnings_html, vote_panel_html
 from webapp.errors import shows_errors
-from webapp.jobs import ProgressBar, follow, start_job, stop_job
 from webapp.studio import Studio
+from webapp.uploads import upload_folder, uploaded_file
 
 ANY = ""  # a dropdown's "no filter" value
 LABELLED = {"any": None, "yes": True, "no": False}
 PAGE_SIZE = 50
 SHOWN_SKIPS = 200  # skipped lines listed in an import report; the rest are counted
-COLUMNS = ["item", "dataset", "category", "query", "responses", "human labels", "verdict",
-           "margin"]
+COLUMNS = ["item", "dataset", "category", "query", "responses", "labels", "verdict", "margin"]
+# The browse table at 1400 px: one line per row (the query cut with "…", the whole
+# item opens below), each column a share of the width so no header wraps or runs
+# off to the right, and room for 21 rows before it scrolls (CARD_CSS keeps the
+# headers on one line).
+BROWSE_WIDTHS: list[str | int] = ["4.5%", "15%", "12%", "37.5%", "8%", "6%", "11%", "6%"]
+BROWSE_HEIGHT = 820  # px: the header and 21 one-line rows (36 px each)
 DATASET_NAME_CHARS = 200  # the width of dataset.name
-RESUME = "Finished items are saved; a rerun with the same settings judges only the items left."
 
 
 def import_report_html(report: ImportReport) -> str:
@@ -52,26 +56,30 @@ def import_report_html(report: ImportReport) -> str:
             f'<li data-line="{s.line}">{escape(s.reason)}</li>'
             for s in report.skipped[:SHOWN_SKIPS]
         )
-        more = len(report.skipped) - SHOWN_SKIPS
+        more = report.skipped_count - SHOWN_SKIPS
         rest = f"<li>… and {more} more</li>" if more > 0 else ""
         html += f'<div class="grm-label">Skipped</div><ul class="grm-skipped">{items}{rest}</ul>'
     return html
 
 
 def import_upload(
-    studio: Studio, account: Account | None, file_path: str | None, dataset: str, shape: str
+    studio: Studio, account: Account | None, file_path: str | None, dataset: str, shape: str,
+    *, upload_root: Path | None = None,
 ) -> str:
     """Import an uploaded file (dataset name defaults to the file's) if `account` may;
-    the report as HTML. Raises NotAllowedError or InputError."""
+    the report as HTML. With `upload_root` (the page's handler gives Gradio's upload
+    folder), the file must be a regular file inside it, not a symlink
+    (`webapp.uploads.uploaded_file`). Raises NotAllowedError or InputError."""
     require(account, Action.IMPORT)
     if not file_path:
         raise InputError("choose a file to import first")
-    path = Path(file_path)
+    path = Path(file_path) if upload_root is None else uploaded_file(file_path, upload_root)
     name = dataset.strip() or source_name(path)
     if len(name) > DATASET_NAME_CHARS:
         raise InputError(f"a dataset name has at most {DATASET_NAME_CHARS} characters")
     try:
-        report = import_file(studio.engine, path, name, shape=shape or None)
+        report = import_file(studio.engine, path, name, shape=shape or None,
+                             limits=studio.settings.import_limits())
     except GRMStudioError as err:  # the upload's server path means nothing to the user
         reason = str(err).replace(str(path), path.name)
         kind = InputError if isinstance(err, InputError) else GRMStudioError
@@ -161,98 +169,6 @@ def open_item(studio: Studio, raw_id: float | str | None) -> str:
     return item_html(view_item(studio.engine, item_id))
 
 
-def _progress_line(dataset: str, report: BatchReport) -> str:
-    todo = report.total - report.already_done
-    return (
-        f"Judging '{dataset}': {report.judged + len(report.failed)} of {todo} item(s) done, "
-        f"{len(report.failed)} failed; {report.already_done} already judged with these "
-        "settings were skipped."
-    )
-
-
-def _final_lines(dataset: str, report: BatchReport) -> str:
-    lines = [
-        (f"Done: judged {report.judged} item(s) of '{dataset}'; {report.already_done} of "
-         f"{report.total} were already judged with these settings and were skipped; "
-         f"{len(report.failed)} failed."),
-        "Judging is resumable: a rerun with the same settings judges only the items left.",
-    ]
-    lines += [f"item {item_id}: {reason}" for item_id, reason in report.failed]
-    return "\n".join(lines)
-
-
-def start_batch_judging(
-    studio: Studio,
-    account: Account | None,
-    dataset: str,
-    limit: int | None,
-    k: int,
-    *,
-    jobs: Jobs | None = None,
-) -> Job:
-    """Start judging `dataset` (its first `limit` items; 0/None: all) with k samples
-    as a job in `jobs` if `account` may. Each item's judgement is saved as soon as
-    it is done; a stopped job ends after the item in flight, and a rerun with the
-    same settings skips every item already judged. Raises NotAllowedError or
-    InputError (before the slow model load)."""
-    require(account, Action.BATCH)
-    if not dataset:
-        raise InputError("choose a dataset to judge")
-    require_dataset(studio.engine, dataset)
-    settings = studio.settings
-    params = settings.sampling(k=int(k))
-
-    def work(control: JobControl) -> BatchReport:
-        control.log(f"Loading the judge '{settings.model_shown}' …")
-        judge = studio.judge()
-        control.raise_if_stopped()
-        control.log(f"Judging '{dataset}' with k={params.k} …")
-
-        def on_item(report: BatchReport) -> None:
-            control.progress(report.judged + len(report.failed),
-                             report.total - report.already_done, "judging items")
-            control.log(_progress_line(dataset, report))
-            control.raise_if_stopped()
-
-        return judge_dataset(studio.engine, judge, dataset, params,
-                             limit=int(limit or 0) or None, on_item=on_item,
-                             batch_items=settings.batch_items)
-
-    return start_job(jobs, f"judge-dataset-{dataset}", work)
-
-
-def batch_judging_updates(
-    job: Job, dataset: str, progress: ProgressBar | None = None
-) -> Iterator[str]:
-    """The batch job's progress line after every item, then its summary (or that
-    it stopped); raises when it failed (see `webapp.jobs.follow`)."""
-    last = ""
-    for line in follow(job, progress, after_error=RESUME):
-        last = line.text
-        yield last
-    state = job.state()
-    if state.status is JobStatus.FINISHED:
-        yield _final_lines(dataset, state.result)
-    else:
-        yield f"{last}\nStopped. {RESUME}"
-
-
-def judge_in_batches(
-    studio: Studio,
-    account: Account | None,
-    dataset: str,
-    limit: int | None,
-    k: int,
-    progress: ProgressBar | None = None,
-    *,
-    jobs: Jobs | None = None,
-) -> Iterator[str]:
-    """`start_batch_judging`, then its `batch_judging_updates`; closing this
-    generator stops the job after the item in flight."""
-    job = start_batch_judging(studio, account, dataset, limit, k, jobs=jobs)
-    yield from batch_judging_updates(job, dataset, progress)
-
-
 def _dataset_updates(studio: Studio) -> tuple[Any, Any]:
     names = dataset_names(studio.engine)
     return gr.update(choices=[("all datasets", ANY), *names]), gr.update(choices=names)
@@ -263,7 +179,8 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
     the studio's `jobs`)."""
     jobs = jobs if jobs is not None else Jobs()
     names = dataset_names(studio.engine)
-    with gr.Accordion("Import a file", open=not names):
+    with gr.Accordion("Import a file", open=not names,  # the read-only demo takes no uploads
+                      visible=not studio.settings.read_only):
         with gr.Row():
             upload = gr.File(
                 label="Preference data (.jsonl, .json, .csv, .tsv; optionally .gz)",
@@ -304,8 +221,9 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
         return browse_table(studio, ANY, "any", ANY, "", 1)[0]
 
     status = gr.Markdown(first_status, elem_id="datasets-browse-status")
-    table = gr.Dataframe(first_rows, headers=COLUMNS,
-                         interactive=False, wrap=True, elem_id="datasets-table")
+    table = gr.Dataframe(first_rows, headers=COLUMNS, interactive=False, wrap=False,
+                         column_widths=BROWSE_WIDTHS, max_height=BROWSE_HEIGHT,
+                         elem_id="datasets-table")
     with gr.Row():
         item_id = gr.Number(None, label="Item id (or click a row)", precision=0,
                             elem_id="datasets-item-id")
@@ -319,24 +237,22 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
                           elem_id="datasets-judge-limit")
         k = gr.Slider(1, 16, value=studio.settings.k, step=1, label="k (samples)",
                       elem_id="datasets-judge-k")
-    with gr.Row():
-        start = gr.Button("Judge dataset", variant="primary", elem_id="datasets-judge")
-        stop = gr.Button("Stop", elem_id="datasets-judge-stop")
-    progress_text = gr.Textbox(label="Progress", lines=4, interactive=False,
-                               elem_id="datasets-judge-progress")
-    job_id = gr.State(None)  # the batch job started from this page
+    build_batch_judging(studio, jobs, judge_set, limit, k)  # buttons, progress bar, log
 
     @shows_errors
     def on_import(
         path: str | None, ds_name: str, ds_shape: str, request: gr.Request
     ) -> tuple[Any, Any, Any]:
         account = studio.account(request)
-        return (import_upload(studio, account, path, ds_name or "", ds_shape or ANY),
+        return (import_upload(studio, account, path, ds_name or "", ds_shape or ANY,
+                              upload_root=upload_folder()),
                 *_dataset_updates(studio))
 
     @shows_errors
     def on_refresh() -> tuple[Any, Any]:
         return _dataset_updates(studio)
+
+    gr.on(None, on_refresh, None, [dataset, judge_set])  # page load: the store's list now
 
     @shows_errors
     def on_browse(ds: str, lab: str, q: str, text: str, number: float) -> tuple[Any, Any, Any]:
@@ -363,19 +279,6 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
     def on_open(raw: float | None) -> str:
         return open_item(studio, raw)
 
-    @shows_errors
-    def on_judge(ds: str, first: float, samples: float, request: gr.Request,
-                 progress: gr.Progress = gr.Progress()  # noqa: B008
-                 ) -> Iterator[tuple[str, int]]:
-        job = start_batch_judging(studio, studio.account(request), ds, int(first or 0),
-                                  int(samples), jobs=jobs)
-        for text in batch_judging_updates(job, ds, progress):
-            yield text, job.id
-
-    @shows_errors
-    def on_stop_judging(started: int | None, request: gr.Request) -> None:
-        stop_job(jobs, studio.account(request), Action.BATCH, started)
-
     filters = [dataset, labelled, queue, search]
     browsed = [table, status, page]
     do_import.click(on_import, [upload, name, shape], [report, dataset, judge_set])
@@ -389,5 +292,3 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
     table.select(on_select, None, [item_id, viewer])
     show_item.click(on_open, item_id, viewer)
     item_id.submit(on_open, item_id, viewer)
-    start.click(on_judge, [judge_set, limit, k], [progress_text, job_id])
-    stop.click(on_stop_judging, job_id, None)

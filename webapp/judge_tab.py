@@ -13,6 +13,8 @@ import gradio as gr
 
 from core.errors import GRMStudioError, InputError
 from core.inputs import parse_turns
+from core.limits import judging_sampling
+from core.progress import GenerationProgress, GenerationWatch, Watch
 from core.service import judge_and_save
 from core.service import meta_vote as service_meta_vote
 from core.store.accounts import Account, Action
@@ -38,15 +40,29 @@ class JudgeRequest:
 
 
 def run_judgement(
-    studio: Studio, request: JudgeRequest, account: Account | None
+    studio: Studio, request: JudgeRequest, account: Account | None,
+    watch: GenerationWatch | None = None,
 ) -> tuple[int | None, Judgement]:
     """Judge, and save when `account` may; returns (judgement id or None when not
-    saved, judgement). Raises GRMStudioError."""
-    params = studio.settings.sampling(k=request.k, temperature=request.temperature)
+    saved, judgement). The read-only demo's caps on k and tokens apply
+    (`core.limits.judging_sampling`); `watch` hears the generation's progress.
+    Raises GRMStudioError."""
+    params = judging_sampling(studio.settings, k=request.k, temperature=request.temperature)
     item = JudgeInput(
         query=request.query, responses=request.responses, context=parse_turns(request.turns)
     )
-    return judge_and_save(studio.engine, studio.judge(request.model), item, params, account)
+    return judge_and_save(studio.engine, studio.judge(request.model), item, params, account,
+                          watch=watch)
+
+
+def progress_watch(progress: Any) -> GenerationWatch:
+    """A watch that moves Gradio's progress bar (`progress`) with the generation:
+    the prompts read, then the samples written (and a score rescue, if any)."""
+
+    def shown(event: GenerationProgress) -> None:
+        progress(event.fraction, desc=event.describe())
+
+    return Watch(on_progress=shown)
 
 
 def meta_vote(
@@ -62,6 +78,12 @@ def meta_vote(
         studio.meta(meta_source), judgement, k_meta=k_meta or None, meta_model=meta_source,
         engine=studio.engine, judgement_id=judgement_id if saved else None,
     )
+
+
+def visitor_address(request: Any) -> str:
+    """Who is asking, for the read-only demo's per-visitor limit (nobody signs in
+    there): the client's address ("" when unknown)."""
+    return getattr(getattr(request, "client", None), "host", None) or ""
 
 
 def open_judgement(studio: Studio, raw_id: str) -> Judgement:
@@ -128,7 +150,9 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 add = gr.Button("+ response", size="sm", elem_id="add-response")
                 remove = gr.Button("− response", size="sm", elem_id="remove-response")
             with gr.Row():
-                k = gr.Slider(1, 16, value=settings.k, step=1, label="k (samples)", elem_id="k")
+                max_k = min(16, settings.demo_max_k) if settings.read_only else 16
+                k = gr.Slider(1, max_k, value=min(settings.k, max_k), step=1,
+                              label="k (samples)", elem_id="k")
                 temperature = gr.Slider(
                     0.0, 1.5, value=settings.temperature, step=0.05, label="temperature"
                 )
@@ -147,7 +171,8 @@ def build_judge_tab(studio: Studio) -> _Outputs:
             run = gr.Button("Judge", variant="primary", elem_id="judge")
         with gr.Column(scale=3):
             outputs = _Outputs(
-                status=gr.Markdown(elem_id="judgement-status"),
+                # the one place the judgement's progress is drawn (show_progress_on)
+            status=gr.Markdown(elem_id="judgement-status", min_height=48),
                 vote=gr.HTML(elem_id="vote-panel"),
                 meta=gr.HTML(elem_id="meta-panel"),
                 vote_plot=gr.Plot(label="Summed score per response", elem_id="vote-plot"),
@@ -178,25 +203,30 @@ def build_judge_tab(studio: Studio) -> _Outputs:
         request: gr.Request, *texts: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for progress)
     ) -> dict[Any, Any]:
-        progress(0.1, desc=f"sampling {int(k_value)} judgement(s)")
-        judge_request = JudgeRequest(  # a textbox never shown (closed accordion) sends None
-            query=query_text or "",
-            turns=turns_text or "",
-            responses=tuple(t or "" for t in texts[: int(current)]),
-            k=int(k_value),
-            temperature=float(temp),
-            model=model_name or None,
-        )
-        account = studio.account(request)
-        judgement_id, judgement = run_judgement(studio, judge_request, account)
-        if meta_source:
-            progress(0.9, desc="meta reward model")
-        meta = meta_vote(studio, judgement_id, judgement, meta_source, int(k_meta_value or 0),
-                         account)
+        with studio.judging.hold(visitor_address(request)):  # the demo's limits
+            progress(0.0, desc="loading the judge")
+            judge_request = JudgeRequest(  # a textbox never shown (closed accordion) sends None
+                query=query_text or "",
+                turns=turns_text or "",
+                responses=tuple(t or "" for t in texts[: int(current)]),
+                k=int(k_value),
+                temperature=float(temp),
+                model=model_name or None,
+            )
+            account = studio.account(request)
+            judgement_id, judgement = run_judgement(studio, judge_request, account,
+                                                    progress_watch(progress))
+            if meta_source:
+                progress(1.0, desc="scoring the samples with the meta reward model")
+            meta = meta_vote(studio, judgement_id, judgement, meta_source,
+                             int(k_meta_value or 0), account)
         return outputs.show(judgement_id, judgement, meta)
 
+    # the read-only demo refuses what is past its limits at once (studio.judging) rather
+    # than letting Gradio queue it behind the judgement running
     run.click(on_judge, inputs=[query, turns, count, k, temperature, model, meta_model, k_meta,
-                                *boxes], outputs=shown)
+                                *boxes], outputs=shown, show_progress_on=outputs.status,
+              concurrency_limit=None if settings.read_only else "default")
     # registered models change while the page is open (training adds some)
     @shows_errors
     def models_now() -> Any:

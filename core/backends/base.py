@@ -4,6 +4,13 @@ A backend turns finished prompt texts (the judge's user message) into
 completions. It owns the model's chat format, its tokenizer and its sampler;
 the engine owns templates, shuffles, parsing and voting. A backend written
 for a server (OpenAI-compatible) implements the same two methods.
+
+Both take an optional `watch` (`core.progress`): the backend calls
+`watch.report(GenerationProgress(...))` between its steps (prefill chunks,
+decode steps, or finished requests), which raises JudgingStopped once a stop
+is asked for; the backend lets it propagate and keeps nothing of the call.
+The engine passes `watch` only when someone watches, so a backend written
+before it still works unwatched.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from core.progress import GenerationWatch
 from core.types import Completion, ModelInfo, SamplingParams
 
 
@@ -38,7 +46,8 @@ class Backend(Protocol):
         ...
 
     def generate(
-        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = "",
+        watch: GenerationWatch | None = None,
     ) -> list[Completion]:
         """One completion per prompt, all generated together (one batched call)
         with the sampler seeded from `params.seed`; `params.k` is ignored here.
@@ -47,7 +56,8 @@ class Backend(Protocol):
         ...
 
     def rescue_scores(
-        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None,
+        *, watch: GenerationWatch | None = None,
     ) -> list[str]:
         """For each request, the continuation written under a constraint that
         allows only the scores and the closing brace, decoded as `params` say

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +26,14 @@ from core.backends.tree_decode import LazyDecodeWeights
 from core.config import DecodeKernel as Kernel
 from core.errors import BackendError
 from core.files import file_sha256
+from core.progress import GenerationWatch
 from core.types import Completion, ModelInfo, SamplingParams
 
 if TYPE_CHECKING:
     import torch
 
 _log = logging.getLogger(__name__)
+_WAIT_CHECK_S = 0.25  # while waiting for the model, how often a stop request is looked at
 
 
 class TransformersBackend:
@@ -114,9 +117,11 @@ class TransformersBackend:
         return len(self._chat_ids(prompt))
 
     def generate(
-        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = "",
+        watch: GenerationWatch | None = None,
     ) -> list[Completion]:
-        """All prompts sampled together; a prefix that several share is prefilled once."""
+        """All prompts sampled together; a prefix that several share is prefilled once.
+        `watch` hears of each prefill chunk and decode step and may stop there."""
         rows = [self._chat_ids(p, assistant_prefix) for p in prompts]
         sampling = Sampling(
             greedy=params.greedy,
@@ -124,7 +129,7 @@ class TransformersBackend:
             top_p=params.top_p,
             seed=params.seed,
         )
-        with self._lock:
+        with self._turn(watch):
             generated = sample_shared(
                 self.model,
                 rows,
@@ -132,18 +137,20 @@ class TransformersBackend:
                 stop_ids=self._stop_ids,
                 sampling=sampling,
                 decode_weights=self._decode_weights.get(),
+                watch=watch,
             )
         return [self._completion(new, len(row)) for new, row in zip(generated, rows, strict=True)]
 
     def rescue_scores(
-        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None,
+        *, watch: GenerationWatch | None = None,
     ) -> list[str]:
         if not requests:
             return []
         rows = [self._chat_ids(r.prompt, r.assistant_prefix) for r in requests]
         grammars = [ScoreGrammar(r.n_responses, r.score_range) for r in requests]
         constraint = _ScoreConstraint(grammars, self._score_token_table(), self._stop_ids[0])
-        with self._lock:
+        with self._turn(watch):
             generated = sample_shared(
                 self.model,
                 rows,
@@ -152,10 +159,23 @@ class TransformersBackend:
                 sampling=_rescue_sampling(params),
                 constraint=constraint,
                 decode_weights=self._decode_weights.get(),
+                watch=watch,
             )
         return [self._decode_until_eos(row) for row in generated]
 
     # -- helpers -----------------------------------------------------------
+
+    @contextmanager
+    def _turn(self, watch: GenerationWatch | None) -> Iterator[None]:
+        """The model to ourselves (one generation at a time); a stop asked for
+        while another generation holds it ends the wait."""
+        while not self._lock.acquire(timeout=_WAIT_CHECK_S):
+            if watch is not None:
+                watch.check()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _chat_ids(self, prompt: str, assistant_prefix: str = "") -> list[int]:
         """The prompt as the model's chat format, with the reply started by the prefix."""

@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +36,7 @@ import httpx
 
 from core.backends.base import RescueRequest
 from core.errors import BackendError, ConfigError
+from core.progress import GenerationProgress, GenerationWatch
 from core.types import Completion, ModelInfo, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,30 @@ class _Request:
     prompt: str
     n: int
     seed: int
+
+
+def _answers(
+    futures: list[Future[list[Completion]]], choices: list[int], max_new_tokens: int,
+    watch: GenerationWatch | None,
+) -> list[list[Completion]]:
+    """Each future's completions, in order, once all are answered; each answer
+    reported to `watch`, whose stop cancels the requests not yet sent."""
+    if watch is None:
+        return [f.result() for f in futures]
+    samples = sum(choices)
+    try:
+        pending: set[Future[list[Completion]]] = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            finished = sum(n for f, n in zip(futures, choices, strict=True) if f.done())
+            watch.report(GenerationProgress(
+                "decode", finished * max_new_tokens, samples * max_new_tokens, samples,
+                finished=finished))
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [f.result() for f in futures]
 
 
 class OpenAICompatBackend:
@@ -160,8 +185,12 @@ class OpenAICompatBackend:
         return None
 
     def generate(
-        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = ""
+        self, prompts: Sequence[str], params: SamplingParams, *, assistant_prefix: str = "",
+        watch: GenerationWatch | None = None,
     ) -> list[Completion]:
+        """`watch` hears as each request is answered (a server's decoding is not
+        seen step by step); a stop ends the call at the next answer or within
+        half a second, leaving requests already sent to finish on the server."""
         if assistant_prefix and not self.prefill:
             raise BackendError(
                 f"prefill was asked for, but the server at {self.base_url} is not known to "
@@ -180,14 +209,16 @@ class OpenAICompatBackend:
         if not self._n_supported:  # known from an earlier call: one request per choice
             plan = [single for request in plan for single in _singles(request, 0)]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(plan))) as pool:
-            answers = list(pool.map(lambda r: self._choices(r, params, assistant_prefix), plan))
+            futures = [pool.submit(self._choices, r, params, assistant_prefix) for r in plan]
+            answers = _answers(futures, [r.n for r in plan], params.max_new_tokens, watch)
         by_prompt: dict[str, list[Completion]] = {}
         for request, completions in zip(plan, answers, strict=True):
             by_prompt.setdefault(request.prompt, []).extend(completions)
         return [by_prompt[p][groups[p].index(i)] for i, p in enumerate(prompts)]
 
     def rescue_scores(
-        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None
+        self, requests: Sequence[RescueRequest], params: SamplingParams | None = None,
+        *, watch: GenerationWatch | None = None,
     ) -> list[str]:
         if requests:
             raise BackendError(f"the server backend ({self.base_url}) does not do score rescue")

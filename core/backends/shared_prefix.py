@@ -14,6 +14,9 @@ for all samples), otherwise in one preallocated static cache of all samples
 row, the padding masked out and each row's position ids counted from its own
 length.
 
+With a `watch` (`core.progress`), every prefill chunk and every decode step is
+reported, and a stop asked for ends the call there (JudgingStopped).
+
 torch is imported inside the functions, so that importing this module is cheap.
 """
 
@@ -21,9 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from core.backends.tree_decode import DecodeWeights, TreeDecoder, supports_tree_decode
+from core.progress import GenerationProgress, GenerationWatch
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
 # (the sample of each batch row, the tokens each has generated, their logits) -> logits
 Constraint = Callable[[list[int], list[list[int]], "torch.Tensor"], "torch.Tensor"]
 _KV = list[tuple["torch.Tensor", "torch.Tensor"]]
+S = TypeVar("S")  # what a prefill step leaves for the next (a cache)
+L = TypeVar("L")  # what it leaves for decoding (the last token's logits)
 
 
 @dataclass(frozen=True)
@@ -52,17 +58,19 @@ def sample_shared(
     sampling: Sampling,
     constraint: Constraint | None = None,
     decode_weights: DecodeWeights | None = None,
+    watch: GenerationWatch | None = None,
 ) -> list[list[int]]:
     """The new tokens of each row (one sample per row; rows may repeat), each
     ending at its first stop token (kept) or after `max_new_tokens`. A model
     with the Llama layout decodes by `tree_decode` on `decode_weights` (built
-    here when not given; a backend keeps its own)."""
+    here when not given; a backend keeps its own). `watch` hears of every
+    prefill chunk and decode step, and may stop the call there."""
     import torch
 
     if not rows:
         return []
     if not plain_static_cache(model):
-        return _sample_padded(model, rows, max_new_tokens, stop_ids, sampling, constraint)
+        return _sample_padded(model, rows, max_new_tokens, stop_ids, sampling, constraint, watch)
     distinct = list(dict.fromkeys(tuple(r) for r in rows))
     if any(not r for r in distinct):
         raise ValueError("every row needs at least one token")
@@ -76,7 +84,8 @@ def sample_shared(
         leaves[leaf] = (kv, logits)
 
     with torch.inference_mode():
-        _walk(model, distinct, list(range(len(distinct))), 0, None, place)
+        run = _Prefill(model, watch, total=_prefill_tokens(distinct), samples=len(rows))
+        _walk(distinct, list(range(len(distinct))), 0, None, run, place)
         logits = torch.stack([leaves[p][1] for p in prompt_of])  # type: ignore[index]
         lengths = [len(distinct[p]) for p in prompt_of]
         stepper: _Stepper
@@ -91,7 +100,7 @@ def sample_shared(
         ordered = None if constraint is None else _reordered(constraint, order)
         generated = _decode(
             stepper, logits, max_new_tokens=max_new_tokens, stop_ids=set(stop_ids),
-            sampling=sampling, constraint=ordered,
+            sampling=sampling, constraint=ordered, watch=watch,
         )
     by_sample: list[list[int]] = [[] for _ in rows]
     for position, sample in enumerate(order):
@@ -128,10 +137,11 @@ def _sample_padded(
     stop_ids: Sequence[int],
     sampling: Sampling,
     constraint: Constraint | None,
+    watch: GenerationWatch | None = None,
 ) -> list[list[int]]:
     """Every row left-padded into one `model.generate` call: each copy prefilled."""
     import torch
-    from transformers import LogitsProcessorList
+    from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
     width = max(map(len, rows))
     pad = stop_ids[0] if stop_ids else 0
@@ -149,50 +159,120 @@ def _sample_padded(
             return constraint(everyone, input_ids[:, width:].tolist(), scores)
 
         options["logits_processor"] = LogitsProcessorList([constrain])
+    if watch is not None:
+        prompts = sum(map(len, rows))  # every copy is prefilled here
+        watch.report(GenerationProgress("prefill", 0, prompts, len(rows)))
+
+        class Watched(StoppingCriteria):
+            """Reports each decode step (and stops the call there when asked to)."""
+
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor,
+                         **kwargs: Any) -> torch.Tensor:
+                if input_ids.shape[1] == width + 1:  # the first token: the prefill is done
+                    watch.report(GenerationProgress("prefill", prompts, prompts, len(rows)))
+                written = [_until_stop(row, stop_ids) for row in input_ids[:, width:].tolist()]
+                watch.report(_decoded(written, max_new_tokens, stop_ids))
+                return torch.zeros(len(input_ids), dtype=torch.bool, device=input_ids.device)
+
+        options["stopping_criteria"] = StoppingCriteriaList([Watched()])
     with torch.inference_mode():
         torch.manual_seed(sampling.seed)
         output = model.generate(
             input_ids=ids, attention_mask=mask, top_k=None, max_new_tokens=max_new_tokens,
             pad_token_id=pad, eos_token_id=list(stop_ids) or None, **options,
         )
-    generated = []
-    for row in output[:, width:].tolist():
-        stop = next((i for i, token in enumerate(row) if token in stop_ids), None)
-        generated.append(row if stop is None else row[: stop + 1])
-    return generated
+    return [_until_stop(row, stop_ids) for row in output[:, width:].tolist()]
+
+
+def _until_stop(row: list[int], stop_ids: Sequence[int] | set[int]) -> list[int]:
+    """`row` up to and with its first stop token."""
+    stop = next((i for i, token in enumerate(row) if token in stop_ids), None)
+    return row if stop is None else row[: stop + 1]
+
+
+def _decoded(
+    generated: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: Sequence[int] | set[int],
+) -> GenerationProgress:
+    """The decode progress of samples that have written `generated` (each up to and
+    with its stop token): a finished sample counts its whole budget."""
+    ended = [bool(g) and (g[-1] in stop_ids or len(g) >= max_new_tokens) for g in generated]
+    return GenerationProgress(
+        "decode",
+        done=sum(max_new_tokens if e else len(g) for g, e in zip(generated, ended, strict=True)),
+        total=len(generated) * max_new_tokens,
+        samples=len(generated),
+        finished=sum(ended),
+        generated=sum(map(len, generated)),
+    )
 
 
 # -- prefill: the prefix tree -------------------------------------------------
 
 
 def _walk(
-    model: Any,
     rows: list[tuple[int, ...]],
     group: list[int],
     start: int,
-    kv: _KV | None,
-    place: Callable[[int, _KV, torch.Tensor], None],
+    kv: S | None,
+    run: Callable[[S | None, Sequence[int], int], tuple[S, L]],
+    place: Callable[[int, S, L], None],
 ) -> None:
     """Prefill rows[group] (which share rows[..][:start], cached in `kv`), once
-    per shared token, and `place` each row's cache and last-token logits."""
+    per shared token, and `place` each row's cache and last-token logits;
+    `run(kv, tokens, start)` runs tokens at positions start.. on top of kv."""
     if len(group) == 1:
         row = rows[group[0]]
-        place(group[0], *_extend(model, kv, row[start:], start))
+        place(group[0], *run(kv, row[start:], start))
         return
     shortest = min(len(rows[i]) for i in group)
     end = min(_common_length(rows, group, start), shortest - 1)  # each row keeps >= 1 token
     if end > start:
-        kv, _ = _extend(model, kv, rows[group[0]][start:end], start)
+        kv, _ = run(kv, rows[group[0]][start:end], start)
         start = end
     branches: dict[int, list[int]] = {}
     for i in group:
         branches.setdefault(rows[i][start], []).append(i)
     if len(branches) == 1:  # a row is a prefix of another: no further sharing
         for i in group:
-            place(i, *_extend(model, kv, rows[i][start:], start))
+            place(i, *run(kv, rows[i][start:], start))
         return
     for branch in branches.values():
-        _walk(model, rows, branch, start, kv, place)
+        _walk(rows, branch, start, kv, run, place)
+
+
+def _prefill_tokens(rows: list[tuple[int, ...]]) -> int:
+    """The tokens `_walk` runs to prefill `rows` (a shared prefix once)."""
+    tokens = 0
+
+    def count(kv: None, chunk: Sequence[int], start: int) -> tuple[None, None]:
+        nonlocal tokens
+        tokens += len(chunk)
+        return None, None
+
+    _walk(rows, list(range(len(rows))), 0, None, count, lambda *_: None)
+    return tokens
+
+
+class _Prefill:
+    """`_extend` on `model` as `_walk` runs it, each chunk reported to `watch`
+    (which may stop the walk between two chunks)."""
+
+    def __init__(self, model: Any, watch: GenerationWatch | None, *, total: int,
+                 samples: int) -> None:
+        self.model, self.watch, self.total, self.samples = model, watch, total, samples
+        self.done = 0
+        self._report()
+
+    def __call__(self, kv: _KV | None, tokens: Sequence[int], start: int
+                 ) -> tuple[_KV, torch.Tensor]:
+        extended = _extend(self.model, kv, tokens, start)
+        self.done += len(tokens)
+        self._report()
+        return extended
+
+    def _report(self) -> None:
+        if self.watch is not None:
+            self.watch.report(GenerationProgress("prefill", self.done, self.total, self.samples))
 
 
 def _common_length(rows: list[tuple[int, ...]], group: list[int], start: int) -> int:
@@ -299,8 +379,10 @@ def _decode(
     stop_ids: set[int],
     sampling: Sampling,
     constraint: Constraint | None,
+    watch: GenerationWatch | None = None,
 ) -> list[list[int]]:
-    """Every sample one token per step from `logits` on, finished rows dropped."""
+    """Every sample one token per step from `logits` on, finished rows dropped;
+    each step reported to `watch` (which may stop the decoding there)."""
     import torch
 
     generator = torch.Generator(device=logits.device).manual_seed(sampling.seed)
@@ -315,6 +397,8 @@ def _decode(
             generated[sample].append(token)
             if token in stop_ids:
                 finished.append(row)
+        if watch is not None:
+            watch.report(_decoded(generated, max_new_tokens, stop_ids))
         if step == max_new_tokens - 1 or len(finished) == len(active):
             break
         if finished:
