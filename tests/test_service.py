@@ -222,5 +222,5 @@ def test_judge_model_sources_lists_every_judge_model_newest_first(engine):
         session.add(JudgeModel(name="tuned", backend="hf", source="/models/tuned"))
         session.commit()
     (newest, first) = judge_model_sources(engine)
-    assert newest == ("tuned", "/models/tuned")
-    assert first[1] == ScriptedBackend([]).info.source
+    assert newest[1:] == ("tuned", "/models/tuned") and newest[0] > first[0]
+    assert first[2] == ScriptedBackend([]).info.source

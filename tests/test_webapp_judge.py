@@ -123,8 +123,14 @@ def test_the_model_picker_offers_registered_judges_and_refuses_others(studio, tm
         cached.mkdir(parents=True)
         session.add(JudgeModel(name="grm-studio-judge", backend="transformers",
                                source=str(cached)))
-    models = [m for _, m in studio.model_choices()]
-    assert models == ["embedded", "studio", "http://127.0.0.1:8000/v1", str(checkpoint)]
+    choices = studio.model_choices()
+    labels = [label for label, _ in choices]
+    assert labels[2:] == ["vllm", "rft-1"]  # newest first; no server path on the page
+    assert not any(str(tmp_path) in label or str(tmp_path) in key for label, key in choices)
+    keys = [key for _, key in choices]
+    assert keys[:2] == ["embedded", "studio"] and all(k.startswith("judge:") for k in keys[2:])
+    # a registered judge's key is resolved on the server to its directory
+    assert studio._models()[3][2] == str(checkpoint)
     with pytest.raises(InputError, match="'/etc' is not a registered judge model"):
         run_judgement(studio, request(model="/etc"), ADA)
     # the configured model by name is the shared, already loaded backend

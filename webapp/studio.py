@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.backends import Backend, load_backend
+from core.backends.openai_compat import is_server_url
 from core.backends.studio_judge import SHIPPED_DIR
 from core.config import Settings
 from core.engine import Judge
@@ -22,6 +23,7 @@ from core.store.judgements import judge_model_sources
 from core.store.sessions import session_account
 
 SESSION_COOKIE = "grm_studio_session"
+REGISTERED = "judge:"  # the Judge tab's key of a registered judge: judge:<id>
 DEMO_ACCOUNT = Account("demo", "demo")
 BUILT_IN_CHOICES = (
     ("GRM Studio judge (built in: SmolLM2-135M trained by the studio's SPCT)", "studio"),
@@ -63,20 +65,29 @@ class Studio:
 
     # --- the judge -----------------------------------------------------------
     def model_choices(self) -> list[tuple[str, str]]:
-        """(label, model) pairs the Judge tab offers: the configured model, the built-in
+        """(label, key) pairs the Judge tab offers: the configured model, the built-in
         ones (the studio's judge and its base), then every registered judge that can be
         loaded here (a directory or a server; the built-ins' own rows, their shipped
-        adapter and their merges in the cache, are offered by name only)."""
-        choices = [(f"{self.settings.model_shown} (configured)", self.settings.model)]
-        choices += [(label, name) for label, name in BUILT_IN_CHOICES if name != self.settings.model]
+        adapter and their merges in the cache, are offered by name only). A registered
+        judge's key is `judge:<id>`, so the page never holds a server path."""
+        return [(label, key) for label, key, _ in self._models()]
+
+    def _models(self) -> list[tuple[str, str, str]]:
+        """(label, key, model setting) of every judge the Judge tab offers."""
+        configured = self.settings.model
+        shown = self.settings.model_shown
+        if not is_server_url(configured) and Path(configured).expanduser().exists():
+            shown = Path(configured).name  # a directory or file: its name, not its path
+        models = [(f"{shown} (configured)", configured, configured)]
+        models += [(label, name, name) for label, name in BUILT_IN_CHOICES if name != configured]
         built_in = (self.settings.cache_dir.resolve(), SHIPPED_DIR.resolve())
-        for name, source in judge_model_sources(self.engine):
+        for judge_id, name, source in judge_model_sources(self.engine):
             loadable = source.startswith(("http://", "https://")) or (
                 Path(source).is_dir()
                 and not any(Path(source).resolve().is_relative_to(b) for b in built_in))
-            if loadable and source not in {m for _, m in choices}:
-                choices.append((f"{name} ({source})", source))
-        return choices
+            if loadable and source not in {m for _, _, m in models}:
+                models.append((name, f"{REGISTERED}{judge_id}", source))
+        return models
 
     def judge(self, model: str | None = None) -> Judge:
         """A Judge on `model` (one of `model_choices`; None: the configured one)."""
@@ -87,9 +98,10 @@ class Studio:
                     self.backend = load_backend(settings)
                 backend = self.backend
             else:
-                if model not in {m for _, m in self.model_choices()}:
+                found = {key: source for _, key, source in self._models()}
+                if model not in found:
                     raise InputError(f"'{model}' is not a registered judge model")
-                settings = settings.model_copy(update={"model": model})
+                settings = settings.model_copy(update={"model": found[model]})
                 if self._other is None or self._other[0] != model:
                     self._other = None  # let the previous one go before loading
                     self._other = (model, load_backend(settings))

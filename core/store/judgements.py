@@ -41,13 +41,12 @@ def judge_model_id(session: Session, info: ModelInfo) -> int:
     return row.id
 
 
-def judge_model_sources(engine: Engine) -> list[tuple[str, str]]:
-    """(name, source) of every judge model in the store, newest first."""
+def judge_model_sources(engine: Engine) -> list[tuple[int, str, str]]:
+    """(id, name, source) of every judge model in the store, newest first."""
     with Session(engine) as session:
-        rows = session.execute(
-            select(JudgeModel.name, JudgeModel.source).order_by(JudgeModel.id.desc())
-        ).all()
-    return [(name, source) for name, source in rows]
+        rows = session.execute(select(JudgeModel.id, JudgeModel.name, JudgeModel.source)
+                               .order_by(JudgeModel.id.desc())).all()
+    return [(judge_id, name, source) for judge_id, name, source in rows]
 
 
 def save_judgement(session: Session, judgement: Judgement, item_id: int | None = None) -> int:
