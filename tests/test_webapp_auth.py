@@ -72,6 +72,13 @@ def test_the_login_page_escapes_what_it_echoes(tmp_path):
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
 
 
+def test_the_login_page_says_where_the_first_admin_password_is(tmp_path):
+    client, studio = client_for(tmp_path)
+    page = client.get("/login").text
+    assert "first-admin-password.txt" in page and "<code>admin</code>" in page
+    assert str(studio.settings.data_dir) not in page  # no server path
+
+
 def test_read_only_mode_needs_no_sign_in(tmp_path):
     client, studio = client_for(tmp_path, read_only=True)
     assert client.get("/").status_code == 200

@@ -61,6 +61,9 @@ def login_page(next_url: str = "/", error: str = "") -> str:
 <form method="post" action="/login">
 <h2>GRM Studio</h2><p class="muted">Sign in with the account an admin made for you
 (<code>grm-studio account NAME --role annotator</code>).</p>
+<p class="muted" id="login-first-start">First start: sign in as <code>admin</code> with the
+password the studio wrote to <code>first-admin-password.txt</code> in its data folder
+(<code>data/</code> by default) on the server.</p>
 <label for="login-name">Name</label>
 <input id="login-name" name="name" autocomplete="username" required autofocus>
 <label for="login-password">Password</label>
