@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 
 # Imported for their side effect: each registers its commands on `app` (judge,
-# data, eval; training: rft, meta RM, RL, the recipe).
-from cli import data, eval, judge, meta, recipe, rl, train  # noqa: F401
+# data, eval; training: rft, meta RM, RL, the recipe; the reward server).
+from cli import data, eval, judge, meta, recipe, reward, rl, train  # noqa: F401
 from cli.app import app, load_settings
 
 __all__ = ["app", "main"]

@@ -386,3 +386,26 @@ class TrainedJudge(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     created_by: Mapped[str | None] = mapped_column(String(200))
 
+
+class ServedReward(Base):
+    """One judgement a reward server served (`core.reward`): which request of which RL
+    run and step it answered, which of the request's responses it covered and the
+    rewards it gave them (None: unscored). A request judged in chunks has one row
+    per chunk, all with its `request_id`."""
+
+    __tablename__ = "served_reward"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    judgement_id: Mapped[int] = mapped_column(
+        ForeignKey("judgement.id", ondelete="CASCADE"), index=True
+    )
+    run: Mapped[str] = mapped_column(String(200), index=True)
+    step: Mapped[int | None] = mapped_column(Integer)
+    endpoint: Mapped[str] = mapped_column(String(20))  # v1 | openrlhf
+    mode: Mapped[str] = mapped_column(String(10))  # group | single
+    voting: Mapped[str] = mapped_column(String(10))  # sum | meta
+    responses: Mapped[list[Any]]  # the request indices it covered, in the judgement's order
+    rewards: Mapped[list[Any]]  # per covered response: its reward, or None (unscored)
+    n_responses: Mapped[int] = mapped_column(Integer)  # in the whole request
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
