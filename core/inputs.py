@@ -134,6 +134,12 @@ def parse_turns(text: str) -> tuple[Turn, ...]:
     return tuple(Turn(role=role, content="\n".join(lines).strip()) for role, lines in turns)
 
 
+def format_turns(turns: tuple[Turn, ...]) -> str:
+    """Earlier turns as `parse_turns` reads them back: one 'User:' / 'Assistant:' /
+    'System:' line per turn."""
+    return "\n".join(f"{turn.role.capitalize()}: {turn.content}" for turn in turns)
+
+
 def parse_score_list(text: str, n_responses: int) -> tuple[int, ...] | None:
     """Corrected scores typed as '7, 5' (one integer per response); None when blank."""
     if not text.strip():

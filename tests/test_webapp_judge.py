@@ -2,8 +2,10 @@
 
 import gradio as gr
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from core import ScriptedBackend, Settings
+from core import JudgeInput, SamplingParams, ScriptedBackend, Settings
 from core.errors import InputError
 from core.store.accounts import Account
 from core.store.db import make_engine, upgrade
@@ -62,15 +64,53 @@ def test_page_load_shows_the_judgement_named_in_the_link(studio):
     with gr.Blocks():
         outputs = build_judge_tab(studio)
     on_load, components = reopen_on_load(studio, outputs)
-    assert components == outputs.components
+    assert components == [*outputs.components, *outputs.inputs.components]
     shown = on_load(FakeRequest({"judgement": str(judgement_id)}))
     assert f"#{judgement_id}" in shown[outputs.status]
     assert "Sample 1/2" in shown[outputs.cards]
+    # the input comes back too, ready to judge again (its turns as the box reads them)
+    inputs = outputs.inputs
+    assert shown[inputs.query] == "2+2?" and shown[inputs.count] == 2
+    assert shown[inputs.turns] == "User: hi\nAssistant: hello"
+    assert [shown[b]["value"] for b in inputs.boxes[:3]] == ["4", "5", ""]
+    assert [shown[b]["visible"] for b in inputs.boxes[:3]] == [True, True, False]
     untouched = on_load(FakeRequest({}))
-    assert set(untouched) == set(outputs.components)
+    assert set(untouched) == set(components)
     assert all(value == gr.skip() for value in untouched.values())
     missing = on_load(FakeRequest({"judgement": "4242"}))
     assert "no judgement with id 4242" in missing[outputs.status]
+
+
+def test_the_read_only_demo_opens_on_a_stored_judgement_of_the_demo(tmp_path):
+    from core.store.demo import DEMO_DATASET
+    from core.store.importing import import_file
+    from core.store.judgements import store_judgement
+    from core.store.schema import Item
+    from webapp.judge_tab import build_judge_tab
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    upgrade(engine)
+    pairs = tmp_path / "demo.jsonl"
+    pairs.write_text('{"prompt": "capital of Australia?", "responses": ["Sydney", "Canberra"],'
+                     ' "best": 1}\n')
+    import_file(engine, pairs, DEMO_DATASET)
+    studio = Studio(Settings(model="embedded", read_only=True), engine,
+                    backend=ScriptedBackend([GOOD] * 2))
+    with gr.Blocks():
+        outputs = build_judge_tab(studio)
+    on_load, _ = reopen_on_load(studio, outputs)
+    assert all(v == gr.skip() for v in on_load(FakeRequest({})).values())  # nothing stored
+    judgement = studio.judge().judge(JudgeInput(query="capital of Australia?",
+                                                responses=("Sydney", "Canberra")),
+                                     SamplingParams(k=2))
+    with Session(engine) as session:
+        item_id = session.scalars(select(Item.id)).one()
+    judgement_id = store_judgement(engine, judgement, item_id)
+    shown = on_load(FakeRequest({}))
+    assert shown[outputs.status].startswith("**An example:**")
+    assert f"#{judgement_id}" in shown[outputs.status]
+    assert shown[outputs.inputs.query] == "capital of Australia?"
+    assert "Sample 2/2" in shown[outputs.cards]
 
 
 def test_app_builds_with_the_judge_tab_components(studio):

@@ -25,6 +25,7 @@ from webapp.datasets_tab import build_datasets_tab
 from webapp.errors import StudioBlocks, shows_errors
 from webapp.insights_tab import build_insights_tab
 from webapp.judge_tab import build_judge_tab, reopen_on_load
+from webapp.rewards_tab import build_rewards_tab
 from webapp.security import proxy_options
 from webapp.studio import Studio
 from webapp.tab_links import TAB_LINK_JS
@@ -51,12 +52,14 @@ def build_app(studio: Studio) -> gr.Blocks:
             judge_outputs = build_judge_tab(studio)
         with gr.Tab("Datasets", id="datasets"):
             build_datasets_tab(studio, jobs)
-        with gr.Tab("Annotate", id="annotate"):
+        with gr.Tab("Annotate", id="annotate", visible=not studio.settings.read_only):
             resume_walk, walk_components = build_annotate_tab(studio)
         with gr.Tab("Insights", id="insights"):
             build_insights_tab(studio)
         with gr.Tab("Training", id="training") as training:
             build_training_tab(studio, jobs, training)  # its lists reload as it opens
+        with gr.Tab("Rewards", id="rewards"):
+            build_rewards_tab(studio)  # what a reward server told an RL run (core.store.rewards)
         on_load, components = reopen_on_load(studio, judge_outputs)
         app.load(on_load, inputs=None, outputs=components)
         app.load(resume_walk, inputs=None, outputs=walk_components)

@@ -312,6 +312,5 @@ def eval_accuracy_figure(evaluation: Evaluation | None) -> go.Figure:
     title = "Accuracy against k"
     if evaluation is None or not any(r.accuracy.value is not None
                                      for r in evaluation.overall()):
-        return empty_figure(title, "No evaluation with results yet: run "
-                                   "`grm-studio eval --dataset NAME --k 1,8`.")
+        return empty_figure(title, "no evaluation with results yet")  # the section says how
     return accuracy_vs_k_figure(evaluation)

@@ -98,7 +98,7 @@ def _scope(dataset: str | None) -> str | None:
 
 
 def _empty_view(message: str) -> InsightsView:
-    blank = charts.empty_figure("", message)
+    blank = charts.empty_figure("", "nothing to draw yet")  # the message says what to do
     return InsightsView(
         message=message, accuracy_plot=blank,
         accuracy_table=pd.DataFrame(columns=charts.ACCURACY_COLUMNS), agreement_plot=blank,

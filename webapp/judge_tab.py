@@ -12,12 +12,13 @@ from typing import Any
 import gradio as gr
 
 from core.errors import GRMStudioError, InputError
-from core.inputs import parse_turns
+from core.inputs import format_turns, parse_turns
 from core.limits import judging_sampling
 from core.progress import GenerationProgress, GenerationWatch, Watch
 from core.service import judge_and_save
 from core.service import meta_vote as service_meta_vote
 from core.store.accounts import Account, Action
+from core.store.demo import demo_example
 from core.store.judgements import fetch_judgement
 from core.training.meta_vote import MetaGuidedVote, stored_meta_guided
 from core.types import JudgeInput, Judgement
@@ -97,8 +98,31 @@ def open_judgement(studio: Studio, raw_id: str) -> Judgement:
 
 
 @dataclass(frozen=True)
+class _Inputs:
+    """The components a judgement's input is typed in."""
+
+    query: gr.Textbox
+    turns: gr.Textbox
+    count: gr.State
+    boxes: tuple[gr.Textbox, ...]
+
+    @property
+    def components(self) -> list[Any]:
+        return [self.query, self.turns, self.count, *self.boxes]
+
+    def show(self, item: JudgeInput) -> dict[Any, Any]:
+        """`item` in the boxes (its first MAX_RESPONSES responses), ready to judge again."""
+        n = min(len(item.responses), MAX_RESPONSES)
+        shown: dict[Any, Any] = {self.query: item.query, self.turns: format_turns(item.context),
+                                 self.count: n}
+        for i, box in enumerate(self.boxes):
+            shown[box] = gr.update(value=item.responses[i] if i < n else "", visible=i < n)
+        return shown
+
+
+@dataclass(frozen=True)
 class _Outputs:
-    """The components a judgement is shown in."""
+    """The components a judgement is shown in (and, to reopen one, its input's)."""
 
     status: gr.Markdown
     vote: gr.HTML
@@ -106,6 +130,7 @@ class _Outputs:
     heatmap: gr.Plot
     cards: gr.HTML
     meta: gr.HTML
+    inputs: _Inputs
 
     @property
     def components(self) -> list[Any]:
@@ -178,6 +203,7 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 vote_plot=gr.Plot(label="Summed score per response", elem_id="vote-plot"),
                 heatmap=gr.Plot(label="Samples × responses", elem_id="score-heatmap"),
                 cards=gr.HTML(elem_id="sample-cards"),
+                inputs=_Inputs(query, turns, count, tuple(boxes)),
             )
     shown = outputs.components
 
@@ -242,18 +268,31 @@ def build_judge_tab(studio: Studio) -> _Outputs:
 
 
 def reopen_on_load(studio: Studio, outputs: _Outputs) -> tuple[Any, list[Any]]:
-    """The page-load handler that shows `?judgement=ID`, and the components it fills."""
+    """The page-load handler that shows `?judgement=ID` (its result and its input, ready
+    to judge again), and the components it fills. The read-only demo opens on a
+    stored judgement of the demo dataset (`core.store.demo.demo_example`)."""
+    components = [*outputs.components, *outputs.inputs.components]
 
     @shows_errors
     def on_load(request: gr.Request) -> dict[Any, Any]:
         raw = request.query_params.get("judgement")
+        example = None
+        if not raw and studio.settings.read_only:
+            example = demo_example(studio.engine)
+            raw = None if example is None else str(example)
         if not raw:
-            return {component: gr.skip() for component in outputs.components}
+            return {component: gr.skip() for component in components}
         try:
             judgement = open_judgement(studio, raw)
         except GRMStudioError as err:  # a bad link: said where the judgement would be shown
             # The message quotes the link's text: keep it from rendering as Markdown/HTML.
             return {outputs.status: f"**Could not open judgement:** {html.escape(str(err))}"}
-        return outputs.show(int(raw), judgement, stored_meta_guided(studio.engine, int(raw)))
+        shown = outputs.show(int(raw), judgement, stored_meta_guided(studio.engine, int(raw)))
+        if example is not None:
+            shown[outputs.status] = (
+                "**An example:** the studio's own judge's stored judgement of a pair from the "
+                "demo dataset (LLMBar-Natural). Edit the texts and press Judge, or browse the "
+                "others in the Datasets and Insights tabs. · " + shown[outputs.status])
+        return shown | outputs.inputs.show(judgement.input)
 
-    return on_load, outputs.components
+    return on_load, components

@@ -89,3 +89,13 @@ def ensure_demo_judgements(engine: Engine, path: Path) -> int:
                 save_judgement(session, found.judgement, item_id=item_id)
                 stored += 1
         return stored
+
+
+def demo_example(engine: Engine) -> int | None:
+    """The judgement the read-only demo opens on: the latest stored judgement of the
+    first judged demo item (None when the demo has none)."""
+    with Session(engine) as session:
+        return session.scalar(
+            select(JudgementRow.id).join(Item, JudgementRow.item_id == Item.id)
+            .join(Dataset, Item.dataset_id == Dataset.id).where(Dataset.name == DEMO_DATASET)
+            .order_by(Item.id, JudgementRow.id.desc()).limit(1))
