@@ -44,6 +44,7 @@ from core.datasets.records import SourceItem
 from core.engine import Judge, shown_orders, to_original_order
 from core.estimates import proportion
 from core.parse import parse_output
+from core.service import export_rft
 from core.store import open_store
 from core.store.importing import import_file
 from core.templates import POINTWISE, PRINCIPLES_PREFIX
@@ -51,7 +52,6 @@ from core.training import (
     ExportError,
     RFTConfig,
     RFTTrainConfig,
-    export_rft,
     exports_dir,
     find_export,
     train_rft,

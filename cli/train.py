@@ -52,10 +52,10 @@ def export_(
     model: Annotated[str | None, typer.Option(help="the judge that samples")] = None,
 ) -> None:
     """Sample trajectories with the judge, accept the correct ones, write a versioned export."""
-    from core.service import build_judge
+    from core.service import build_judge, export_rft
     from core.store import open_store
     from core.store.batch import require_dataset
-    from core.training import export_rft, exports_dir
+    from core.training import exports_dir
 
     settings = load_settings(model=model)
     config = build_config(RFTConfig, n_rft=n_rft, drop_too_easy=drop_too_easy, hinted=hinted,

@@ -55,6 +55,8 @@ from core.types import JudgeInput, Judgement, Sample, SamplingParams
 if TYPE_CHECKING:
     from core.training.meta_rm import MetaRewardModel
     from core.training.meta_vote import MetaGuidedVote
+    from core.training.rft_data import RFTBuild, RFTConfig
+    from core.training.rft_export import ExportInfo
 
 META_MISSING = ("meta-guided voting needs a meta reward model: train one with "
                 "`grm-studio meta train`")
@@ -331,3 +333,35 @@ def load_meta_model(path: str | Path, settings: Settings) -> MetaRewardModel:
     if not Path(path).exists():
         raise InputError(f"no meta reward model at {path}; {META_MISSING.split(': ', 1)[1]}")
     return MetaRewardModel.load(Path(path), device=settings.resolved_device())
+
+
+def export_rft(
+    engine: Engine,
+    judge: Judge,
+    dataset: str,
+    *,
+    name: str,
+    root: Path,
+    config: RFTConfig,
+    params: SamplingParams,
+    limit: int | None = None,
+    created_by: str | None = None,
+    on_item: Callable[[int, int, RFTBuild], None] | None = None,
+) -> ExportInfo:
+    """Judge `dataset`'s labelled items with `judge` into an RFT dataset (the strict
+    rule, too-easy dropped, hinted sampling: `core.training.rft_data`) and write it as
+    the next version of export `name` (`core.training.rft_export`)."""
+    from core.training.labelled import labelled_items
+    from core.training.rft_data import build_rft
+    from core.training.rft_export import write_export
+
+    labelled = labelled_items(engine, dataset, limit=limit)
+    if not labelled.items:
+        skipped = ", ".join(f"{n} {why}" for why, n in labelled.skipped.items()) or "no items"
+        raise InputError(f"dataset '{dataset}' has no item with a usable label ({skipped})")
+    build = build_rft(judge, labelled.items, config, params, on_item=on_item)
+    return write_export(
+        engine, build, name=name, root=root, config=config, params=params,
+        judge=judge.backend.info, template=judge.template_for(2).name, dataset=dataset,
+        created_by=created_by, skipped=dict(labelled.skipped),
+    )

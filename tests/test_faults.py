@@ -56,7 +56,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from core.store.db import make_engine
 from core.store.schema import Item
-from core.training import RFTConfig, export_rft
+from core.service import export_rft
+from core.training import RFTConfig
 from tests.scripted_rft import PARAMS, scripted_run
 
 engine = make_engine(sys.argv[1])

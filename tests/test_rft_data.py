@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend
+from core.service import export_rft
 from core.store.judgements import store_judgement
 from core.store.labels import add_label
 from core.store.schema import RFTExport
@@ -18,7 +19,6 @@ from core.training import (
     ExportError,
     RFTConfig,
     build_rft,
-    export_rft,
     find_export,
     labelled_items,
     read_export,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import Judge, JudgeInput, SamplingParams, ScriptedBackend, Settings
+from core.service import export_rft
 from core.store.db import make_engine, upgrade
 from core.store.judgements import store_judgement
 from core.store.schema import JudgeModel, TrainedJudge
@@ -19,7 +20,6 @@ from core.training import (
     RFTConfig,
     RFTTrainConfig,
     TrainingStopped,
-    export_rft,
     list_judge_models,
     resolve_model_dir,
     train_rft,

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from core.errors import InputError
 from core.jobs import Job, JobControl, Jobs, JobStatus, JobStopped
+from core.service import export_rft
 from core.store.accounts import Account, Action, require
 from core.training import (
     ExportInfo,
@@ -35,7 +36,6 @@ from core.training import (
     RFTTrainConfig,
     TrainedJudge,
     TrainingStopped,
-    export_rft,
     exports_dir,
     find_export,
     labelled_items,

@@ -1,6 +1,7 @@
 """Turning labels into a better judge (Self-Principled Critique Tuning,
-grm-method.md §4): rejective fine-tuning here (`build_rft`, `export_rft`,
-`train_rft`); the meta reward model in `core.training.meta_rm`; rule-based
+grm-method.md §4): rejective fine-tuning here (`build_rft`, `write_export`,
+`train_rft`; `core.service.export_rft` judges a dataset into an export); the meta
+reward model in `core.training.meta_rm`; rule-based
 RL in `core.training.rl`. Each trainer is a config (a frozen pydantic model,
 every field described: the command line and the Training tab are derived from
 it) and a train function; they share one checkpoint hash
@@ -9,7 +10,7 @@ it) and a train function; they share one checkpoint hash
 (`core.training.outputs`).
 
     build = build_rft(judge, labelled_items(engine, "llmbar").items, RFTConfig(), params)
-    export = export_rft(engine, judge, "llmbar", name="llmbar-rft", root=..., ...)
+    export = core.service.export_rft(engine, judge, "llmbar", name="llmbar-rft", root=...)
     trained = train_rft(engine, export, RFTTrainConfig(max_steps=50), settings)
 
 torch, transformers, TRL and peft are imported inside the trainer only.
@@ -23,7 +24,6 @@ from core.training.rft_data import RFTBuild, RFTConfig, Trajectory, build_rft, s
 from core.training.rft_export import (
     ExportError,
     ExportInfo,
-    export_rft,
     find_export,
     list_exports,
     read_export,
@@ -51,7 +51,6 @@ __all__ = [
     "TrainingStopped",
     "Trajectory",
     "build_rft",
-    "export_rft",
     "exports_dir",
     "find_export",
     "labelled_items",

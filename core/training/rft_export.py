@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +29,11 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from core.engine import Judge
 from core.errors import InputError
 from core.files import file_sha256, staged_directory
 from core.store.judgements import judge_model_id
 from core.store.schema import RFTExport
-from core.training.labelled import labelled_items
-from core.training.rft_data import RFTBuild, RFTConfig, Trajectory, build_rft
+from core.training.rft_data import RFTBuild, RFTConfig, Trajectory
 from core.types import ModelInfo, SamplingParams
 
 DATA_FILES = ("train.jsonl", "validation.jsonl", "hinted.jsonl", "trajectories.jsonl")
@@ -240,29 +237,3 @@ def list_exports(engine: Engine) -> list[dict[str, Any]]:
              "created_at": r.created_at, "created_by": r.created_by}
             for r in rows
         ]
-
-
-def export_rft(
-    engine: Engine,
-    judge: Judge,
-    dataset: str,
-    *,
-    name: str,
-    root: Path,
-    config: RFTConfig,
-    params: SamplingParams,
-    limit: int | None = None,
-    created_by: str | None = None,
-    on_item: Callable[[int, int, RFTBuild], None] | None = None,
-) -> ExportInfo:
-    """Build an RFT dataset from `dataset`'s labelled items with `judge`, and export it."""
-    labelled = labelled_items(engine, dataset, limit=limit)
-    if not labelled.items:
-        skipped = ", ".join(f"{n} {why}" for why, n in labelled.skipped.items()) or "no items"
-        raise InputError(f"dataset '{dataset}' has no item with a usable label ({skipped})")
-    build = build_rft(judge, labelled.items, config, params, on_item=on_item)
-    return write_export(
-        engine, build, name=name, root=root, config=config, params=params,
-        judge=judge.backend.info, template=judge.template_for(2).name, dataset=dataset,
-        created_by=created_by, skipped=dict(labelled.skipped),
-    )
