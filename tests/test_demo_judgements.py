@@ -53,9 +53,11 @@ def test_the_recipe_judges_every_demo_item_once_and_resumes(tmp_path, demo_file,
     stored = list(read_demo_judgements(path))
     assert len(stored) == 3 and len({s.content_hash for s in stored}) == 3
     assert all(len(s.judgement.samples) == DEMO_K for s in stored)
-    # a killed writer's cut line is dropped; only that item is judged again
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:2]) + lines[2][:50])
+    # batches of 2: a killed writer's cut last member (the third item) is dropped,
+    # and only that item is judged again
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])
+    assert len(list(read_demo_judgements(path))) == 2
     again = scripted(monkeypatch, DEMO_K)
     recipe(tmp_path, demo_file).demo_judgements()
     assert len(again.prompts) == DEMO_K and len(list(read_demo_judgements(path))) == 3
@@ -77,3 +79,25 @@ def test_a_first_start_stores_them_on_the_demo_items_once(tmp_path, demo_file, m
     assert ensure_demo_judgements(store, path) == 0  # not twice
     (demo,) = [a for a in accuracy_by_dataset(store) if a.dataset == DEMO_DATASET]
     assert demo.accuracy.n == 3  # every item judged, labelled output_1, scored 8 to 3
+
+
+def test_the_shipped_demo_judgements_are_the_shipped_judges_of_every_demo_item():
+    """The file a first start imports: k = 8 judgements of all 100 demo pairs by the
+    judge in models/grm-studio-judge (a new judge shipped without re-running
+    `recipe --stage demo` fails here)."""
+    from core.backends.studio_judge import studio_judge_info
+    from core.datasets import Skipped, read_dataset
+    from core.store.importing import content_hash
+
+    demo = Settings().demo_file
+    assert demo is not None
+    stored = list(read_demo_judgements(demo_judgements_path(demo)))
+    hashes = {content_hash(r.query, [t.model_dump() for t in r.context], r.responses)
+              for r in read_dataset(demo) if not isinstance(r, Skipped)}
+    assert len(hashes) == 100 and {s.content_hash for s in stored} == hashes
+    shipped = studio_judge_info()
+    for s in stored:
+        assert (s.judgement.model.name, s.judgement.model.revision) == (shipped.name,
+                                                                        shipped.revision)
+        assert s.judgement.model.source == shipped.source
+        assert len(s.judgement.samples) == DEMO_K

@@ -57,6 +57,15 @@ def test_a_missing_adapter_or_manifest_says_what_to_do(tmp_path):
         verify_adapter(adapter, base)
 
 
+def test_the_shipped_judge_is_known_by_its_repository_path_and_adapter_hash():
+    from core.config import PROJECT_ROOT
+
+    info = studio_judge_info()
+    assert info.source == "models/grm-studio-judge" and info.name == "grm-studio-judge"
+    assert info.revision == f"adapter-{Manifest.read(SHIPPED_DIR).adapter_sha256[:16]}"
+    assert not (PROJECT_ROOT / info.source / ADAPTER_WEIGHTS).is_symlink()
+
+
 def test_a_recipe_stage_adapter_is_judged_like_the_built_in_judge(tmp_path):
     """Named by its directory (`--model data/recipe/rft1/adapter`), a stage's adapter
     gets the studio judge's prefill and score rescue; another directory does not."""
@@ -111,7 +120,7 @@ def test_the_shipped_judge_writes_its_own_scores_on_the_fast_path(tmp_path):
     assert all(s.rescue is None for s in samples)
     assert backend._decode_weights._weights is not None  # type: ignore[attr-defined]  # tree decoding ran
     # known by its adapter, so its judgements land on the row registered at first start
-    assert backend.info.source == str(SHIPPED_DIR)
+    assert backend.info.source == "models/grm-studio-judge"  # the same on every checkout
     assert backend.info.revision == studio_judge_info().revision
 
 

@@ -107,8 +107,18 @@ def studio_judge_info(adapter_dir: Path = SHIPPED_DIR) -> ModelInfo:
     """What the shipped judge is known by in the store: its name, its directory in the
     repository and its adapter's hash (stable across machines and caches)."""
     manifest = Manifest.read(adapter_dir)
-    return ModelInfo(name=manifest.name, backend="transformers", source=str(adapter_dir),
+    return ModelInfo(name=manifest.name, backend="transformers", source=_known_as(adapter_dir),
                      revision=f"adapter-{manifest.adapter_sha256[:16]}")
+
+
+def _known_as(adapter_dir: Path) -> str:
+    """The adapter's directory as stored rows name it: relative to the repository when
+    inside it (`models/grm-studio-judge`), so that a judgement made on one checkout
+    (the demo's stored ones) is the same judge's on every other."""
+    resolved = adapter_dir.resolve()
+    if resolved.is_relative_to(PROJECT_ROOT):
+        return str(resolved.relative_to(PROJECT_ROOT))
+    return str(resolved)
 
 
 def studio_judge_dir(cache_dir: Path, adapter_dir: Path = SHIPPED_DIR) -> Path:

@@ -3,13 +3,15 @@ studio shows something real at once (LLMBar-Natural, MIT; see data/demo/SOURCE.m
 and the studio's own judge's stored judgements of it (`<demo>-judgements.jsonl`,
 written by `grm-studio recipe --stage demo`), so that Insights has data at once.
 
-The judgements file has one JSON object per line: the item's content hash and the
+The judgements file is gzipped JSON lines: the item's content hash and the
 `Judgement` as the engine returned it."""
 
 from __future__ import annotations
 
+import gzip
 import json
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -18,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.files import atomic_write
 from core.store.importing import ImportReport, dataset_id, import_file
 from core.store.judgements import save_judgement
 from core.store.schema import Dataset, Item, JudgementRow
@@ -47,15 +50,20 @@ class StoredJudgement:
 
 
 def demo_judgements_path(demo_file: Path) -> Path:
-    return demo_file.with_name(f"{demo_file.stem}-judgements.jsonl")
+    return demo_file.with_name(f"{demo_file.stem}-judgements.jsonl.gz")
 
 
 def read_demo_judgements(path: Path) -> Iterator[StoredJudgement]:
-    """The stored judgements; a last line cut short (a killed writer) is left out."""
+    """The stored judgements (gzip, one member per batch written); what a killed
+    writer left unfinished at the end, a cut line or a cut member, is left out."""
     if not path.is_file():
         return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        while True:
+            try:
+                line = handle.readline()
+            except (EOFError, gzip.BadGzipFile, zlib.error):
+                return
             if not line.endswith("\n"):
                 return
             row = json.loads(line)
@@ -63,11 +71,24 @@ def read_demo_judgements(path: Path) -> Iterator[StoredJudgement]:
                                   Judgement.model_validate(row["judgement"]))
 
 
-def append_demo_judgement(handle: IO[str], content_hash: str, judgement: Judgement) -> None:
-    handle.write(json.dumps({"content_hash": content_hash,
-                             "judgement": judgement.model_dump(mode="json")},
-                            ensure_ascii=False) + "\n")
-    handle.flush()
+def append_demo_judgements(path: Path, rows: Iterable[tuple[str, Judgement]]) -> None:
+    """Append (content hash, judgement) rows as one gzip member, complete once this
+    returns."""
+    with gzip.open(path, "at", encoding="utf-8") as handle:
+        _write(handle, rows)
+
+
+def write_demo_judgements(path: Path, rows: Iterable[tuple[str, Judgement]]) -> None:
+    """Replace the file with `rows` (written aside and renamed into place)."""
+    with atomic_write(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as handle:
+        _write(handle, rows)
+
+
+def _write(handle: IO[str], rows: Iterable[tuple[str, Judgement]]) -> None:
+    for content_hash, judgement in rows:
+        handle.write(json.dumps({"content_hash": content_hash,
+                                 "judgement": judgement.model_dump(mode="json")},
+                                ensure_ascii=False) + "\n")
 
 
 def ensure_demo_judgements(engine: Engine, path: Path) -> int:

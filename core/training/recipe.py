@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.config import PROJECT_ROOT, Settings
 from core.errors import InputError
-from core.files import atomic_write
 from core.training.coldstart import (
     ColdStartExample,
     coldstart_examples,
@@ -178,9 +177,10 @@ class JudgeRecipe:
         from core.datasets import Skipped, read_dataset
         from core.service import build_judge
         from core.store.demo import (
-            append_demo_judgement,
+            append_demo_judgements,
             demo_judgements_path,
             read_demo_judgements,
+            write_demo_judgements,
         )
         from core.store.importing import content_hash
 
@@ -190,9 +190,7 @@ class JudgeRecipe:
         settings = self.settings.model_copy(update={"model": STUDIO_JUDGE})
         judge = build_judge(settings)
         kept = [s for s in read_demo_judgements(path) if s.judgement.model == judge.backend.info]
-        with atomic_write(path) as handle:  # complete lines of this judge only
-            for stored in kept:
-                append_demo_judgement(handle, stored.content_hash, stored.judgement)
+        write_demo_judgements(path, ((s.content_hash, s.judgement) for s in kept))
         done = {s.content_hash for s in kept}
         todo = []
         for record in read_dataset(self.settings.demo_file):
@@ -205,16 +203,17 @@ class JudgeRecipe:
                                              context=record.context)))
         params = settings.sampling(k=DEMO_K)
         size = settings.batch_items
-        with path.open("a", encoding="utf-8") as handle:
-            for at in range(0, len(todo), size):
-                chunk = todo[at: at + size]
-                results = judge.judge_many([item for _, item in chunk], params)
-                for (key, _), result in zip(chunk, results, strict=True):
-                    if isinstance(result, InputError):
-                        raise InputError(f"a demo item could not be judged: {result}")
-                    append_demo_judgement(handle, key, result)
-                if on_batch is not None:
-                    on_batch(len(done) + at + len(chunk), len(done) + len(todo))
+        for at in range(0, len(todo), size):
+            chunk = todo[at: at + size]
+            judged = []
+            for (key, _), result in zip(
+                    chunk, judge.judge_many([item for _, item in chunk], params), strict=True):
+                if isinstance(result, InputError):
+                    raise InputError(f"a demo item could not be judged: {result}")
+                judged.append((key, result))
+            append_demo_judgements(path, judged)  # one complete gzip member per batch
+            if on_batch is not None:
+                on_batch(len(done) + at + len(chunk), len(done) + len(todo))
         return path
 
     def _coldstart_facts(self) -> dict[str, object]:
