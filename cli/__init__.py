@@ -12,8 +12,19 @@ from typing import Annotated
 import typer
 
 # Imported for their side effect: each registers its commands on `app` (judge,
-# data, eval; training: rft, meta RM, RL, the recipe; the reward server).
-from cli import data, eval, judge, meta, recipe, reward, rl, train  # noqa: F401
+# data, eval, compare; training: rft, meta RM, RL, the recipe; the reward server; adjudication).
+from cli import (  # noqa: F401
+    adjudicate,
+    compare,
+    data,
+    eval,
+    judge,
+    meta,
+    recipe,
+    reward,
+    rl,
+    train,
+)
 from cli.app import app, load_settings
 
 __all__ = ["app", "main"]

@@ -8,6 +8,10 @@ Each sample shows the responses in its own seeded shuffle (recorded); the
 scores it writes, in shown order, are mapped back to the original responses
 by the identity of the response at each shown position, never by arithmetic.
 
+An input with a reference answer (`JudgeInput.reference`) is judged with the
+reference variant of the judge's template (`core.templates.with_reference`), so
+its judgement's template name says that a reference was shown.
+
 A `watch` (`core.progress`) hears how far the generation is (the samples',
 then the score rescue's) and may stop it between two steps (JudgingStopped:
 nothing of the call is returned).
@@ -35,6 +39,7 @@ from core.templates import (
     PromptTemplate,
     default_template,
     get_template,
+    with_reference,
 )
 from core.types import (
     Completion,
@@ -61,7 +66,10 @@ def validate_input(item: JudgeInput, template: PromptTemplate) -> None:
     for i, response in enumerate(item.responses, start=1):
         if not response.strip():
             raise InputError(f"response {i} is empty")
+    if item.reference is not None and not item.reference.strip():
+        raise InputError("the reference answer is empty; write one or leave it out")
     template.check(len(item.responses))
+    template.check_reference(item.reference)
 
 
 def shown_orders(n_responses: int, k: int, seed: int, shuffle: bool = True) -> list[tuple[int, ...]]:
@@ -152,7 +160,8 @@ class Judge:
     def _plan(self, item: JudgeInput, params: SamplingParams, hint_best: int | None) -> _Planned:
         """Validate `item` and render its k prompts; InputError if it cannot be judged."""
         n = len(item.responses)
-        template = self.template_for(n, hinted=hint_best is not None)
+        template = self.template_for(n, hinted=hint_best is not None,
+                                     reference=item.reference is not None)
         validate_input(item, template)
         if hint_best is not None and not 0 <= hint_best < n:
             raise InputError(f"hint_best={hint_best} names no response (there are {n})")
@@ -221,11 +230,16 @@ class Judge:
             seconds=seconds,
         )
 
-    def template_for(self, n_responses: int, *, hinted: bool = False) -> PromptTemplate:
-        """The template this judge uses for `n_responses` responses."""
+    def template_for(
+        self, n_responses: int, *, hinted: bool = False, reference: bool = False
+    ) -> PromptTemplate:
+        """The template this judge uses for `n_responses` responses; with `reference`,
+        its variant that shows a reference answer (InputError if it has none)."""
         if self.template is not None:
-            return self.template
-        return POINTWISE_HINTED if hinted else default_template(n_responses)
+            chosen = self.template
+        else:
+            chosen = POINTWISE_HINTED if hinted else default_template(n_responses)
+        return with_reference(chosen) if reference else chosen
 
     def _check_length(self, prompts: list[str], params: SamplingParams, n: int) -> None:
         limit = self.backend.info.context_length

@@ -1,16 +1,21 @@
 """The label of an item: one rule, which every consumer calls.
 
-An item is labelled by two groups of votes (`LabelVotes`), each vote a
-response index or None for a tie:
+The rule reads three things about an item (`LabelVotes`), each label in them
+a response index or None for a tie:
 
-- **human**: the current label of each of this studio's annotators (every
+- **adjudicated**: the current adjudicated label (`core.store.adjudication`), an
+  admin's or reviewer's decision that settles the item;
+- **human**: the votes, the current label of each of this studio's annotators (every
   role but "imported");
-- **dataset**: the labels that came with the dataset file, pooled: its
+- **dataset**: the votes, the labels that came with the dataset file, pooled: its
   ground-truth rows and the current labels of imported annotators (PandaLM's
   three annotators, for one).
 
 The rule (`item_label`):
 
+0. If the item has a current adjudicated label, it decides, whatever the votes
+   (no one's label is deleted: the votes stay as they were, and an adjudication
+   can itself be undone or replaced, append-only).
 1. If any human has labelled the item, the humans' majority decides: the
    label given more often than any other (a plurality), a tie label included.
    When the top count is shared, the item has no label ("annotators disagree");
@@ -25,9 +30,6 @@ A label is an `ItemLabel` (a tie label is one too: `is_tie`); no label is a
 A consumer that needs a best response (the strict rule: the best must score
 strictly above every other) leaves a tie label out with the reason
 `LABELLED_A_TIE`.
-
-An adjudicated label, when one is added, will come before step 1: it decides
-the item whatever the votes.
 """
 
 from __future__ import annotations
@@ -37,15 +39,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Source = Literal["human", "dataset"]
+Source = Literal["adjudicated", "human", "dataset"]
 Reason = Literal["annotators disagree", "dataset labels disagree", "unlabelled"]
 LABELLED_A_TIE = "labelled a tie"  # why a consumer that needs a best response leaves a tie out
+
+
+@dataclass(frozen=True)
+class Settled:
+    """An adjudicated label: the best response, or a tie."""
+
+    best: int | None
+    """The index of the best response (original order); None: the responses tie."""
 
 
 @dataclass(frozen=True)
 class LabelVotes:
     """Everything the rule reads about one item."""
 
+    adjudicated: Settled | None = None
+    """The item's current adjudicated label; None: it has none."""
     human: tuple[int | None, ...] = ()
     """The current labels of this studio's annotators (role not "imported"); None: a tie."""
     dataset: tuple[int | None, ...] = ()
@@ -59,7 +71,7 @@ class ItemLabel:
     best: int | None
     """The index of the best response (original order); None: the responses tie."""
     source: Source
-    """Whose majority decided it."""
+    """Who decided it: an adjudication, or whose majority."""
     votes: int
     """How many of that group's labels say `best`."""
     total: int
@@ -78,14 +90,18 @@ class NoLabel:
 
 
 def item_label(votes: LabelVotes) -> ItemLabel | NoLabel:
-    """The item's label by the rule of this module: the humans' majority, else the dataset's."""
+    """The item's label by the rule of this module: the adjudicated label, else the
+    humans' majority, else the dataset's."""
+    if votes.adjudicated is not None:
+        return ItemLabel(best=votes.adjudicated.best, source="adjudicated", votes=1, total=1)
     if votes.human:
         return _majority(votes.human, "human") or NoLabel("annotators disagree")
     return dataset_label(votes)
 
 
 def dataset_label(votes: LabelVotes) -> ItemLabel | NoLabel:
-    """What the dataset says (step 2 of the rule alone): the human votes are not read."""
+    """What the dataset says (step 2 of the rule alone): neither an adjudication nor
+    the human votes are read."""
     if votes.dataset:
         return _majority(votes.dataset, "dataset") or NoLabel("dataset labels disagree")
     return NoLabel("unlabelled")

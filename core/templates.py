@@ -5,6 +5,13 @@ The section markers (`#### ... ####`), the response wrappers and the
 released checkpoints were trained on (grm-method.md §1); the wording is ours.
 Templates are immutable module constants looked up by name; every judgement
 records the template's name and the SHA-256 of its text.
+
+A `-reference` variant (`with_reference`) shows a reference answer to the query
+(`JudgeInput.reference`) between the query and the responses, with an
+instruction to check the responses against it; a judgement made with one says
+so by its template's name. A template shows a reference exactly when it is such
+a variant: the others refuse an input that carries one, so that a reference is
+never dropped without a word.
 """
 
 from __future__ import annotations
@@ -77,6 +84,28 @@ The last line holds exactly one integer score from {lo} to {hi}.{hint}"""
 
 _HINT = "\n\nHint: the best response is Response {best}."
 
+# Shown before the responses by the reference variants (the DeepSeek-GRM paper gives the
+# judge a reference answer on verifiable tasks, grm-method.md).
+_REFERENCE = """\
+#### Reference Answer ####
+A reference answer to the user's query. It may be imperfect, and it is not one of the \
+responses to score. Check each response against it: a response whose facts, final answer \
+or result contradict the reference on a point that can be verified is wrong and must get a \
+low score, however well it is written; a response that agrees with it may still lose \
+points on the other criteria.
+[The Begin of Reference Answer]
+{reference}
+[The End of Reference Answer]
+
+"""
+
+
+def _with_reference_section(text: str, before: str) -> str:
+    """`text` with the reference section inserted before its `before` marker."""
+    if text.count(before) != 1:
+        raise ValueError(f"{before!r} must occur once in the template")
+    return text.replace(before, _REFERENCE + before)
+
 
 @dataclass(frozen=True)
 class PromptTemplate:
@@ -89,6 +118,7 @@ class PromptTemplate:
     max_responses: int = 9
     score_range: tuple[int, int] = (1, 10)
     hinted: bool = False
+    shows_reference: bool = False  # its text has the reference answer's section
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +156,7 @@ class PromptTemplate:
             raise InputError(f"template '{self.name}' needs the best response to name in its hint")
         if not self.hinted and best_shown is not None:
             raise InputError(f"template '{self.name}' has no hint; use a hinted template")
+        self.check_reference(item.reference)
         lo, hi = self.score_range
         n = len(shown_order)
         return self.text.format(
@@ -140,7 +171,17 @@ class PromptTemplate:
             if n > 1
             else "score",
             hint=_HINT.format(best=best_shown) if best_shown is not None else "",
+            reference=item.reference or "",
         )
+
+    def check_reference(self, reference: str | None) -> None:
+        """InputError unless this template shows a reference exactly when one is given."""
+        if self.shows_reference and not (reference or "").strip():
+            raise InputError(f"template '{self.name}' shows a reference answer; give one, "
+                             "or use a template without it")
+        if not self.shows_reference and reference is not None:
+            raise InputError(f"template '{self.name}' shows no reference answer; use "
+                             f"'{self.name}-reference', or leave the reference out")
 
 
 def _render_context(turns: tuple[Turn, ...]) -> str:
@@ -177,8 +218,26 @@ SINGLE = PromptTemplate(
     max_responses=1,
 )
 
+POINTWISE_REFERENCE = PromptTemplate(
+    name="grm-pointwise-reference",
+    text=_with_reference_section(_POINTWISE, "#### Responses to be Scored ####"),
+    description="pointwise prompt with a reference answer to check the responses against",
+    shows_reference=True,
+)
+SINGLE_REFERENCE = PromptTemplate(
+    name="grm-single-reference",
+    text=_with_reference_section(_SINGLE, "#### Response to be Scored ####"),
+    description="single-response form with a reference answer to check it against",
+    max_responses=1,
+    shows_reference=True,
+)
+
 TEMPLATES: Mapping[str, PromptTemplate] = MappingProxyType(
-    {t.name: t for t in (POINTWISE, POINTWISE_HINTED, SINGLE)}
+    {t.name: t for t in (POINTWISE, POINTWISE_HINTED, SINGLE, POINTWISE_REFERENCE,
+                         SINGLE_REFERENCE)}
+)
+_REFERENCE_VARIANTS: Mapping[str, PromptTemplate] = MappingProxyType(
+    {POINTWISE.name: POINTWISE_REFERENCE, SINGLE.name: SINGLE_REFERENCE}
 )
 
 
@@ -194,3 +253,16 @@ def get_template(name: str) -> PromptTemplate:
 def default_template(n_responses: int) -> PromptTemplate:
     """The single-response form for one response, the pointwise one otherwise."""
     return SINGLE if n_responses == 1 else POINTWISE
+
+
+def with_reference(template: PromptTemplate) -> PromptTemplate:
+    """The variant of `template` that shows a reference answer (`template` itself when it
+    does); InputError for a template that has none (the hinted one)."""
+    if template.shows_reference:
+        return template
+    try:
+        return _REFERENCE_VARIANTS[template.name]
+    except KeyError:
+        shown = ", ".join(sorted(_REFERENCE_VARIANTS))
+        raise InputError(f"template '{template.name}' has no variant that shows a reference "
+                         f"answer; one of {shown} has") from None

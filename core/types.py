@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 
 class Frozen(BaseModel):
@@ -26,11 +32,24 @@ class Turn(Frozen):
 
 
 class JudgeInput(Frozen):
-    """A query, its earlier turns and the responses to judge (original order)."""
+    """A query, its earlier turns and the responses to judge (original order), and a
+    reference answer when there is one."""
 
     query: str
     responses: tuple[str, ...]
     context: tuple[Turn, ...] = ()
+    reference: str | None = Field(
+        None, description="a reference answer the judge checks the responses against "
+        "(shown by a '-reference' template, `core.templates`); None: none")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Without a reference, the dump is the one from before references existed
+        (no `reference` key), so stored inputs and exports stay byte for byte the same."""
+        data: dict[str, Any] = handler(self)
+        if self.reference is None:
+            data.pop("reference", None)
+        return data
 
 
 class SamplingParams(Frozen):

@@ -132,7 +132,7 @@ def test_demo_visitors_past_the_limits_are_told_busy_at_once(tmp_path, monkeypat
     fn_index, _ = event(blocks, "on_judge")
     assert list(blocks.fns.values())[fn_index].concurrency_limit is None
     app = from_address(server_app(studio, blocks))
-    data = ["2+2?", "", 2, 2, 0.5, None, "", 0, "4", "5", *[""] * 7]
+    data = ["2+2?", "", "", 2, 2, 0.5, None, "", 0, "4", "5", *[""] * 7]
 
     def judge(client: TestClient, address: str, session: str) -> dict:
         assert join(client, blocks, "on_judge", data, session,

@@ -19,8 +19,9 @@ from core.insights import (
     margin_vs_accuracy,
     score_distributions,
 )
-from core.labels import ItemLabel, LabelVotes, NoLabel, dataset_label, item_label
+from core.labels import ItemLabel, LabelVotes, NoLabel, Settled, dataset_label, item_label
 from core.service import judge_dataset, judge_setup
+from core.store.adjudication import adjudicate
 from core.store.browse import browse_items
 from core.store.db import make_engine, upgrade
 from core.store.evals import evaluation_items
@@ -40,6 +41,10 @@ def human(best: int | None, votes: int, total: int) -> ItemLabel:
 
 def dataset(best: int | None, votes: int, total: int) -> ItemLabel:
     return ItemLabel(best=best, source="dataset", votes=votes, total=total)
+
+
+def settled(best: int | None) -> ItemLabel:
+    return ItemLabel(best=best, source="adjudicated", votes=1, total=1)
 
 
 RULE = {  # (human votes, dataset votes) -> the item's label
@@ -70,6 +75,24 @@ def test_the_rule(case):
     assert item_label(LabelVotes(human=humans, dataset=data)) == expected
 
 
+ADJUDICATED = {  # (adjudicated label, human votes, dataset votes) -> the item's label
+    "settles a split": (Settled(1), (0, 1), (0,), settled(1)),
+    "overrides the humans' majority": (Settled(0), (1, 1, 0), (), settled(0)),
+    "overrides the dataset": (Settled(0), (), (1, 1), settled(0)),
+    "settles it as a tie": (Settled(None), (0, 1), (), settled(None)),
+    "needs no vote at all": (Settled(1), (), (), settled(1)),
+}
+
+
+@pytest.mark.parametrize("case", list(ADJUDICATED))
+def test_an_adjudicated_label_comes_first(case):
+    adjudicated, humans, data, expected = ADJUDICATED[case]
+    votes = LabelVotes(adjudicated=adjudicated, human=humans, dataset=data)
+    assert item_label(votes) == expected
+    # what the dataset says is still the dataset's alone
+    assert dataset_label(votes) == dataset_label(LabelVotes(dataset=data))
+
+
 def test_a_tie_label_is_a_label():
     label = item_label(LabelVotes(human=(None,)))
     assert isinstance(label, ItemLabel) and label.is_tie
@@ -94,6 +117,7 @@ class Case:
     humans: tuple[int | None, ...]  # labels of this studio's annotators
     label: ItemLabel | NoLabel  # the item's label
     dataset: ItemLabel | NoLabel  # what its dataset says
+    settled: tuple[int | None, ...] = ()  # a reviewer's adjudicated labels, the last current
 
 
 CASES = [
@@ -108,6 +132,9 @@ CASES = [
     Case("imported-and-truth", (1,), (0, 0), (), dataset(0, 2, 3), dataset(0, 2, 3)),
     Case("humans-override", (1,), (1, 1), (0,), human(0, 1, 1), dataset(1, 3, 3)),
     Case("dataset-tie", (None,), (), (), dataset(None, 1, 1), dataset(None, 1, 1)),
+    Case("settled-split", (0,), (), (0, 1), settled(1), dataset(0, 1, 1), settled=(1,)),
+    Case("settled-again", (), (1, 1), (1, 1, 0), settled(0), dataset(1, 2, 2), settled=(1, 0)),
+    Case("settled-tie", (1,), (), (0, 1), settled(None), dataset(1, 1, 1), settled=(None,)),
 ]
 HUMANS = ("alice", "bob", "carol")
 IMPORTED = ("pandalm-1", "pandalm-2", "pandalm-3")
@@ -116,11 +143,13 @@ PARAMS = SamplingParams(k=3)
 # third sets its vote, to the dataset's label (response 0 when the dataset has none).
 PICK = {0: (9, 2), 1: (2, 9), None: (5, 5)}
 # Items whose label the judge's vote misses: their label is not the dataset's.
-JUDGE_DISAGREES = {"humans-agree", "humans-tie", "humans-override"}
+JUDGE_DISAGREES = {"humans-agree", "humans-tie", "humans-override", "settled-split",
+                   "settled-again", "settled-tie"}
 # The annotation queues read only this studio's annotators: imported ones are the dataset.
 NO_HUMAN_LABEL = {"unlabelled", "truth-only", "truths-disagree", "imported-2-1",
                   "imported-and-truth", "dataset-tie"}
-HUMANS_SPLIT = {"humans-split"}
+HUMANS_SPLIT = {"humans-split"}  # a split that a reviewer settled is no longer one
+REVIEWER = "rita"
 
 
 def scores_text(scores: tuple[int, int]) -> str:
@@ -137,6 +166,7 @@ def build_store(tmp_path: Path):
     with Session(engine) as session, session.begin():
         for name in IMPORTED:
             annotator_id(session, name, role="imported")
+        annotator_id(session, REVIEWER, role="reviewer")
     texts = []
     for n, case in enumerate(CASES):
         path = tmp_path / f"{case.name}.jsonl"
@@ -155,6 +185,8 @@ def build_store(tmp_path: Path):
         for who, best in [*zip(IMPORTED, case.imported, strict=False),
                           *zip(HUMANS, case.humans, strict=False)]:
             add_label(engine, ids[case.name], who, best)
+        for best in case.settled:
+            adjudicate(engine, ids[case.name], REVIEWER, best, note="settled in review")
     judge = Judge(ScriptedBackend(texts), rescue=False, shuffle=False)
     for case in CASES:
         judge_dataset(engine, judge, case.name, PARAMS)

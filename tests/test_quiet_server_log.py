@@ -22,9 +22,9 @@ HIDDEN_BOXES = [""] * 7  # responses 3..9
 
 
 def judge_data(query: str, k: float, k_meta: float = 0) -> list:
-    """The Judge button's inputs: query, turns, count, k, temperature, model, meta RM,
-    k_meta, then the nine response boxes."""
-    return [query, "", 2, k, 0.5, None, "", k_meta, "4", "5", *HIDDEN_BOXES]
+    """The Judge button's inputs: query, turns, reference, count, k, temperature, model,
+    meta RM, k_meta, then the nine response boxes."""
+    return [query, "", "", 2, k, 0.5, None, "", k_meta, "4", "5", *HIDDEN_BOXES]
 
 
 @pytest.mark.parametrize(("data", "shown"), [

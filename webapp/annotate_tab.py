@@ -4,7 +4,9 @@ Keyboard (outside text fields): 1-9 pick a response, Enter saves and moves on,
 S skips, U undoes the last label (`KEYBOARD_JS`). The walk is the account's
 (`core.store.walks`): every step is kept in the store, so a reload resumes it
 (`build_annotate_tab` returns the page-load handler that does). Every label goes
-to the store at once. Annotators always label blind; an admin chooses.
+to the store at once. Annotators always label blind; an admin chooses. Below the
+walk, admins and reviewers settle the items where annotators disagree
+(`settle_panel`).
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from core.store.walks import (
     undo_last_label,
     walk_on,
 )
-from webapp.cards import injection_warnings_html, sample_cards_html
+from webapp.cards import sample_cards_html
 from webapp.errors import shows_errors
+from webapp.item_views import best_choices, chosen_response, item_html
+from webapp.settle_panel import build_settle_panel
 from webapp.studio import Studio
-
-TIE = "Tie"
 
 # The line under the buttons where the keys' queue and refusals are shown (by KEYBOARD_JS).
 KEY_STATUS_HTML = (
@@ -142,31 +144,6 @@ _ANSWERED = "() => { if (window.grmAnnotate) window.grmAnnotate.done(true); }"
 _REFUSED = "() => { if (window.grmAnnotate) window.grmAnnotate.done(false); }"
 
 
-def chosen_response(choice: str | None) -> int | None:
-    """The response index of a choice shown as 'Response N'; None for a tie."""
-    if not choice:
-        raise InputError("pick the best response (keys 1-9) or Tie first")
-    return None if choice == TIE else int(choice.split()[-1]) - 1
-
-
-def item_html(view: ItemView) -> str:
-    """The item as escaped HTML: earlier turns, query, numbered responses."""
-    turns = "".join(
-        f"<p><b>{html.escape(t.role)}:</b> <span class='grm-text'>{html.escape(t.content)}</span></p>"
-        for t in view.context
-    )
-    responses = "".join(
-        f"<div class='grm-card'><b>Response {i}</b><div class='grm-text'>{html.escape(r)}</div></div>"
-        for i, r in enumerate(view.responses, start=1)
-    )
-    return (
-        f"<div id='annotate-item-{view.item_id}'>{turns}<p><b>Query</b> "
-        f"<span class='grm-muted'>(item {view.item_id}, {html.escape(view.dataset)})</span></p>"
-        f"<div class='grm-text'>{html.escape(view.query)}</div>"
-        f"{injection_warnings_html(view.responses)}{responses}</div>"
-    )
-
-
 def others_html(view: ItemView, annotator: str) -> str:
     """Current labels on the item (names come from users and files: escaped)."""
     lines = [
@@ -237,7 +214,7 @@ def build_annotate_tab(studio: Studio) -> tuple[Callable[..., dict[Any, Any]], l
         if (view := head.view) is None:
             return {**base, item: "", samples: "", others: "",
                     best: gr.update(choices=[], value=None), judgement_id: None}
-        choices = [f"Response {i}" for i in range(1, len(view.responses) + 1)] + [TIE]
+        choices = best_choices(len(view.responses))
         return {
             **base,
             item: item_html(view),
@@ -307,4 +284,10 @@ def build_annotate_tab(studio: Studio) -> tuple[Callable[..., dict[Any, Any]], l
     ):
         event.success(None, js=_ANSWERED, api_visibility="private")
         event.failure(None, js=_REFUSED, api_visibility="private")
-    return on_load, [*outputs, queue, dataset, blind]
+    settle_load, settle_components = build_settle_panel(studio)  # admins and reviewers
+
+    @shows_errors
+    def on_page_load(request: gr.Request) -> dict[Any, Any]:
+        return {**on_load(request), **settle_load(request)}
+
+    return on_page_load, [*outputs, queue, dataset, blind, *settle_components]

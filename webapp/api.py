@@ -6,6 +6,9 @@ core functions as the Annotate tab; the handlers only translate.
     GET  /api/v1/queues/{queue}/next         the next item for me in a queue
     POST /api/v1/labels                      label an item (201)
     POST /api/v1/labels/{label_id}/undo      undo one of my labels
+    GET  /api/v1/settle/next                 the next disagreement to settle (admin, reviewer)
+    POST /api/v1/adjudications               settle an item: its adjudicated label (201)
+    POST /api/v1/adjudications/{id}/undo     undo an item's current adjudicated label
 
 Every bad input is a 4xx answer `{"error": "..."}` that says what was wrong
 (422: the body or a parameter has the wrong shape; 400: the store refuses it,
@@ -28,9 +31,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import InputError, NotAllowedError, StoreUnavailableError
 from core.inputs import clean_text
+from core.labels import ItemLabel, NoLabel
 from core.store.accounts import Account, Action
+from core.store.adjudication import AdjudicatedLabel, adjudicate, undo_adjudication
 from core.store.labels import Label, add_label, undo_label
-from core.store.queues import next_in_queue
+from core.store.queues import next_in_queue, next_to_settle
 from webapp.studio import Studio
 
 TEXT = 20_000  # characters in a correction or note
@@ -51,6 +56,31 @@ class LabelIn(BaseModel):
     corrected_critique: str | None = Field(None, max_length=TEXT)
     note: str | None = Field(None, max_length=TEXT)
     judgement_id: int | None = Field(None, ge=1, lt=2**63)
+
+
+class AdjudicationIn(BaseModel):
+    """An adjudicated label as a script sends it (JSON types exactly, no other fields)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    item_id: int = Field(ge=1, lt=2**63)
+    best: int | None = Field(description="0-based index of the best response; null: a tie")
+    note: str | None = Field(None, max_length=TEXT)
+
+
+def _adjudication_json(row: AdjudicatedLabel | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"id": row.id, "item_id": row.item_id, "adjudicator": row.adjudicator,
+            "best": row.best, "note": row.note, "supersedes_id": row.supersedes_id,
+            "retracted": row.retracted, "created_at": row.created_at.isoformat()}
+
+
+def _item_label_json(label: ItemLabel | NoLabel) -> dict[str, Any]:
+    if isinstance(label, NoLabel):
+        return {"best": None, "source": None, "reason": label.reason}
+    return {"best": label.best, "source": label.source, "votes": label.votes,
+            "total": label.total}
 
 
 def _label_json(label: Label | None) -> dict[str, Any] | None:
@@ -111,6 +141,40 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
     def undo(request: Request, label_id: Annotated[int, Path(ge=1, lt=2**63)]) -> dict[str, Any]:
         account = signed_in(request, Action.LABEL)
         return {"restored": _label_json(undo_label(studio.engine, label_id, annotator=account.name))}
+
+    @router.get("/settle/next", response_model=None)
+    def next_to_settle_item(
+        request: Request,
+        dataset: Annotated[str | None, Query(max_length=NAME)] = None,
+        exclude: Annotated[list[RowId] | None, Query(max_length=1000)] = None,
+    ) -> dict[str, Any] | Response:
+        signed_in(request, Action.ADJUDICATE)
+        if dataset is not None:
+            clean_text(dataset, "the dataset")
+        head = next_to_settle(studio.engine, dataset=dataset, exclude=exclude or ())
+        if (view := head.view) is None:
+            return Response(status_code=204)
+        return {"item_id": view.item.item_id, "dataset": view.item.dataset,
+                "query": view.item.query, "responses": list(view.item.responses),
+                "labels": [{**(_label_json(label) or {}), "note": label.note}
+                           for label in view.item.labels],
+                "label": _item_label_json(view.label),
+                "history": [_adjudication_json(row) for row in view.history],
+                "pending": head.pending}
+
+    @router.post("/adjudications", status_code=201)
+    def post_adjudication(request: Request, body: AdjudicationIn) -> dict[str, Any] | None:
+        account = signed_in(request, Action.ADJUDICATE)
+        return _adjudication_json(
+            adjudicate(studio.engine, body.item_id, account.name, body.best, note=body.note))
+
+    @router.post("/adjudications/{adjudication_id}/undo")
+    def undo_settled(
+        request: Request, adjudication_id: Annotated[int, Path(ge=1, lt=2**63)]
+    ) -> dict[str, Any]:
+        account = signed_in(request, Action.ADJUDICATE)
+        restored = undo_adjudication(studio.engine, adjudication_id, account.name)
+        return {"restored": _adjudication_json(restored)}
 
     app.include_router(router)
     app.add_exception_handler(NotAllowedError, _status(403, studio))

@@ -1,5 +1,6 @@
-"""The Judge tab: a query (and earlier turns), 1..n responses -> k sample cards
-and the vote. Every judgement of an account that may judge is saved, and
+"""The Judge tab: a query (and earlier turns, and optionally a reference answer
+the judge checks the responses against), 1..n responses -> k sample cards and
+the vote. Every judgement of an account that may judge is saved, and
 `?judgement=ID` reopens it; a viewer (or the read-only demo) sees the
 judgement but nothing is written."""
 
@@ -38,6 +39,7 @@ class JudgeRequest:
     k: int
     temperature: float
     model: str | None = None  # one of Studio.model_choices(); None: the configured model
+    reference: str = ""  # a reference answer shown to the judge; blank: none
 
 
 def run_judgement(
@@ -50,7 +52,8 @@ def run_judgement(
     Raises GRMStudioError."""
     params = judging_sampling(studio.settings, k=request.k, temperature=request.temperature)
     item = JudgeInput(
-        query=request.query, responses=request.responses, context=parse_turns(request.turns)
+        query=request.query, responses=request.responses, context=parse_turns(request.turns),
+        reference=request.reference if request.reference.strip() else None,
     )
     return judge_and_save(studio.engine, studio.judge(request.model), item, params, account,
                           watch=watch)
@@ -103,18 +106,19 @@ class _Inputs:
 
     query: gr.Textbox
     turns: gr.Textbox
+    reference: gr.Textbox
     count: gr.State
     boxes: tuple[gr.Textbox, ...]
 
     @property
     def components(self) -> list[Any]:
-        return [self.query, self.turns, self.count, *self.boxes]
+        return [self.query, self.turns, self.reference, self.count, *self.boxes]
 
     def show(self, item: JudgeInput) -> dict[Any, Any]:
         """`item` in the boxes (its first MAX_RESPONSES responses), ready to judge again."""
         n = min(len(item.responses), MAX_RESPONSES)
         shown: dict[Any, Any] = {self.query: item.query, self.turns: format_turns(item.context),
-                                 self.count: n}
+                                 self.reference: item.reference or "", self.count: n}
         for i, box in enumerate(self.boxes):
             shown[box] = gr.update(value=item.responses[i] if i < n else "", visible=i < n)
         return shown
@@ -144,9 +148,10 @@ class _Outputs:
             f"Judgement **#{judgement_id}** · [link](?judgement={judgement_id})"
             if judgement_id is not None else "**Not saved** (read-only)"
         )
+        reference = " · checked against a reference answer" if judgement.input.reference else ""
         return {
             self.status: f"{saved} · {html.escape(judgement.model.name)} · k={k} · "
-            f"{judgement.seconds:.1f} s",
+            f"{judgement.seconds:.1f} s{reference}",
             self.vote: vote_panel_html(judgement),
             self.meta: meta_panel_html(meta),
             self.vote_plot: vote_figure(judgement),
@@ -163,6 +168,11 @@ def build_judge_tab(studio: Studio) -> _Outputs:
             with gr.Accordion("Earlier turns (optional)", open=False):
                 turns = gr.Textbox(
                     label="One turn per 'User:' / 'Assistant:' line", lines=4, elem_id="turns"
+                )
+            with gr.Accordion("Reference answer (optional)", open=False):
+                reference = gr.Textbox(
+                    label="A correct answer to check the responses against (the judge uses "
+                    "the template's -reference variant)", lines=3, elem_id="reference",
                 )
             count = gr.State(2)
             boxes = [
@@ -203,7 +213,7 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 vote_plot=gr.Plot(label="Summed score per response", elem_id="vote-plot"),
                 heatmap=gr.Plot(label="Samples × responses", elem_id="score-heatmap"),
                 cards=gr.HTML(elem_id="sample-cards"),
-                inputs=_Inputs(query, turns, count, tuple(boxes)),
+                inputs=_Inputs(query, turns, reference, count, tuple(boxes)),
             )
     shown = outputs.components
 
@@ -224,7 +234,8 @@ def build_judge_tab(studio: Studio) -> _Outputs:
 
     @shows_errors
     def on_judge(
-        query_text: str, turns_text: str, current: int, k_value: float, temp: float,
+        query_text: str, turns_text: str, reference_text: str | None, current: int,
+        k_value: float, temp: float,
         model_name: str | None, meta_source: str | None, k_meta_value: float | None,
         request: gr.Request, *texts: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio asks for progress)
@@ -238,6 +249,7 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 k=int(k_value),
                 temperature=float(temp),
                 model=model_name or None,
+                reference=reference_text or "",
             )
             account = studio.account(request)
             judgement_id, judgement = run_judgement(studio, judge_request, account,
@@ -250,8 +262,8 @@ def build_judge_tab(studio: Studio) -> _Outputs:
 
     # the read-only demo refuses what is past its limits at once (studio.judging) rather
     # than letting Gradio queue it behind the judgement running
-    run.click(on_judge, inputs=[query, turns, count, k, temperature, model, meta_model, k_meta,
-                                *boxes], outputs=shown, show_progress_on=outputs.status,
+    run.click(on_judge, inputs=[query, turns, reference, count, k, temperature, model, meta_model,
+                                k_meta, *boxes], outputs=shown, show_progress_on=outputs.status,
               concurrency_limit=None if settings.read_only else "default")
     # registered models change while the page is open (training adds some)
     @shows_errors

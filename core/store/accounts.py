@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.errors import InputError, NotAllowedError
 from core.store.schema import Annotator, WebSession
 
-SIGN_IN_ROLES = ("admin", "annotator", "viewer")
+SIGN_IN_ROLES = ("admin", "reviewer", "annotator", "viewer")
 MIN_PASSWORD = 8
 
 
@@ -33,10 +33,13 @@ class Action(StrEnum):
     IMPORT = "import datasets"
     BATCH = "judge whole datasets"
     TRAIN = "build training data and train models"
+    ADJUDICATE = "settle items where annotators disagree (adjudicate)"
 
 
 ALLOWED: Mapping[str, frozenset[Action]] = MappingProxyType({
     "admin": frozenset(Action),
+    # an annotator who also settles disagreements: an adjudicated label decides the item
+    "reviewer": frozenset({Action.JUDGE, Action.LABEL, Action.ADJUDICATE}),
     "annotator": frozenset({Action.JUDGE, Action.LABEL}),
     "viewer": frozenset(),  # sees everything, writes nothing
 })

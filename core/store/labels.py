@@ -7,7 +7,8 @@ label, and every other annotator's, stays readable in the history. Because
 both win: the loser re-reads the current label and supersedes the winner's.
 
 `item_labels` decides items' labels in bulk by the one rule of `core.labels`
-(the humans' majority, else the dataset's); every consumer of a label calls it.
+(an adjudicated label, else the humans' majority, else the dataset's); every
+consumer of a label calls it.
 "Labelled" for annotation (the queues, browsing, the dataset counts) means a
 current label by one of this studio's annotators (`has_human_label`): an
 imported annotator's label is one of the dataset's votes, not a human one.
@@ -28,11 +29,12 @@ from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError
 from core.inputs import clean_text
-from core.labels import ItemLabel, LabelVotes, NoLabel, dataset_label, item_label
+from core.labels import ItemLabel, LabelVotes, NoLabel, Settled, dataset_label, item_label
+from core.store.adjudication import settled_labels
 from core.store.schema import Annotation, Annotator, GroundTruth, Item, JudgementRow
 
 IMPORTED = "imported"  # the role of annotators whose labels came with a dataset file
-ROLES = ("admin", "annotator", "viewer", IMPORTED)
+ROLES = ("admin", "reviewer", "annotator", "viewer", IMPORTED)
 _RETRIES = 20  # concurrent writers on one chain each lose at most a few races
 _IDS_PER_QUERY = 1000  # item ids bound in one IN (...) of the label loader
 
@@ -257,12 +259,14 @@ def _label(row: Annotation, annotator: str) -> Label:
 
 def label_votes(session: Session, item_ids: Iterable[int]) -> dict[int, LabelVotes]:
     """item id -> what the label rule reads about it (`core.labels.LabelVotes`), for
-    every id given: two queries per thousand items, whatever their labels."""
+    every id given: three queries per thousand items, whatever their labels."""
     ids = list(dict.fromkeys(item_ids))
     human: dict[int, list[int | None]] = defaultdict(list)
     dataset: dict[int, list[int | None]] = defaultdict(list)
+    settled: dict[int, Settled] = {}
     for start in range(0, len(ids), _IDS_PER_QUERY):
         chunk = ids[start : start + _IDS_PER_QUERY]
+        settled |= settled_labels(session, chunk)
         for item_id, best, role in session.execute(
             select(Annotation.item_id, Annotation.best, Annotator.role)
             .join(Annotator, Annotator.id == Annotation.annotator_id)
@@ -273,11 +277,13 @@ def label_votes(session: Session, item_ids: Iterable[int]) -> dict[int, LabelVot
             select(GroundTruth.item_id, GroundTruth.best).where(GroundTruth.item_id.in_(chunk))
         ):
             dataset[item_id].append(best)
-    return {i: LabelVotes(human=tuple(human[i]), dataset=tuple(dataset[i])) for i in ids}
+    return {i: LabelVotes(adjudicated=settled.get(i), human=tuple(human[i]),
+                          dataset=tuple(dataset[i])) for i in ids}
 
 
 def item_labels(session: Session, item_ids: Iterable[int]) -> dict[int, ItemLabel | NoLabel]:
-    """item id -> its label by the rule of `core.labels` (humans' majority, else the dataset's)."""
+    """item id -> its label by the rule of `core.labels` (the adjudicated label, else the
+    humans' majority, else the dataset's)."""
     return {i: item_label(votes) for i, votes in label_votes(session, item_ids).items()}
 
 

@@ -14,6 +14,13 @@ labelled are left out. `item_view` gives what the annotation screen shows; in
 blind mode it hides the other annotators' labels, the dataset's label and the
 judge's verdict. `next_in_queue` is a queue's head for an annotator: what the
 Annotate tab and the JSON API both show.
+
+The queue of disagreements to settle is an admin's or reviewer's, not an
+annotator's (`next_to_settle`): the items where this studio's annotators' current
+labels differ (any two of them, a majority or not) and that no adjudicated label
+(`core.store.adjudication`) settles yet. Its view (`SettleView`) is never blind:
+every current label with its author and note, the item's label by the rule now,
+and the item's adjudication history.
 """
 
 from __future__ import annotations
@@ -22,12 +29,27 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, Engine, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Engine,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from core.agreement import strict_correct
 from core.errors import InputError
 from core.labels import ItemLabel, NoLabel
+from core.store.adjudication import (
+    AdjudicatedLabel,
+    adjudication_history,
+    current_adjudication,
+    is_settled,
+)
 from core.store.judgements import latest_judgement_ids, load_judgement
 from core.store.labels import (
     Label,
@@ -62,11 +84,11 @@ class Queue(StrEnum):
 QUEUE_HELP = {
     Queue.UNLABELLED: "no label from this studio's annotators yet (the dataset's own labels, "
     "imported annotators' such as PandaLM's included, don't count)",
-    Queue.JUDGE_DISAGREES: "the judge's winner differs from the item's label: the annotators' "
-    "majority, else the dataset's (a tied vote counts as disagreeing)",
+    Queue.JUDGE_DISAGREES: "the judge's winner differs from the item's label: the adjudicated "
+    "one, else the annotators' majority, else the dataset's (a tied vote counts as disagreeing)",
     Queue.ANNOTATORS_DISAGREE: "this studio's annotators split: no answer has more of their "
     "current labels than every other, so the item has no label until someone breaks the tie "
-    "(imported annotators don't count)",
+    "or an admin or reviewer settles it (imported annotators don't count)",
     Queue.LOW_MARGIN: "the vote's margin is at most the threshold (ties included)",
     Queue.SPLIT_VOTE: "the judge's samples disagree on the winner",
     Queue.PARSE_FAILURES: "some of the judge's samples failed to parse (before or after rescue)",
@@ -99,17 +121,7 @@ def queue_filter(queue: Queue, margin_threshold: int = 2) -> ColumnElement[bool]
     if queue is Queue.UNLABELLED:
         return ~has_human_label()
     if queue is Queue.ANNOTATORS_DISAGREE:  # the candidates: two of them differ
-        other = aliased(Annotation)
-        return exists().where(
-            Annotation.item_id == Item.id,
-            is_current(),
-            by_studio_annotator(),
-            other.item_id == Item.id,
-            other.annotator_id != Annotation.annotator_id,
-            is_current(other),
-            by_studio_annotator(other),
-            func.coalesce(other.best, -1) != func.coalesce(Annotation.best, -1),
-        )
+        return labels_differ()
     if queue is Queue.LOW_MARGIN:
         return _latest_where(
             JudgementRow.valid_samples > 0,
@@ -120,6 +132,21 @@ def queue_filter(queue: Queue, margin_threshold: int = 2) -> ColumnElement[bool]
     if queue is Queue.PARSE_FAILURES:
         return _latest_where(JudgementRow.invalid_samples > 0)
     return _latest_where(JudgementRow.valid_samples > 0)  # judge disagrees: the candidates
+
+
+def labels_differ() -> ColumnElement[bool]:
+    """SQL on `Item`: two of this studio's annotators' current labels on it differ."""
+    other = aliased(Annotation)
+    return exists().where(
+        Annotation.item_id == Item.id,
+        is_current(),
+        by_studio_annotator(),
+        other.item_id == Item.id,
+        other.annotator_id != Annotation.annotator_id,
+        is_current(other),
+        by_studio_annotator(other),
+        func.coalesce(other.best, -1) != func.coalesce(Annotation.best, -1),
+    )
 
 
 def label_rule_members(
@@ -256,3 +283,68 @@ def item_view(
         judgement=judgement,
         judgement_id=None if blind else judgement_id,
     )
+
+
+# --- disagreements to settle (admins and reviewers) ----------------------------------
+
+TO_SETTLE_HELP = ("items where this studio's annotators' current labels differ (a majority or "
+                  "not) and no adjudicated label settles them yet")
+
+
+@dataclass(frozen=True)
+class SettleView:
+    """What an admin or reviewer sees to settle an item."""
+
+    item: ItemView  # not blind: every current label with its author and note, the judge
+    label: ItemLabel | NoLabel  # the item's label by the rule now (`core.labels`)
+    adjudication: AdjudicatedLabel | None  # the current decision; None: not settled
+    history: tuple[AdjudicatedLabel, ...]  # every decision and undo, oldest first
+
+
+@dataclass(frozen=True)
+class NextToSettle:
+    """The head of the queue of disagreements to settle."""
+
+    view: SettleView | None  # the first pending item; None: nothing to settle
+    pending: int  # how many items are pending, this one included
+
+
+def to_settle() -> ColumnElement[bool]:
+    """SQL on `Item`: a disagreement to settle (`TO_SETTLE_HELP`)."""
+    return and_(labels_differ(), ~is_settled())
+
+
+def items_to_settle(
+    session: Session, *, dataset: str | None = None, limit: int | None = 50,
+    exclude: Collection[int] = (),
+) -> list[int]:
+    """Ids of the disagreements to settle, oldest first, without `exclude` (skipped)."""
+    query = select(Item.id).where(to_settle()).order_by(Item.id)
+    if dataset is not None:
+        query = query.join(Dataset).where(Dataset.name == dataset)
+    if exclude:
+        query = query.where(Item.id.not_in(list(exclude)))
+    return list(session.scalars(query.limit(limit)))
+
+
+def settle_view(session: Session, item_id: int) -> SettleView:
+    """What the settling screen shows for `item_id` (InputError if there is none)."""
+    view = item_view(session, item_id)
+    return SettleView(
+        item=view,
+        label=item_labels(session, [item_id])[item_id],
+        adjudication=current_adjudication(session, item_id),
+        history=tuple(adjudication_history(session, item_id)),
+    )
+
+
+def next_to_settle(
+    engine: Engine, *, dataset: str | None = None, exclude: Collection[int] = ()
+) -> NextToSettle:
+    """The first disagreement to settle (not skipped: `exclude`) and how many are
+    pending: what every front that settles disagreements calls."""
+    with Session(engine) as session:
+        pending = items_to_settle(session, dataset=dataset, limit=None, exclude=exclude)
+        if not pending:
+            return NextToSettle(None, 0)
+        return NextToSettle(settle_view(session, pending[0]), len(pending))

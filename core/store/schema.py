@@ -80,6 +80,7 @@ class Item(Base):
     n_responses: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     source_line: Mapped[int | None] = mapped_column(Integer)
+    reference: Mapped[str | None] = mapped_column(Text)  # a reference answer; None: none
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     dataset: Mapped[Dataset] = relationship(back_populates="items")
@@ -189,7 +190,7 @@ class Annotator(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # admin | annotator | viewer | imported
+    role: Mapped[str] = mapped_column(String(20))  # admin reviewer annotator viewer imported
     password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; None: no sign-in
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
@@ -234,6 +235,40 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     annotator: Mapped[Annotator] = relationship()
+
+
+class Adjudication(Base):
+    """An adjudicated label (`core.store.adjudication`): an admin's or reviewer's
+    decision that settles an item for every consumer of its label (`core.labels`).
+
+    Append-only, one chain per item whoever writes it: a new decision supersedes the
+    item's current one (`supersedes_id`); an undo is a new row that restores the
+    decision before, or a `retracted` row if none."""
+
+    __tablename__ = "adjudication"
+    __table_args__ = (
+        Index(
+            "uq_adjudication_chain_start",
+            "item_id",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    adjudicator_id: Mapped[int] = mapped_column(ForeignKey("annotator.id"))
+    best: Mapped[int | None] = mapped_column(Integer)  # None: settled as a tie
+    note: Mapped[str | None] = mapped_column(Text)
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("adjudication.id"), unique=True
+    )
+    # An undo: this row withdraws the decision it supersedes and is no decision itself.
+    retracted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    adjudicator: Mapped[Annotator] = relationship()
 
 
 class WebSession(Base):
