@@ -9,24 +9,51 @@ import typer
 
 from cli.app import app, load_settings, reported_errors
 from core.agreement import Estimate
+from core.errors import InputError
 
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="JSON, JSONL or CSV (optionally .gz)")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="JSON, JSONL, CSV (optionally .gz) or Parquet file; a folder of "
+                            "Parquet shards; a Hugging Face datasets folder (save_to_disk)"),
+    ],
     dataset: Annotated[str, typer.Option(help="dataset to import into (created if new)")],
-    shape: Annotated[
-        str | None, typer.Option(help="record shape; detected from the first record if unset")
+    preset: Annotated[
+        str | None,
+        typer.Option(help="a shape or preset by name (rewardbench2, chatbot_arena, ...); "
+                          "detected from the first record if unset"),
     ] = None,
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="ROLE=FIELD, repeatable: query, context, responses "
+                                   "(FIELD,FIELD,...), chosen, rejected, best, ratings, "
+                                   "reference, category, id, turn, labeller; a field may be "
+                                   "a path (completions[].response). With --preset, changes "
+                                   "the preset's roles"),
+    ] = None,
+    label_values: Annotated[
+        list[str] | None,
+        typer.Option(help="how the best field names a response: VALUE=INDEX (from 0) or "
+                          "VALUE=tie, comma-separated, e.g. 1=0,2=1,tie=tie"),
+    ] = None,
+    shape: Annotated[str | None, typer.Option(hidden=True, help="the old name of --preset")] = None,
 ) -> None:
     """Import preference data: one transaction, idempotent, with a report of what was skipped."""
+    from core.datasets import parse_roles
     from core.store import open_store
     from core.store.importing import import_file
 
     with reported_errors():
+        if preset is not None and shape is not None:
+            raise InputError("give --preset or --shape (its old name), not both")
+        mapping = None
+        if field_map or label_values:
+            mapping = parse_roles(field_map or [], label_values or [])
         settings = load_settings()
-        report = import_file(open_store(settings), file, dataset, shape=shape,
-                             limits=settings.import_limits())
+        report = import_file(open_store(settings), file, dataset, shape=preset or shape,
+                             limits=settings.import_limits(), mapping=mapping)
     typer.echo(report.summary())
     for skipped in report.skipped:
         typer.echo(f"  skipped {skipped.reason}")
@@ -76,16 +103,33 @@ def _estimate(e: Estimate) -> str:
 
 @app.command()
 def export(
-    kind: Annotated[str, typer.Argument(help="items, labels or judgements")],
-    output: Annotated[Path, typer.Argument(help="JSONL file to write")],
-    dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
+    kind: Annotated[
+        str,
+        typer.Argument(help="items, labels or judgements (JSONL of the store's records); or "
+                            "trl, trl-conversational, parquet or comparator (a dataset with "
+                            "its labels and the judge's verdicts, for TRL, Hugging Face "
+                            "datasets and PAIR's LLM Comparator)"),
+    ],
+    output: Annotated[Path, typer.Argument(help="file to write")],
+    dataset: Annotated[
+        str | None, typer.Option(help="only this dataset (required for the formats for other tools)")
+    ] = None,
 ) -> None:
-    """Export items, labels or judgements as JSONL (written whole or not at all)."""
+    """Export records or a dataset in another tool's format (written whole or not at all)."""
     from core.store import open_store
-    from core.store.export import export_jsonl
+    from core.store.export import KINDS, export_jsonl
+    from core.store.export_formats import FORMATS, export_preferences
 
     with reported_errors():
-        count = export_jsonl(open_store(load_settings()), kind, output, dataset)
+        if kind not in (*KINDS, *FORMATS):
+            raise InputError(f"unknown export '{kind}'; one of {', '.join((*KINDS, *FORMATS))}")
+        engine = open_store(load_settings())
+        if kind in FORMATS:
+            if dataset is None:
+                raise InputError(f"--dataset is needed to export as {kind}")
+            typer.echo(export_preferences(engine, kind, output, dataset).summary())
+            return
+        count = export_jsonl(engine, kind, output, dataset)
     typer.echo(f"wrote {count} {kind} record(s) to {output}")
 
 

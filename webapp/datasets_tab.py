@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.datasets import SHAPE_NAMES
+from core.datasets import FORMAT_NAMES, FieldMap
 from core.datasets.sources import source_name
 from core.errors import GRMStudioError, InputError
 from core.jobs import Jobs
@@ -31,6 +31,7 @@ from core.store.queues import QUEUE_HELP, ItemView, Queue
 from webapp.batch_judging import build_batch_judging
 from webapp.cards import injection_warnings_html, vote_panel_html
 from webapp.errors import shows_errors
+from webapp.import_mapping import build_mapping_panel, panel_mapping
 from webapp.studio import Studio
 from webapp.uploads import upload_folder, uploaded_file
 
@@ -64,10 +65,11 @@ def import_report_html(report: ImportReport) -> str:
 
 def import_upload(
     studio: Studio, account: Account | None, file_path: str | None, dataset: str, shape: str,
-    *, upload_root: Path | None = None,
+    *, upload_root: Path | None = None, mapping: FieldMap | None = None,
 ) -> str:
-    """Import an uploaded file (dataset name defaults to the file's) if `account` may;
-    the report as HTML. With `upload_root` (the page's handler gives Gradio's upload
+    """Import an uploaded file (dataset name defaults to the file's) if `account` may,
+    as `shape` (a shape or preset; "" to detect) and/or with `mapping`; the report
+    as HTML. With `upload_root` (the page's handler gives Gradio's upload
     folder), the file must be a regular file inside it, not a symlink
     (`webapp.uploads.uploaded_file`). Raises NotAllowedError or InputError."""
     require(account, Action.IMPORT)
@@ -79,7 +81,7 @@ def import_upload(
         raise InputError(f"a dataset name has at most {DATASET_NAME_CHARS} characters")
     try:
         report = import_file(studio.engine, path, name, shape=shape or None,
-                             limits=studio.settings.import_limits())
+                             limits=studio.settings.import_limits(), mapping=mapping)
     except GRMStudioError as err:  # the upload's server path means nothing to the user
         reason = str(err).replace(str(path), path.name)
         kind = InputError if isinstance(err, InputError) else GRMStudioError
@@ -183,16 +185,17 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
                       visible=not studio.settings.read_only):
         with gr.Row():
             upload = gr.File(
-                label="Preference data (.jsonl, .json, .csv, .tsv; optionally .gz)",
-                file_types=[".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".gz"],
+                label="Preference data (.jsonl, .json, .csv, .tsv, optionally .gz; .parquet)",
+                file_types=[".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".gz", ".parquet"],
                 type="filepath", elem_id="datasets-upload",
             )
             with gr.Column():
                 name = gr.Textbox(label="Dataset name", placeholder="default: the file's name",
                                   elem_id="datasets-name")
-                shape = gr.Dropdown([("detect from the fields", ANY), *SHAPE_NAMES], value=ANY,
-                                    label="Record shape", elem_id="datasets-shape")
+                shape = gr.Dropdown([("detect from the fields", ANY), *FORMAT_NAMES], value=ANY,
+                                    label="Record shape or preset", elem_id="datasets-shape")
                 do_import = gr.Button("Import", variant="primary", elem_id="datasets-import")
+        mapping = build_mapping_panel(studio, upload, shape)
         report = gr.HTML(elem_id="datasets-import-report")
     gr.Markdown("### Browse")
     with gr.Row():
@@ -249,6 +252,18 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
                 *_dataset_updates(studio))
 
     @shows_errors
+    def on_import_mapped(
+        path: str | None, ds_name: str, ds_shape: str, form: list[Any] | None,
+        request: gr.Request,
+    ) -> tuple[Any, Any, Any]:
+        fmap = panel_mapping(form)
+        if fmap is None:
+            raise InputError("map at least one role, or use the Import button above")
+        return (import_upload(studio, studio.account(request), path, ds_name or "",
+                              ds_shape or ANY, upload_root=upload_folder(), mapping=fmap),
+                *_dataset_updates(studio))
+
+    @shows_errors
     def on_refresh() -> tuple[Any, Any]:
         return _dataset_updates(studio)
 
@@ -282,6 +297,8 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
     filters = [dataset, labelled, queue, search]
     browsed = [table, status, page]
     do_import.click(on_import, [upload, name, shape], [report, dataset, judge_set])
+    mapping.do_import.click(on_import_mapped, [upload, name, shape, mapping.form],
+                            [report, dataset, judge_set])
     refresh.click(on_refresh, None, [dataset, judge_set])
     show.click(on_browse, [*filters, page], browsed)
     search.submit(on_filter, filters, browsed)

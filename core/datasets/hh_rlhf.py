@@ -3,7 +3,9 @@ that share everything but the last Assistant turn.
 
 The shared part becomes the context and the query (its last Human turn); the two
 last Assistant turns are the responses, in a fixed hash order (see
-`fields.chosen_first`) so that the chosen one is not always first.
+`fields.chosen_first`) so that the chosen one is not always first. The same
+record with conversations (lists of {role, content}) instead of transcripts is
+TRL's "implicit prompt" preference format, read by `core.datasets.conversation`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from types import MappingProxyType
 from typing import Literal
 
 from core.datasets import fields as f
+from core.datasets.field_map import FieldMap
 from core.datasets.fields import RawRecord, RecordError
+from core.datasets.mapped import read_mapped
 from core.datasets.records import SourceItem, SourceLabel
 from core.types import Turn
 
@@ -35,6 +39,8 @@ def split_transcript(transcript: str, key: str) -> list[tuple[str, str]]:
 
 
 def read_hh_rlhf(rec: RawRecord) -> SourceItem:
+    if isinstance(rec.data.get("chosen"), list) or isinstance(rec.data.get("rejected"), list):
+        return read_mapped(FieldMap(chosen="chosen", rejected="rejected"), rec)
     chosen_text, rejected_text = f.text(rec, "chosen"), f.text(rec, "rejected")
     chosen = split_transcript(chosen_text, "chosen")
     rejected = split_transcript(rejected_text, "rejected")

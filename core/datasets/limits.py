@@ -2,7 +2,7 @@
 
 A file is read as a stream, so memory stays bounded by these limits whatever
 the file holds: a gzip that expands without end, a line that never ends, one
-JSON record the size of the file. `Settings.import_limits()` gives the
+JSON record the size of the file, one Parquet row group the size of the file. `Settings.import_limits()` gives the
 configured ones (`GRM_STUDIO_IMPORT_MAX_BYTES`, `GRM_STUDIO_IMPORT_MAX_LINE_BYTES`).
 """
 
@@ -20,10 +20,13 @@ class ReadLimits:
     max_bytes: int = 512 * MIB
     """The whole file, once decompressed; past it the import is refused."""
     max_line_bytes: int = 16 * MIB
-    """One line of JSONL or CSV, or one record of a JSON file; past it the import is refused."""
+    """One line of JSONL or CSV, one record of a JSON file or one row of Parquet or Arrow
+    data; past it the import is refused."""
+    max_group_bytes: int = 256 * MIB
+    """One Parquet row group or Arrow record batch, uncompressed: what is read at once."""
 
     def __post_init__(self) -> None:
-        if self.max_bytes < 1 or self.max_line_bytes < 1:
+        if self.max_bytes < 1 or self.max_line_bytes < 1 or self.max_group_bytes < 1:
             raise ValueError("read limits must be at least one byte")
 
 

@@ -26,6 +26,8 @@ class SourceItem:
     responses: tuple[str, ...]
     labels: tuple[SourceLabel, ...]
     category: str | None  # e.g. JudgeBench 'source', LLMBar subset, PandaLM motivation_app
+    reference: str | None = None  # a reference answer (mapped, or a 'reference' field)
+    ratings: tuple[float, ...] | None = None  # one per response (mapped); not kept by the store yet
 
 
 @dataclass(frozen=True)

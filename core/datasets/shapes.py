@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from core.datasets import fields as f
+from core.datasets.field_map import FieldMap
 from core.datasets.fields import RawRecord, RecordError
 from core.datasets.hh_rlhf import read_hh_rlhf
+from core.datasets.mapped import read_mapped
 from core.datasets.records import Skipped, SourceItem, SourceLabel
 from core.errors import InputError
-from core.types import Turn
 
 PROMPT_KEYS = ("prompt", "query", "question", "input")
 
@@ -28,6 +30,9 @@ class Shape:
     required: tuple[str, ...]  # every one of these keys
     any_of: tuple[str, ...]  # and at least one of these (when given)
     read: Callable[[RawRecord], SourceItem]
+    summary: str = ""  # what files have it, for lists of formats
+    field_map: FieldMap | None = None  # the map it reads with, if a map (roles can be changed)
+    detect: bool = True  # recognised from the first record's keys (else chosen by name only)
 
     def matches(self, keys: Collection[str]) -> bool:
         return all(k in keys for k in self.required) and (
@@ -90,6 +95,7 @@ def _unstorable_text(item: SourceItem) -> str | None:
         *((f"context turn {i}", turn.content) for i, turn in enumerate(item.context, start=1)),
         ("the id", item.external_id or ""),
         ("the category", item.category or ""),
+        ("the reference", item.reference or ""),
     ]
     for name, text in texts:
         problem = f.unstorable(text)
@@ -108,87 +114,26 @@ def _first_duplicate(responses: tuple[str, ...]) -> tuple[int, int] | None:
     return None
 
 
-def _prompt(rec: RawRecord) -> tuple[str, tuple[Turn, ...]]:
-    """(query, context) from the prompt key: a string (plus an optional 'context'
-    list), or a list of turns whose last, a user turn, is the query (TRL style)."""
-    key = f.first_key(rec, PROMPT_KEYS)
-    if isinstance(rec.data[key], list):
-        turns = f.to_turns(key, rec.data[key])
-        if not turns or turns[-1].role != "user":
-            raise RecordError(f"'{key}' must end with a user turn")
-        if not turns[-1].content.strip():
-            raise RecordError(f"'{key}' has an empty last user turn")
-        return turns[-1].content, turns[:-1]
-    context = f.to_turns("context", f.json_list(rec, "context")) if f.has(rec, "context") else ()
-    return f.text(rec, key), context
-
-
-def _reply(rec: RawRecord, key: str) -> str:
-    """A response: a string, or a list of one assistant turn (TRL style)."""
-    value = rec.data.get(key)
-    if isinstance(value, list):
-        turns = f.to_turns(key, value)
-        if len(turns) != 1 or turns[0].role != "assistant":
-            raise RecordError(f"'{key}' must be a string or a list of one assistant turn")
-        if not turns[0].content.strip():
-            raise RecordError(f"'{key}' is empty")
-        return turns[0].content
-    return f.text(rec, key)
-
-
-def _category(rec: RawRecord) -> str | None:
-    return f.optional_id(rec, "category") or f.optional_id(rec, "subset")
+def _record_map(rec: RawRecord, **roles: Any) -> FieldMap:
+    """The field map of a record of the chosen_rejected or responses_best shape:
+    its prompt under the first of PROMPT_KEYS it has, category or subset, and an
+    optional reference answer."""
+    category = "category" if f.has(rec, "category") else "subset"
+    return FieldMap(
+        query=f.first_key(rec, PROMPT_KEYS), context="context", id="id", category=category,
+        reference="reference", **roles,
+    )
 
 
 def _chosen_rejected(rec: RawRecord) -> SourceItem:
-    query, context = _prompt(rec)
-    chosen, rejected = _reply(rec, "chosen"), _reply(rec, "rejected")
-    first = f.chosen_first(query, chosen, rejected)
-    return SourceItem(
-        line=rec.number,
-        external_id=f.optional_id(rec, "id"),
-        query=query,
-        context=context,
-        responses=(chosen, rejected) if first else (rejected, chosen),
-        labels=(SourceLabel(best=0 if first else 1, labeller=None),),
-        category=_category(rec),
-    )
+    """{prompt, chosen, rejected}: each reply a string, a conversation, or a list of
+    either (RewardBench 2's best-of-n); the first chosen is the best."""
+    return read_mapped(_record_map(rec, chosen="chosen", rejected="rejected"), rec)
 
 
 def _responses_best(rec: RawRecord) -> SourceItem:
-    query, context = _prompt(rec)
-    responses = f.string_list(rec, "responses")
-    if len(responses) < 2:
-        raise RecordError(f"'responses' must hold at least 2 responses, got {len(responses)}")
-    return SourceItem(
-        line=rec.number,
-        external_id=f.optional_id(rec, "id"),
-        query=query,
-        context=context,
-        responses=responses,
-        labels=_best_label(rec, len(responses)),
-        category=_category(rec),
-    )
-
-
-def _best_label(rec: RawRecord, n: int) -> tuple[SourceLabel, ...]:
-    """No label when 'best' is absent; a tie for null or "tie"; else an index."""
-    if "best" not in rec.data or (rec.textual and not rec.data["best"].strip()):
-        return ()
-    value = rec.data["best"]
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("tie", "null")):
-        return (SourceLabel(best=None, labeller=None),)
-    problem = (
-        f"'best' must be a response index from 0 to {n - 1}, null or \"tie\", "
-        f"got {f.shown(value)}"
-    )
-    try:
-        best = f.integer(rec, "best")
-    except RecordError:
-        best = -1
-    if not 0 <= best < n:
-        raise RecordError(problem)
-    return (SourceLabel(best=best, labeller=None),)
+    """{prompt, responses, best}: best a 0-based index, null or "tie", or absent."""
+    return read_mapped(_record_map(rec, responses=("responses",), best="best"), rec)
 
 
 def _llmbar(rec: RawRecord) -> SourceItem:
@@ -253,12 +198,17 @@ def _pandalm(rec: RawRecord) -> SourceItem:
 
 
 SHAPES: tuple[Shape, ...] = (
-    Shape("pandalm", ("instruction", "response1", "response2"), (), _pandalm),
-    Shape("judgebench", ("question", "response_A", "response_B"), (), _judgebench),
-    Shape("llmbar", ("input", "output_1", "output_2"), (), _llmbar),
-    Shape("responses_best", ("responses",), PROMPT_KEYS, _responses_best),
-    Shape("chosen_rejected", ("chosen", "rejected"), PROMPT_KEYS, _chosen_rejected),
-    Shape("hh_rlhf", ("chosen", "rejected"), (), read_hh_rlhf),
+    Shape("pandalm", ("instruction", "response1", "response2", "annotator1"), (), _pandalm,
+          "PandaLM test set: three annotators' labels"),
+    Shape("judgebench", ("question", "response_A", "response_B", "label"), (), _judgebench,
+          "JudgeBench"),
+    Shape("llmbar", ("input", "output_1", "output_2", "label"), (), _llmbar, "LLMBar"),
+    Shape("responses_best", ("responses",), PROMPT_KEYS, _responses_best,
+          "n responses and the index of the best"),
+    Shape("chosen_rejected", ("chosen", "rejected"), PROMPT_KEYS, _chosen_rejected,
+          "RewardBench, RewardBench 2 (lists), TRL preference (standard and conversational)"),
+    Shape("hh_rlhf", ("chosen", "rejected"), (), read_hh_rlhf,
+          "Anthropic HH-RLHF transcripts; TRL preference with an implicit prompt"),
 )
 SHAPE_NAMES: tuple[str, ...] = tuple(s.name for s in SHAPES)
 

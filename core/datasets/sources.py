@@ -1,5 +1,6 @@
 """Streaming the raw records of a file: JSONL line by line, a JSON array record by
-record (ijson), CSV row by row; gzip is recognised by its magic bytes.
+record (ijson), CSV row by row; gzip is recognised by its magic bytes. Parquet
+and Arrow files and folders are read by `core.datasets.columnar`.
 
 Nothing here reads a whole file into memory, nor a whole line: every read is
 bounded by `ReadLimits`, and a file past them (in all, once decompressed; one
@@ -23,6 +24,8 @@ from typing import IO, cast
 
 import ijson
 
+from core.datasets.columnar import SUFFIXES as COLUMNAR_SUFFIXES
+from core.datasets.columnar import is_columnar, read_columnar
 from core.datasets.fields import RawRecord
 from core.datasets.json_values import MAX_DEPTH, TOO_DEEP, json_values
 from core.datasets.limits import ReadLimits, shown_size
@@ -40,7 +43,7 @@ _CHUNK = 1 << 16
 def source_name(path: Path) -> str:
     """The file's name without .gz and its type suffix: 'LLMBar_Natural'."""
     name = path.name.removesuffix(".gz").removesuffix(".GZ")
-    for suffix in _KINDS:
+    for suffix in (*_KINDS, *COLUMNAR_SUFFIXES):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -53,6 +56,9 @@ def read_raw(
     `next`) when the file cannot be opened, is empty or of an unknown kind, and
     (when reading reaches it) where the file goes past `limits`."""
     limits = limits or ReadLimits()
+    if is_columnar(path):
+        yield from read_columnar(path, limits)
+        return
     with ExitStack() as stack:
         stream = _Bounded(stack.enter_context(_open(path)), path, limits.max_bytes)
         first = _first_byte(path, stream)
@@ -168,7 +174,7 @@ def _kind(path: Path, first: bytes) -> str:
         return "json" if first == b"[" else "jsonl"
     raise InputError(
         f"cannot tell what kind of file {path} is: name it .jsonl, .json or .csv "
-        "(optionally followed by .gz)"
+        "(optionally followed by .gz), or .parquet"
     )
 
 

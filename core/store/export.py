@@ -50,6 +50,7 @@ def item_records(engine: Engine, dataset: str | None = None) -> Iterator[dict[st
                 "query": item.query,
                 "context": item.context,
                 "responses": item.responses,
+                "reference": item.reference,
                 "ground_truth": [t.best for t in item.truths],
                 "labels": {lab.annotator: lab.best for lab in current_labels(session, item.id)},
             }

@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from core.datasets import ReadLimits, read_dataset
+from core.datasets import FieldMap, ReadLimits, read_dataset
+from core.datasets.columnar import source_sha256
 from core.datasets.records import Skipped, SourceItem
 from core.errors import InputError
-from core.files import file_sha256
 from core.store.labels import annotator_id
 from core.store.schema import Annotation, Dataset, GroundTruth, ImportRun, Item
 
@@ -96,12 +96,15 @@ def import_file(
     shape: str | None = None,
     limits: ReadLimits | None = None,
     progress: Callable[[int], None] | None = None,
+    mapping: FieldMap | None = None,
 ) -> ImportReport:
     """Import `path` into `dataset` (created if new), reading it within `limits`
-    (default `ReadLimits()`; fronts pass `Settings.import_limits()`); `progress`
-    gets the number of items written after each chunk. See the module docstring."""
+    (default `ReadLimits()`; fronts pass `Settings.import_limits()`) as `shape`
+    (a shape or preset name) and/or `mapping` (`core.datasets.read_dataset`);
+    `progress` gets the number of items written after each chunk. See the module
+    docstring."""
     try:
-        digest = file_sha256(path)
+        digest = source_sha256(path)
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror}") from None
     with Session(engine) as session, session.begin():
@@ -115,7 +118,7 @@ def import_file(
         writer = _ChunkWriter(session, ds_id, progress)
         skipped: list[Skipped] = []
         more_skipped = 0
-        for record in read_dataset(path, shape, limits):
+        for record in read_dataset(path, shape, limits, mapping):
             if isinstance(record, Skipped):
                 if len(skipped) < MAX_SKIPS_KEPT:
                     skipped.append(record)
@@ -126,7 +129,7 @@ def import_file(
             writer.add(record, context, content_hash(record.query, context, record.responses))
         writer.flush()
         if writer.imported == 0 and writer.duplicates == 0:  # rolls back the new dataset too
-            raise InputError(_nothing_imported(path, shape, skipped, more_skipped))
+            raise InputError(_nothing_imported(path, shape, mapping, skipped, more_skipped))
         session.add(
             ImportRun(
                 dataset_id=ds_id,
@@ -142,18 +145,23 @@ def import_file(
 
 
 def _nothing_imported(
-    path: Path, shape: str | None, skipped: list[Skipped], more_skipped: int
+    path: Path,
+    shape: str | None,
+    mapping: FieldMap | None,
+    skipped: list[Skipped],
+    more_skipped: int,
 ) -> str:
     """Why an import in which every record was skipped stored nothing, and what next."""
     total = len(skipped) + more_skipped
     reasons = "; ".join(s.reason for s in skipped[:SHOWN_REASONS])
     if total > SHOWN_REASONS:
         reasons += f"; and {total - SHOWN_REASONS:,} more"
-    advice = (
-        f"it was read as shape '{shape}': choose the shape that fits, or leave it to be detected"
-        if shape is not None
-        else "fix the file, or choose its shape by hand"
-    )
+    if mapping is not None:
+        advice = f"it was read with the mapping {mapping.cli_args()}: fix the mapping"
+    elif shape is not None:
+        advice = f"it was read as shape '{shape}': choose the shape that fits, or leave it to be detected"
+    else:
+        advice = "fix the file, or choose its shape by hand or map its fields"
     return (
         f"nothing in {path} can be imported: all {total:,} record(s) were skipped "
         f"({reasons}). Nothing was stored; {advice}"
@@ -206,6 +214,7 @@ class _ChunkWriter:
                 "n_responses": len(record.responses),
                 "content_hash": digest,
                 "source_line": record.line,
+                "reference": record.reference,
             }
             for digest, (record, context) in self.pending.items()
         ]
