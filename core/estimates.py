@@ -7,8 +7,9 @@ Two kinds of interval, chosen so that they behave at small n:
   (`proportion`). It is never [100%, 100%] on a handful of items: 2 of 2
   correct gives 34% to 100%.
 - A statistic with no closed-form interval (Cohen's kappa, Krippendorff's
-  alpha) gets a percentile bootstrap over items (`bootstrap_interval`), but only
-  from `MIN_BOOTSTRAP_ITEMS` items up. Below that the value is given with the
+  alpha, the paired difference of two judges' accuracy: `paired_difference`)
+  gets a percentile bootstrap over items (`bootstrap_interval`), but only from
+  `MIN_BOOTSTRAP_ITEMS` items up. Below that the value is given with the
   note "too few items ..." in place of a CI: n = 2 items have 3 distinct
   resamples, and their percentiles read as a precise interval they are not.
 
@@ -19,6 +20,7 @@ never how many resamples a loop skipped.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,3 +79,33 @@ def bootstrap_interval(
                 "be too narrow")
     low, high = np.percentile(ok, [2.5, 97.5])
     return Estimate(value, float(low), float(high), n, note)
+
+
+def paired_difference(
+    a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, n_boot: int = 1000
+) -> Estimate:
+    """The difference of two rates on the same items, mean(a) - mean(b) (e.g. two
+    judges' accuracy), with a percentile bootstrap 95% CI that resamples items, each
+    item keeping its pair; from `MIN_BOOTSTRAP_ITEMS` items up (fewer say
+    `too_few_items`). With no item on which a and b differ there is no CI: every
+    resample would differ by exactly 0, which is no evidence of a precise 0."""
+    if len(a) != len(b):
+        raise ValueError(f"paired rates need the same items ({len(a)} and {len(b)} given)")
+    n = len(a)
+    if n == 0:
+        return Estimate(None, None, None, 0, "no items")
+    only_a = sum(x and not y for x, y in zip(a, b, strict=True))
+    only_b = sum(y and not x for x, y in zip(a, b, strict=True))
+    value = (only_a - only_b) / n
+    if n < MIN_BOOTSTRAP_ITEMS:
+        return Estimate(value, None, None, n, too_few_items(n))
+    if only_a + only_b == 0:
+        return Estimate(value, None, None, n, "no 95% CI: no item is counted for one and "
+                        "not the other, so every resample differs by 0")
+    # Each item's difference is +1, -1 or 0, so a resample of n items is a multinomial
+    # draw of how many of each: exact, and O(n_boot) whatever n is.
+    draws = np.random.default_rng(seed).multinomial(
+        n, [only_a / n, only_b / n, max(0.0, 1 - (only_a + only_b) / n)], size=n_boot)
+    stats = (draws[:, 0] - draws[:, 1]) / n
+    return bootstrap_interval(value, stats, n, statistic="the difference",
+                              undefined_when="never")

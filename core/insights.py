@@ -8,7 +8,8 @@ studio's annotators' majority, else the dataset's). In the kappa matrix the
 "dataset" rater is what the dataset says on its own (`core.labels.dataset_label`:
 its ground-truth rows and imported annotators' labels, pooled, their majority),
 a rater beside the annotators and the judge. Only items with two or more
-responses count towards accuracy and agreement.
+responses count towards accuracy and agreement. `self_consistency` reads how much
+each latest judgement's samples agree (`core.consistency`) against its accuracy.
 Empty inputs give empty results (n = 0, value None, a note), never NaN.
 """
 
@@ -26,11 +27,12 @@ from sklearn.metrics.pairwise import cosine_similarity
 from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
 
-from core.agreement import Label, cohen_kappa, judge_accuracy, judge_label
+from core.agreement import Label, cohen_kappa, judge_accuracy, judge_label, strict_correct
+from core.consistency import SelfConsistency, judgement_consistency, self_consistency_of
 from core.errors import InputError
 from core.estimates import Estimate, proportion
 from core.labels import ItemLabel, NoLabel
-from core.store.judgements import latest_judgement_ids
+from core.store.judgements import latest_judgement_ids, load_judgement
 from core.store.labels import dataset_labels, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Dataset, Item, JudgementRow, SampleRow
 from core.types import Judgement
@@ -404,3 +406,24 @@ def principle_diversity(judgement: Judgement, *, top_terms: int = 10) -> Princip
         distinct_terms=_spread(terms, df, by_fewest, top_terms),
         note=None if upper.size else "only one sample has principles",
     )
+
+
+def self_consistency(engine: Engine, dataset: str | None = None) -> SelfConsistency:
+    """How much the samples of each preference item's latest judgement of two or more
+    samples agree (`core.consistency`; a greedy judgement has nothing to agree with),
+    and the accuracy of its vote against that (strict rule, items with a label)."""
+    with Session(engine) as session:
+        _check_dataset(session, dataset)
+        sampled = latest_judgement_ids().where(JudgementRow.k >= 2)
+        latest = _in_dataset(sampled, JudgementRow.item_id, dataset)
+        rows = session.execute(
+            select(JudgementRow.id, Item.id).join(Item, Item.id == JudgementRow.item_id)
+            .where(JudgementRow.id.in_(latest), Item.n_responses >= 2).order_by(Item.id))
+        labels = _labels(session, dataset)
+        judged = []
+        for judgement_id, item_id in rows.all():
+            judgement = load_judgement(session, judgement_id)
+            right = (strict_correct(judgement.vote.totals, labels[item_id])
+                     if item_id in labels else None)
+            judged.append((judgement_consistency(judgement, judgement_id, item_id), right))
+    return self_consistency_of(judged, dataset=dataset)

@@ -53,6 +53,7 @@ from core.store.meta_scores import save_meta_scores
 from core.types import JudgeInput, Judgement, Sample, SamplingParams
 
 if TYPE_CHECKING:
+    from core.compare import JudgeComparison
     from core.training.meta_rm import MetaRewardModel
     from core.training.meta_vote import MetaGuidedVote
     from core.training.rft_data import RFTBuild, RFTConfig
@@ -365,3 +366,29 @@ def export_rft(
         judge=judge.backend.info, template=judge.template_for(2).name, dataset=dataset,
         created_by=created_by, skipped=dict(labelled.skipped),
     )
+
+
+# --- judge against judge -------------------------------------------------------------
+
+
+def compare_judges(
+    engine: Engine, a: str, b: str, dataset: str | None = None, *, seed: int = 0
+) -> JudgeComparison:
+    """Judge against judge (`core.compare`): sides `a` and `b` as a user names them
+    (`run:ID`, `judge:NAME`, either with `@K`) on `dataset`, by default the dataset
+    of the run(s) named. InputError for a side that is not there, a run of another
+    dataset, or no dataset to compare on."""
+    from core.compare import compare, parse_side
+    from core.store.verdicts import paired_verdicts, resolve_side
+
+    side_a, side_b = (resolve_side(engine, parse_side(raw)) for raw in (a, b))
+    evaluated = sorted({s.dataset for s in (side_a, side_b) if s.dataset is not None})
+    if dataset is None and len(evaluated) != 1:
+        raise InputError("name the dataset to compare on (--dataset NAME)" if not evaluated
+                         else f"the runs evaluated different datasets ({', '.join(evaluated)})")
+    chosen = dataset or evaluated[0]
+    for side in (side_a, side_b):
+        if side.dataset not in (None, chosen):
+            raise InputError(f"{side.label} evaluated '{side.dataset}', not '{chosen}'")
+    items, excluded = paired_verdicts(engine, chosen, side_a, side_b)
+    return compare(chosen, side_a, side_b, items, excluded, seed=seed)

@@ -14,8 +14,11 @@ from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from core.agreement import Estimate
+from core.compare import JudgeComparison
+from core.consistency import SelfConsistency
 from core.evaluation import EvalRun, Evaluation, accuracy_vs_k_figure
 from core.evaluation.report import RESULT_COLUMNS, result_cells
 from core.insights import (
@@ -314,3 +317,88 @@ def eval_accuracy_figure(evaluation: Evaluation | None) -> go.Figure:
                                      for r in evaluation.overall()):
         return empty_figure(title, "no evaluation with results yet")  # the section says how
     return accuracy_vs_k_figure(evaluation)
+
+
+def consistency_figure(result: SelfConsistency) -> go.Figure:
+    """How much each judgement's samples agree, over the dataset: histograms of
+    Krippendorff's alpha (samples × responses) and of the share of valid samples
+    that pick the vote's winner."""
+    title = f"Self-consistency of {len(result.judgements)} judgements"
+    if not result.judgements:
+        return empty_figure(title, "No judgement with two or more valid samples yet.")
+    alphas = [j.alpha.value for j in result.judgements if j.alpha.value is not None]
+    shares = [j.winner_share for j in result.judgements if j.winner_share is not None]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(
+        f"Krippendorff's alpha (n={len(alphas)})",
+        f"samples that pick the winner (n={len(shares)})"))
+    figure.add_trace(go.Histogram(x=alphas, name="alpha", marker={"color": DATASET_COLOUR},
+                                  xbins={"size": 0.1}), 1, 1)
+    figure.add_trace(go.Histogram(x=shares, name="share", marker={"color": CATEGORY_COLOUR},
+                                  xbins={"start": 0.0, "end": 1.0001, "size": 0.125}), 1, 2)
+    figure.update_layout(title=title, showlegend=False, bargap=0.05)
+    figure.update_xaxes(title_text="alpha (1: the samples score alike)", row=1, col=1)
+    figure.update_xaxes(title_text="share of valid samples", tickformat=".0%", row=1, col=2)
+    figure.update_yaxes(title_text="judgements", row=1, col=1)
+    return figure
+
+
+def consistency_accuracy_figure(result: SelfConsistency) -> go.Figure:
+    """Is a consistent vote more often right? Accuracy (strict rule, Wilson 95% CI) by
+    winner share and by alpha; n under each bin."""
+    title = "Accuracy against self-consistency (95% CI)"
+    if not any(b.accuracy.n for b in (*result.by_share, *result.by_alpha)):
+        return empty_figure(title, "No labelled item has a judgement of two or more "
+                                   "valid samples yet.")
+    figure = make_subplots(rows=1, cols=2, shared_yaxes=True, subplot_titles=(
+        "by winner share (100%: unanimous)", "by alpha"))
+    for col, bins, colour in [(1, result.by_share, DATASET_COLOUR),
+                              (2, result.by_alpha, CATEGORY_COLOUR)]:
+        labels = [f"{b.label}<br>n={b.accuracy.n}" for b in bins]
+        figure.add_trace(_accuracy_bars(labels, [b.accuracy for b in bins], "accuracy",
+                                        colour), 1, col)
+        figure.update_xaxes(type="category", tickangle=0, tickfont={"size": 10}, row=1, col=col)
+    figure.update_layout(title=title, showlegend=False)
+    figure.update_yaxes(range=[0, 1.05], tickformat=".0%", title_text="accuracy", row=1, col=1)
+    return figure
+
+
+def consistency_sentence(result: SelfConsistency) -> str:
+    """The self-consistency numbers in words, with what was left out."""
+    if not result.judgements:
+        left = "; ".join(f"{why}: {n}" for why, n in result.left_out)
+        return ("Self-consistency needs judgements of two or more samples (e.g. "
+                "`grm-studio judge --k 8`)" + (f"; left out: {left}." if left else "."))
+    median = result.median_alpha
+    parts = [(f"{len(result.judgements)} judgements of two or more valid samples (each "
+             f"item's latest such): median alpha {'n/a' if median is None else f'{median:.2f}'}"
+             f", {result.unanimous} unanimous (every valid sample picks the winner).")]
+    if result.tied:
+        parts.append(f"{result.tied} tied vote(s) have no winner to agree with "
+                     "(left out of the share bins).")
+    if result.undefined_alpha:
+        parts.append(f"{result.undefined_alpha} have no alpha (every score the same).")
+    if result.left_out:
+        parts.append("Left out: " + "; ".join(f"{why}: {n}" for why, n in result.left_out)
+                     + ".")
+    return " ".join(parts)
+
+
+def comparison_figure(comparison: JudgeComparison) -> go.Figure:
+    """Judge against judge: both sides' accuracy on the same items (strict rule, Wilson
+    95% CIs), the paired difference in the title; each side's name on hover."""
+    diff = comparison.difference
+    title = "Accuracy of A and B on the same items" + (
+        f" · A - B {diff.value:+.1%}" if diff.value is not None else "")
+    if not comparison.items:
+        return empty_figure(title, "No labelled item is judged by both.")
+    figure = go.Figure()
+    for name, side, accuracy, colour in [("A", comparison.a, comparison.accuracy_a,
+                                          DATASET_COLOUR),
+                                         ("B", comparison.b, comparison.accuracy_b,
+                                          CATEGORY_COLOUR)]:
+        bars = _accuracy_bars([name], [accuracy], name, colour)
+        bars.hovertext = [f"{escape(side.label)}: {format_estimate(accuracy, percent=True)}"]
+        figure.add_trace(bars)
+    figure.update_layout(title=title, yaxis=_PERCENT_AXIS, showlegend=False,
+                         xaxis={"type": "category"})
+    return figure

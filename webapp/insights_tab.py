@@ -1,7 +1,8 @@
 """The Insights tab: what the judge gets right, and how, from `core.insights`.
 
-The handlers (`dataset_choices`, `insights_view`, `diversity_view`,
-`evaluation_choices`, `evaluation_view`) are plain
+The handlers (`dataset_choices`, `insights_view`, `consistency_view`,
+`diversity_view`, `evaluation_choices`, `evaluation_view`; judge against judge in
+`webapp.compare_view`) are plain
 functions of the studio and plain values that return plain values and figures,
 so tests call them without a browser. They raise core's errors (a dataset or
 judgement that is not there, an id that is not one); the handlers show them the
@@ -27,11 +28,13 @@ from core.insights import (
     position_bias,
     principle_diversity,
     score_distributions,
+    self_consistency,
 )
 from core.store.evals import eval_runs, load_evaluation
 from core.store.judgements import fetch_judgement
 from core.store.stats import dataset_counts
 from webapp import insight_charts as charts
+from webapp.compare_view import build_compare_section
 from webapp.errors import shows_errors
 from webapp.studio import Studio
 
@@ -204,6 +207,22 @@ def evaluation_view(studio: Studio, run_id: float | None) -> EvaluationView:
 
 
 @dataclass(frozen=True)
+class ConsistencyView:
+    """How much the judge's samples agree over a dataset, and accuracy against it."""
+
+    text: str
+    distribution: go.Figure
+    accuracy: go.Figure
+
+
+def consistency_view(studio: Studio, dataset: str | None) -> ConsistencyView:
+    """Self-consistency of one dataset's judgements (or all, for `ALL` / None)."""
+    result = self_consistency(studio.engine, _scope(dataset))
+    return ConsistencyView(charts.consistency_sentence(result), charts.consistency_figure(result),
+                           charts.consistency_accuracy_figure(result))
+
+
+@dataclass(frozen=True)
 class _Panel:
     """The components an `InsightsView` is shown in."""
 
@@ -244,6 +263,24 @@ def _build_panel() -> _Panel:
         bias_text = gr.Markdown(elem_id="insights-position-bias-text")
     return _Panel(message, accuracy_plot, accuracy_table, agreement_plot, agreement_table,
                   scores_plot, margin_plot, bias_plot, bias_text)
+
+
+def _build_consistency(studio: Studio, dataset: gr.Dropdown, refresh: gr.Button) -> None:
+    gr.Markdown("### Self-consistency of the judge")
+    text = gr.Markdown(elem_id="insights-consistency-text")
+    with gr.Row():
+        distribution = gr.Plot(label="Self-consistency", elem_id="insights-consistency")
+        accuracy = gr.Plot(label="Accuracy against self-consistency",
+                           elem_id="insights-consistency-accuracy")
+
+    @shows_errors
+    def on_show(chosen: str | None) -> tuple[str, go.Figure, go.Figure]:
+        view = consistency_view(studio, chosen)
+        return view.text, view.distribution, view.accuracy
+
+    outputs = [text, distribution, accuracy]
+    gr.on(None, on_show, inputs=dataset, outputs=outputs)  # page load + a change of dataset
+    refresh.click(on_show, inputs=dataset, outputs=outputs)
 
 
 def _build_diversity(studio: Studio) -> None:
@@ -304,7 +341,9 @@ def build_insights_tab(studio: Studio) -> None:
                                  elem_id="insights-datasets-refresh")
         refresh = gr.Button("Refresh", variant="primary", scale=0, elem_id="insights-refresh")
     panel = _build_panel()
+    _build_consistency(studio, dataset, refresh)
     _build_evaluations(studio)
+    build_compare_section(studio)
     _build_diversity(studio)
 
     @shows_errors
