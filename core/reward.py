@@ -26,8 +26,9 @@ order (10 responses: 5 + 5); each chunk is one judgement, and rewards are
 comparable within a chunk, less so across chunks. **Single** (mode "single"):
 each response is judged alone with the single-response template.
 
-A reference answer, when given, is shown to the judge as a last system turn of
-the conversation context (`reference_turn`). Every served request is saved
+A reference answer, when given, goes to the judge as `JudgeInput.reference`: the
+engine judges with its template's reference variant (`core.templates`), as every
+front does. Every served request is saved
 (judgements and their `served_reward` rows, tagged with run and step) when
 `sampled(request_id, sample_rate)` says so.
 """
@@ -57,9 +58,6 @@ if TYPE_CHECKING:
 
 RewardMode = Literal["group", "single"]
 RewardVoting = Literal["sum", "meta"]
-
-REFERENCE_NOTE = ("A reference answer to the user's query (it may be imperfect; use it to "
-                  "check the responses, do not score it):\n")
 
 
 class RewardRequest(Frozen):
@@ -147,11 +145,6 @@ def chunk_sizes(n_responses: int, limit: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(chunks)]
 
 
-def reference_turn(reference: str) -> Turn:
-    """How a reference answer is shown to the judge: the context's last turn."""
-    return Turn(role="system", content=REFERENCE_NOTE + reference)
-
-
 def plan_chunks(request: RewardRequest, judge: Judge) -> list[tuple[tuple[int, ...], JudgeInput]]:
     """(request indices, judge input) per judgement the request takes (module docstring)."""
     n = len(request.responses)
@@ -164,11 +157,9 @@ def plan_chunks(request: RewardRequest, judge: Judge) -> list[tuple[tuple[int, .
         for size in chunk_sizes(n, limit):
             groups.append(tuple(range(start, start + size)))
             start += size
-    context = request.context
-    if request.reference is not None and request.reference.strip():
-        context = (*context, reference_turn(request.reference))
+    reference = request.reference if request.reference and request.reference.strip() else None
     return [(g, JudgeInput(query=request.query, responses=tuple(request.responses[i] for i in g),
-                           context=context)) for g in groups]
+                           context=request.context, reference=reference)) for g in groups]
 
 
 def unit_reward(reward: float, scale: tuple[int, int]) -> float:

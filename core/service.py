@@ -15,6 +15,7 @@ torch and transformers are not imported here: a meta RM comes in already loaded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -94,9 +95,17 @@ def judge_and_save(
 
 def judge_setup(judge: Judge) -> JudgeSetup:
     """`judge` as the judgements it saves record it, to find those the store has."""
-    return JudgeSetup(model=judge.backend.info,
-                      template_sha256=lambda n: judge.template_for(n).sha256,
+    return JudgeSetup(model=judge.backend.info, template_shas=lambda n: _template_shas(judge, n),
                       rescue=judge.rescue, reply_prefix=judge.prefill)
+
+
+def _template_shas(judge: Judge, n: int) -> set[str]:
+    """The sha256 of the template `judge` uses for `n` responses, and of its reference
+    variant when it has one."""
+    shas = {judge.template_for(n).sha256}
+    with contextlib.suppress(InputError):  # a template without a reference variant
+        shas.add(judge.template_for(n, reference=True).sha256)
+    return shas
 
 
 # --- a whole dataset -----------------------------------------------------------------

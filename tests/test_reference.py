@@ -137,3 +137,38 @@ def test_the_judge_tab_sends_the_reference_and_shows_it_back(tmp_path):
     assert shown[outputs.inputs.reference] == REFERENCE  # ready to judge again
     assert "checked against a reference answer" in shown[outputs.status]
     engine.dispose()
+
+
+def test_an_imported_reference_reaches_every_consumer_that_judges_items(tmp_path):
+    """An item's reference (imported with it) is judged with the reference template by
+    batch judging, which then counts the item as done; RFT's training prompt shows it;
+    hinted sampling (a hint and a reference have no template) is skipped, counted."""
+    import json
+
+    from core.service import judge_dataset
+    from core.store.importing import import_file
+    from core.training import RFTConfig, build_rft, labelled_items
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'ref.db'}")
+    upgrade(engine)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "2+2?", "responses": ["4", "5"], "best": 0,
+                                 "reference": "4"}) + "\n")
+    import_file(engine, pairs, "toy")
+    wrong = "Specific Criteria: c\nAnalysis: a\nScores: \\boxed{2, 9}"
+    judge = Judge(ScriptedBackend([wrong] * 2), rescue=False)
+    report = judge_dataset(engine, judge, "toy", SamplingParams(k=2))
+    assert report.judged == 1
+    with Session(engine) as session:
+        (row,) = session.scalars(select(JudgementRow))
+        assert row.template_name.endswith("-reference")
+    again = judge_dataset(engine, Judge(ScriptedBackend([]), rescue=False), "toy",
+                          SamplingParams(k=2))
+    assert again.already_done == 1 and again.judged == 0  # found, not judged again
+    (item,) = labelled_items(engine, "toy").items
+    assert item.input.reference == "4"
+    scripted = ScriptedBackend(["Specific Criteria: c\nAnalysis: no scores written"] * 3)
+    build = build_rft(Judge(scripted, rescue=False), [item],
+                      RFTConfig(validation_fraction=0.0), SamplingParams(k=3))
+    assert all("A reference answer" in t.prompt for t in build.trajectories)
+    assert build.counts["items_not_hinted_reference"] == 1

@@ -128,11 +128,12 @@ def test_rescued_scores_count_and_are_marked(engine, judge):
     assert result.judgements[0].rescued_samples == 4
 
 
-def test_a_reference_is_shown_to_the_judge_as_the_last_context_turn(engine, judge):
+def test_a_reference_is_judged_with_the_reference_template(engine, judge):
     request = RewardRequest(query="2+2?", responses=("4", "5"), reference="4")
     (result,) = serve_rewards(engine, judge, [RewardJob(request, SamplingParams(k=1))])
     judgement = fetch_judgement(engine, result.judgements[0].judgement_id)
-    assert judgement.input.context[-1].role == "system"
+    assert judgement.input.reference == "4" and judgement.input.context == ()
+    assert judgement.template.name.endswith("-reference")
     assert "A reference answer" in judgement.samples[0].prompt
 
 

@@ -20,7 +20,7 @@ from core.errors import InputError
 from core.store.importing import dataset_id
 from core.store.judgements import judge_model_id
 from core.store.schema import Item, JudgementRow
-from core.types import JudgeInput, ModelInfo, SamplingParams, Turn
+from core.types import JudgeInput, ModelInfo, SamplingParams
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class JudgeSetup:
     has (`core.service.judge_setup` makes one from a `Judge`)."""
 
     model: ModelInfo  # the judge model
-    template_sha256: Callable[[int], str]  # its template's sha256 for a number of responses
+    template_shas: Callable[[int], set[str]]  # its templates' sha256 for n responses (and
+    # their reference variants)
     rescue: bool  # score rescue on
     reply_prefix: str  # what every reply is prefilled with ("" for none)
 
@@ -56,7 +57,8 @@ def same_settings(
 ) -> ColumnElement[bool]:
     """SQL: a judgement made by this judge (model `model_id`, its template for these
     response counts, rescue, prefill) with exactly these sampling settings."""
-    templates = {setup.template_sha256(n) for n in sizes}
+    # an item with a reference answer is judged with its template's reference variant
+    templates = {sha for n in sizes for sha in setup.template_shas(n)}
     return and_(
         JudgementRow.judge_model_id == model_id,
         JudgementRow.template_sha256.in_(templates),
@@ -106,11 +108,4 @@ def judge_inputs(engine: Engine, item_ids: Sequence[int]) -> list[JudgeInput]:
     """What to judge for each of `item_ids`, in their order."""
     with Session(engine) as session:
         items = [session.get_one(Item, item_id) for item_id in item_ids]
-        return [
-            JudgeInput(
-                query=item.query,
-                responses=tuple(item.responses),
-                context=tuple(Turn.model_validate(t) for t in item.context),
-            )
-            for item in items
-        ]
+        return [item.judge_input() for item in items]

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.types import JudgeInput, Turn
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -86,6 +88,13 @@ class Item(Base):
     dataset: Mapped[Dataset] = relationship(back_populates="items")
     truths: Mapped[list[GroundTruth]] = relationship(back_populates="item")
 
+
+    def judge_input(self) -> JudgeInput:
+        """The item as the judge is given it: its query, earlier turns, responses and
+        reference answer (when it has one). Every consumer that judges items asks here."""
+        return JudgeInput(query=self.query, responses=tuple(self.responses),
+                          context=tuple(Turn.model_validate(t) for t in self.context),
+                          reference=self.reference)
 
 class GroundTruth(Base):
     """The label that came with the source dataset (best response, or a tie)."""

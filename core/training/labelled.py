@@ -22,7 +22,7 @@ from core.labels import LABELLED_A_TIE, NoLabel, Source
 from core.store.batch import require_dataset
 from core.store.labels import IMPORTED, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Item, SampleRow
-from core.types import JudgeInput, Turn
+from core.types import JudgeInput
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,7 @@ def labelled_items(engine: Engine, dataset: str, *, limit: int | None = None) ->
                 result.skipped[LABELLED_A_TIE] += 1
                 continue
             best = label.best
-            judge_input = JudgeInput(
-                query=item.query,
-                responses=tuple(item.responses),
-                context=tuple(Turn(**t) for t in item.context),
-            )
+            judge_input = item.judge_input()
             human = tuple(
                 t for a, name in humans.get(item.id, [])
                 if (t := _human_trajectory(session, a, name, best, item.n_responses)) is not None

@@ -137,7 +137,9 @@ def build_rft(
         build.trajectories += sampled
         if not any(t.accepted for t in sampled) and not all(t.correct for t in sampled):
             counts["items_without_accepted"] += 1
-            if config.hinted and split == "train":
+            if config.hinted and split == "train" and item.input.reference is not None:
+                counts["items_not_hinted_reference"] += 1  # a hint and a reference: no template
+            elif config.hinted and split == "train":
                 build.trajectories += _hinted(judge, item, config, params, seed, counts)
         build.trajectories += [_human(judge, item, h, split) for h in item.human]
         if on_item is not None:
@@ -231,4 +233,5 @@ def _human(judge: Judge, item: LabelledItem, human: HumanTrajectory, split: Spli
 
 def _training_prompt(judge: Judge, item: LabelledItem, order: tuple[int, ...]) -> str:
     """The prompt the judge sees at judging time: the unhinted template, this order."""
-    return judge.template_for(len(order)).render(item.input, order)
+    reference = item.input.reference is not None
+    return judge.template_for(len(order), reference=reference).render(item.input, order)

@@ -44,12 +44,12 @@ from core.parse import parse_output
 from core.store.batch import require_dataset
 from core.store.labels import item_labels
 from core.store.schema import Item
-from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template
+from core.templates import PRINCIPLES_PREFIX, PromptTemplate, default_template, with_reference
 from core.training.outputs import new_output_dir, run_name
 from core.training.precision import training_precision
 from core.training.registry import register_trained_judge
 from core.training.rft_trainer import resolve_model_dir
-from core.types import JudgeInput, ParseFailure, Turn
+from core.types import ParseFailure
 
 if TYPE_CHECKING:  # heavy: imported where training runs
     from transformers import PreTrainedModel
@@ -150,12 +150,10 @@ def rl_prompts(
             label = labels[item.id]
             if isinstance(label, NoLabel):
                 continue
-            judge_input = JudgeInput(
-                query=item.query,
-                responses=tuple(item.responses),
-                context=tuple(Turn.model_validate(t) for t in item.context),
-            )
+            judge_input = item.judge_input()
             chosen = template or default_template(item.n_responses)
+            if judge_input.reference is not None:
+                chosen = with_reference(chosen)
             for order in shown_orders(item.n_responses, config.orders_per_item, config.seed + item.id):
                 text = chosen.render(judge_input, order)
                 prompts.append(
