@@ -159,7 +159,7 @@ def _methods(rows: list[dict[str, object]]) -> list[str]:
     return [m for m in rows[0] if m in ("greedy", "single") or m.startswith("vote")]
 
 
-def report(results: dict[str, dict[str, object]]) -> None:
+def report(results: dict[str, dict[str, object]], baseline: str | None = None) -> None:
     for model, result in results.items():
         rows = result["rows"]
         assert isinstance(rows, list)
@@ -177,8 +177,14 @@ def report(results: dict[str, dict[str, object]]) -> None:
                 print(f"  first shown wins {np.mean(first) if first else float('nan'):.1%} of "
                       f"{len(first)} decisive samples; distinct principles per judgement "
                       f"{np.mean([r['distinct_principles'] for r in subset]):.2f} of {k}")
-    if len(results) == 2:
-        (a, ra), (b, rb) = results.items()
+    if len(results) < 2:
+        return
+    a = baseline if baseline in results else next(iter(results))
+    ra = results[a]
+    print(f"\n== paired differences against {a} (bootstrap over items)")
+    for b, rb in results.items():
+        if b == a:
+            continue
         common = [m for m in _methods(ra["rows"]) if m in _methods(rb["rows"])]  # type: ignore[arg-type]
         for m in common:
             diff = [float(y[m]) - float(x[m])
@@ -189,7 +195,10 @@ def report(results: dict[str, dict[str, object]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["embedded", "studio"])
+    parser.add_argument("--models", nargs="*", default=["embedded", "studio"],
+                        help="models to run (none: only report the --earlier runs)")
+    parser.add_argument("--baseline", help="the model the others are compared with, paired "
+                        "(default: the first)")
     parser.add_argument("--per-source", type=int, default=6)
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=384)
@@ -210,7 +219,7 @@ def main() -> None:
             results[model] = result
     for model in args.models:
         results[model] = run_model(model, items, args.k, args.max_new_tokens, args.batch)
-    report(results)
+    report(results, args.baseline)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
 
