@@ -29,16 +29,11 @@ def list_items(
     limit: Annotated[int, typer.Option(min=1, help="at most this many items")] = 50,
 ) -> None:
     """The disagreements to settle, oldest first, with every current label."""
-    from sqlalchemy.orm import Session
-
     from core.store import open_store
-    from core.store.queues import items_to_settle, settle_view
+    from core.store.queues import settle_views
 
     with reported_errors():
-        engine = open_store(load_settings())
-        with Session(engine) as session:
-            views = [settle_view(session, i)
-                     for i in items_to_settle(session, dataset=dataset, limit=limit)]
+        views = settle_views(open_store(load_settings()), dataset=dataset, limit=limit)
     if not views:
         typer.echo(f"nothing to settle ({TO_SETTLE_HELP})")
     for view in views:
@@ -51,15 +46,11 @@ def list_items(
 def show(item_id: Annotated[int, typer.Argument(help="the item's id")]) -> None:
     """An item as a reviewer settles it: its responses, every current label with its
     author and note, its label now and its adjudication history."""
-    from sqlalchemy.orm import Session
-
     from core.store import open_store
-    from core.store.queues import settle_view
+    from core.store.queues import settle_view_of
 
     with reported_errors():
-        engine = open_store(load_settings())
-        with Session(engine) as session:
-            view = settle_view(session, item_id)
+        view = settle_view_of(open_store(load_settings()), item_id)
     typer.echo(f"item {view.item.item_id} ({view.item.dataset})")
     typer.echo(f"query: {_line(view.item.query)}")
     for n, response in enumerate(view.item.responses, start=1):

@@ -58,3 +58,15 @@ def test_the_check_finds_every_form_of_import():
                  "from . import batch", "from core import types", "from core.engines import x"]:
         assert not forbidden(imported_modules(line, module)), line
     assert store_modules(), "no store modules found"
+
+
+FRONTS = [p for folder in ("webapp", "cli") for p in sorted((ROOT / folder).rglob("*.py"))]
+
+
+@pytest.mark.parametrize("path", FRONTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_front_opens_a_database_session_itself(path):
+    """The fronts call the application layer and the store's functions; a handler that
+    opened a SQLAlchemy session would be the store's work done a second time."""
+    names = imported_modules(path.read_text(), ".".join(
+        path.relative_to(ROOT).with_suffix("").parts))
+    assert not {"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session"} & names

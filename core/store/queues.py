@@ -338,6 +338,21 @@ def settle_view(session: Session, item_id: int) -> SettleView:
     )
 
 
+def settle_views(
+    engine: Engine, *, dataset: str | None = None, limit: int | None = 50
+) -> list[SettleView]:
+    """The disagreements to settle, oldest first, each as the settling screen shows it."""
+    with Session(engine) as session:
+        return [settle_view(session, i)
+                for i in items_to_settle(session, dataset=dataset, limit=limit)]
+
+
+def settle_view_of(engine: Engine, item_id: int) -> SettleView:
+    """`settle_view` in a session of its own (InputError if there is no such item)."""
+    with Session(engine) as session:
+        return settle_view(session, item_id)
+
+
 def next_to_settle(
     engine: Engine, *, dataset: str | None = None, exclude: Collection[int] = ()
 ) -> NextToSettle:
