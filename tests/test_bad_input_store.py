@@ -252,3 +252,14 @@ def test_stored_items_labels_and_import_reports_show_markup_as_text(db, tmp_path
     markup = _Markup()
     markup.feed(others)
     assert markup.tags <= {"ul", "li"} and "&lt;script&gt;" in others
+
+
+def test_an_over_long_search_is_refused_with_a_message_not_sql(searchable):
+    """A 50,000-character search used to reach SQLite, whose 'LIKE or GLOB pattern too
+    complex' came back to the page."""
+    from core.errors import InputError
+    from core.store.browse import MAX_SEARCH_CHARS
+
+    with pytest.raises(InputError, match=r"at most 1,000 characters \(this one has 50,000\)"):
+        _queries(searchable, "x" * 50_000)
+    assert _queries(searchable, "x" * MAX_SEARCH_CHARS) == []

@@ -23,6 +23,7 @@ from core.store.queues import ItemView, Queue, item_view, label_rule_members, qu
 from core.store.schema import Annotation, Dataset, Item, JudgementRow
 
 SNIPPET_CHARS = 120
+MAX_SEARCH_CHARS = 1_000  # SQLite refuses LIKE patterns past 50,000 bytes; no one types this
 MAX_PAGE = 500
 
 
@@ -124,6 +125,9 @@ def _conditions(
     if queue:
         conditions.append(queue_filter(_as_queue(queue), margin_threshold))
     if search and search.strip():
+        if len(search.strip()) > MAX_SEARCH_CHARS:
+            raise InputError(f"search for at most {MAX_SEARCH_CHARS:,} characters "
+                             f"(this one has {len(search.strip()):,})")
         conditions.append(_contains(engine, search.strip()))
     return conditions
 
