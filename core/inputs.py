@@ -16,7 +16,7 @@ from typing import Any
 
 from core.datasets.fields import unstorable
 from core.errors import InputError, ResponsesFileError
-from core.types import Turn
+from core.types import JudgeInput, Turn
 
 
 def read_responses_file(path: Path) -> tuple[list[str], str | None, list[Turn]]:
@@ -111,6 +111,19 @@ def clean_text(text: str, where: str) -> str:
     if problem is not None:
         raise InputError(f"{where} contains {problem}; remove it")
     return text
+
+
+def check_storable(item: JudgeInput) -> JudgeInput:
+    """`item` as given, or InputError naming the text that no database stores: the
+    same rule (`clean_text`) for what a judgement saves as for labels and imports."""
+    clean_text(item.query, "the query")
+    for n, response in enumerate(item.responses, start=1):
+        clean_text(response, f"response {n}")
+    for n, turn in enumerate(item.context, start=1):
+        clean_text(turn.content, f"earlier turn {n}")
+    if item.reference is not None:
+        clean_text(item.reference, "the reference answer")
+    return item
 
 
 _ROLE_PREFIXES = {"user:": "user", "assistant:": "assistant", "system:": "system"}

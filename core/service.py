@@ -39,6 +39,7 @@ from core.evaluation.metrics import (
     sample_position_bias,
 )
 from core.evaluation.records import Evaluation
+from core.inputs import check_storable
 from core.progress import (
     BatchProgress,
     BatchTracker,
@@ -86,8 +87,9 @@ def judge_and_save(
 ) -> tuple[int | None, Judgement]:
     """Judge `item`, and save the judgement when `account` may save judgements;
     returns (its id, or None when not saved, the judgement). `watch` hears the
-    generation's progress and may stop it (JudgingStopped: nothing saved)."""
-    judgement = judge.judge(item, params, watch=watch)
+    generation's progress and may stop it (JudgingStopped: nothing saved). Text no
+    database stores (a NUL, a lone surrogate) is refused before judging."""
+    judgement = judge.judge(check_storable(item), params, watch=watch)
     if account is None or not account.may(Action.JUDGE):
         return None, judgement
     return store_judgement(engine, judgement), judgement

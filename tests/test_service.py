@@ -20,6 +20,7 @@ from core.store.queues import NextItem, next_in_queue
 from core.store.schema import JudgeModel
 from core.templates import PRINCIPLES_PREFIX
 from core.training.meta_vote import meta_guided
+from core.types import Turn
 
 GOOD = "Specific Criteria: facts\nAnalysis: first is right\nScores: \\boxed{9, 2}"
 PAIR = JudgeInput(query="2+2?", responses=("4", "5"))
@@ -116,6 +117,22 @@ def test_judge_and_save_saves_only_for_an_account_that_may_judge(engine, account
     assert (judgement_id is not None) == saved
     if saved:
         assert fetch_judgement(engine, judgement_id).vote == judgement.vote
+
+
+@pytest.mark.parametrize(("item", "named"), [
+    (JudgeInput(query="2+2?\x00", responses=("4", "5")), "the query"),
+    (JudgeInput(query="2+2?", responses=("4", "5\ud800")), "response 2"),
+    (JudgeInput(query="2+2?", responses=("4", "5"),
+                context=(Turn(role="user", content="hi\x00"),)), "earlier turn 1"),
+    (JudgeInput(query="2+2?", responses=("4", "5"), reference="4\x00"), "the reference answer"),
+])
+def test_text_no_database_stores_is_refused_before_judging(engine, item, named):
+    """The Judge tab stored NUL bytes that the importer refuses: one rule for both."""
+    backend = ScriptedBackend([GOOD] * 2)
+    with pytest.raises(InputError, match=named):
+        judge_and_save(engine, build_judge(Settings(model="embedded"), backend), item,
+                       SamplingParams(k=2), ADA)
+    assert backend.prompts == []
 
 
 # --- meta_vote -----------------------------------------------------------------------
