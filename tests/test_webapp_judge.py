@@ -74,6 +74,7 @@ def test_page_load_shows_the_judgement_named_in_the_link(studio):
     assert shown[inputs.turns] == "User: hi\nAssistant: hello"
     assert [shown[b]["value"] for b in inputs.boxes[:3]] == ["4", "5", ""]
     assert [shown[b]["visible"] for b in inputs.boxes[:3]] == [True, True, False]
+    assert shown[inputs.k] == 2 and shown[inputs.temperature] == 0.5  # its sampling too
     untouched = on_load(FakeRequest({}))
     assert set(untouched) == set(components)
     assert all(value == gr.skip() for value in untouched.values())

@@ -109,16 +109,24 @@ class _Inputs:
     reference: gr.Textbox
     count: gr.State
     boxes: tuple[gr.Textbox, ...]
+    k: gr.Slider
+    temperature: gr.Slider
 
     @property
     def components(self) -> list[Any]:
-        return [self.query, self.turns, self.reference, self.count, *self.boxes]
+        return [self.query, self.turns, self.reference, self.count, *self.boxes, self.k,
+                self.temperature]
 
-    def show(self, item: JudgeInput) -> dict[Any, Any]:
-        """`item` in the boxes (its first MAX_RESPONSES responses), ready to judge again."""
+    def show(self, judgement: Judgement) -> dict[Any, Any]:
+        """`judgement`'s input in the boxes (its first MAX_RESPONSES responses) and its
+        k and temperature on the sliders (k within the slider's range), ready to judge
+        again."""
+        item = judgement.input
         n = min(len(item.responses), MAX_RESPONSES)
+        k = min(judgement.params.k, int(self.k.maximum))
         shown: dict[Any, Any] = {self.query: item.query, self.turns: format_turns(item.context),
-                                 self.reference: item.reference or "", self.count: n}
+                                 self.reference: item.reference or "", self.count: n,
+                                 self.k: k, self.temperature: judgement.params.temperature}
         for i, box in enumerate(self.boxes):
             shown[box] = gr.update(value=item.responses[i] if i < n else "", visible=i < n)
         return shown
@@ -213,7 +221,7 @@ def build_judge_tab(studio: Studio) -> _Outputs:
                 vote_plot=gr.Plot(label="Summed score per response", elem_id="vote-plot"),
                 heatmap=gr.Plot(label="Samples × responses", elem_id="score-heatmap"),
                 cards=gr.HTML(elem_id="sample-cards"),
-                inputs=_Inputs(query, turns, reference, count, tuple(boxes)),
+                inputs=_Inputs(query, turns, reference, count, tuple(boxes), k, temperature),
             )
     shown = outputs.components
 
@@ -305,6 +313,6 @@ def reopen_on_load(studio: Studio, outputs: _Outputs) -> tuple[Any, list[Any]]:
                 "**An example:** the studio's own judge's stored judgement of a pair from the "
                 "demo dataset (LLMBar-Natural). Edit the texts and press Judge, or browse the "
                 "others in the Datasets and Insights tabs. · " + shown[outputs.status])
-        return shown | outputs.inputs.show(judgement.input)
+        return shown | outputs.inputs.show(judgement)
 
     return on_load, components
