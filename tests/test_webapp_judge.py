@@ -119,6 +119,10 @@ def test_app_builds_with_the_judge_tab_components(studio):
     ids = {getattr(block, "elem_id", None) for block in app.blocks.values()}
     assert {"query", "turns", "response-1", "response-9", "judge", "vote-panel", "vote-plot",
             "score-heatmap", "sample-cards"} <= ids
+    # uploads do not stay in Gradio's cache for ever (issue 16): a day, checked hourly
+    from webapp.app import UPLOADS_KEPT
+
+    assert app.delete_cache == UPLOADS_KEPT == (3600, 86400)
 
 
 def test_a_hostile_judgement_link_is_refused_as_text(studio):

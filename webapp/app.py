@@ -32,6 +32,7 @@ from webapp.tab_links import TAB_LINK_JS
 from webapp.training_tab import build_training_tab
 
 FIRST_ADMIN = "admin"
+UPLOADS_KEPT = (3600, 24 * 3600)  # Gradio's delete_cache: (every s, files older than s)
 # transformers 5 renamed these; the model backends and peft still use the old names,
 # and the notice would fill the server log with one line per judgement
 LIBRARY_NOTICES = (r"`past_key_values` is deprecated", r"`is_gradient_checkpointing` is deprecated")
@@ -41,7 +42,9 @@ def build_app(studio: Studio) -> gr.Blocks:
     """The whole studio; every tab gets the same `Studio` (settings, store, model, and
     `jobs`: the background work started from its pages)."""
     jobs = studio.jobs
-    with StudioBlocks(title="GRM Studio") as app:  # input checks fail quietly (webapp.errors)
+    # input checks fail quietly (webapp.errors); uploads and other cached files are
+    # deleted once they are a day old (checked hourly), not kept in /tmp for ever
+    with StudioBlocks(title="GRM Studio", delete_cache=UPLOADS_KEPT) as app:
         with gr.Row():
             gr.Markdown(
                 "# GRM Studio\nJudge responses with a generative reward model: "
