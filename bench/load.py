@@ -48,6 +48,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.reward_clients import run_blocking
 from core.store.accounts import set_account
 from core.store.db import make_engine, upgrade
 from core.store.importing import import_file
@@ -324,7 +325,7 @@ def run_load(database_url: str, annotators: int = 20, seconds: float = 120.0, *,
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(base, server, log)
-            elapsed = asyncio.run(_drive(clients, base, seconds, dataset, undo_every))
+            elapsed = run_blocking(_drive(clients, base, seconds, dataset, undo_every))
         finally:
             server.terminate()
             server.wait(timeout=60)

@@ -42,6 +42,7 @@ from bench.rule_judge import RuleJudgeBackend
 from core.config import Settings
 from core.engine import Judge
 from core.reward_batcher import RewardServerConfig
+from core.reward_clients import run_blocking
 from core.store.db import make_engine, upgrade
 from core.store.schema import ServedReward
 from webapp.reward_server import reward_app
@@ -157,7 +158,7 @@ def run_load(*, clients: int = 16, seconds: float = 20.0, group: int = 4, k: int
                 await asyncio.gather(*(_client(url, until, group, k, seed, report)
                                        for seed in range(clients)))
 
-            asyncio.run(every())
+            run_blocking(every())
             report.batcher = probe.get(url + "/health").json()["batcher"]
         check_stored(engine, report)
         engine.dispose()

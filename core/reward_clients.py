@@ -31,11 +31,25 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(coroutine)`, also from a thread whose event loop is already running
+    (a notebook, an async trainer, Playwright): there in a worker thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(asyncio.run, coroutine).result()
+
 
 RETRY_STATUS = (503,)  # busy or not ready yet: the same request may be sent again
 
@@ -263,5 +277,5 @@ def compute_score_batch(data_sources: Sequence[str], solution_strs: Sequence[str
     async def every() -> list[list[tuple[int, dict[str, Any]]]]:
         return await asyncio.gather(*(one(key, indices) for key, indices in groups.items()))
 
-    scored = dict(pair for part in asyncio.run(every()) for pair in part)
+    scored = dict(pair for part in run_blocking(every()) for pair in part)
     return [scored[i] for i in range(len(solution_strs))]

@@ -193,7 +193,7 @@ BAD_RECORDS = [
     ("b.jsonl", jsonl({"prompt": "q", "responses": ["a", "b"], "best": 0}, {"prompt": "q2", "responses": ["a", "b"], "best": True}), "got true", 1),
     ("b.jsonl", jsonl({"prompt": "q", "responses": ["a", "b"]}, {"prompt": "q2", "responses": "a, b"}), "'responses' must be a list, got a string", 1),
     ("b.jsonl", jsonl({"prompt": "q", "responses": ["a", "b"]}, {"prompt": "q2", "responses": ["only"]}), "at least 2 responses, got 1", 1),
-    ("b.jsonl", jsonl({"prompt": "q", "responses": ["a", "b"]}, {"prompt": "q2", "responses": ["a", None]}), "'responses' item 2 must be a string, got null", 1),
+    ("b.jsonl", jsonl({"prompt": "q", "responses": ["a", "b"]}, {"prompt": "q2", "responses": ["a", None]}), "'responses' must be a string, a list of {role, content} turns, or a list of strings or of conversations; its item 2 is null", 1),
     ("hh.jsonl", jsonl({"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}, {"chosen": "\n\nHuman: hi", "rejected": "\n\nHuman: hi\n\nAssistant: x"}), "'chosen' has no final Assistant turn", 1),
     ("hh.jsonl", jsonl({"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}, {"chosen": "\n\nHuman: a\n\nAssistant: x", "rejected": "\n\nHuman: b\n\nAssistant: y"}), "differ before their final Assistant turn", 1),
     ("LLMBar.json", json.dumps([{"input": "q", "output_1": "a", "output_2": "b", "label": 1}, {"input": "q2", "output_1": "a", "output_2": "b", "label": 3}]), "record 2: 'label' must be 1 or 2, got 3", 1),
@@ -260,7 +260,7 @@ def test_a_file_that_cannot_be_read_is_one_clear_error_and_stores_nothing(
 @pytest.mark.parametrize(
     ("path", "shape", "message"),
     [("missing.jsonl", None, "missing.jsonl: No such file or directory"),
-     (".", None, ": Is a directory"),
+     (".", None, "is a folder without .parquet or .arrow files"),
      ("ok.jsonl", "nonsense", "unknown dataset shape 'nonsense'")],
 )
 def test_a_wrong_path_or_shape_is_a_clear_error(engine, tmp_path, path, shape, message):

@@ -219,13 +219,14 @@ def test_rescue_of_sampled_judgements_is_sampled_and_seeded_greedy_stays_arg_max
 def test_int8_decode_weights_give_close_logits_and_packed_ones_the_same(fp32_backend):
     import torch
 
-    from core.backends.shared_prefix import _walk
+    from core.backends.shared_prefix import _Prefill, _walk
     from core.backends.tree_decode import DecodeWeights, TreeDecoder
 
     rows = [tuple(fp32_backend._chat_ids(p)) for p in judge_prompts(2)]
     leaves: dict[int, tuple] = {}
     with torch.inference_mode():
-        _walk(fp32_backend.model, rows, [0, 1], 0, None,
+        prefill = _Prefill(fp32_backend.model, None, total=sum(map(len, rows)), samples=2)
+        _walk(rows, [0, 1], 0, None, prefill,
               lambda leaf, kv, logits: leaves.__setitem__(leaf, (kv, logits)))
         first = torch.stack([leaves[0][1], leaves[1][1]]).argmax(-1)
         logits = {}

@@ -5,6 +5,7 @@ llama-cpp-python's server running the embedded GGUF on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -427,6 +428,7 @@ def llama_server() -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail("llama_cpp.server did not answer within 90 s")
             time.sleep(0.3)
+        _skip_if_chat_crashes(process, url)
         yield url
     finally:
         process.terminate()
@@ -434,6 +436,20 @@ def llama_server() -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _skip_if_chat_crashes(process: subprocess.Popen[bytes], url: str) -> None:
+    """Skip, with the reason, where the llama.cpp build itself cannot serve a chat
+    completion: llama-cpp-python 0.3.36 built on one Xeon with AVX-512 (bf16, VNNI)
+    died with SIGSEGV on its first chat request (its plain completions worked), the
+    same in-process with `Llama.create_chat_completion`; not the studio's code."""
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(f"{url}/chat/completions", timeout=60, json={
+            "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+    time.sleep(0.5)
+    if process.poll() is not None:
+        pytest.skip(f"llama_cpp.server crashed on a chat completion (exit {process.returncode}): "
+                    "the llama-cpp-python build does not work on this CPU")
 
 
 @pytest.mark.model

@@ -19,7 +19,13 @@ from core import reward_clients
 from core.config import Settings
 from core.engine import Judge
 from core.reward_batcher import RewardServerConfig
-from core.reward_clients import GRMReward, RewardClient, RewardServerError, prompt_groups
+from core.reward_clients import (
+    GRMReward,
+    RewardClient,
+    RewardServerError,
+    prompt_groups,
+    run_blocking,
+)
 from core.store.db import make_engine, upgrade
 from core.store.schema import ServedReward
 from webapp.reward_server import reward_app
@@ -79,7 +85,7 @@ def test_verl_functions_load_from_the_file_path_and_score(server):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # as verl loads custom_reward_function.path
     kwargs = {"server_url": server.url, "run": "verl-a"}
-    one = asyncio.run(module.compute_score("gsm8k", "a b c d", "4",
+    one = run_blocking(module.compute_score("gsm8k", "a b c d", "4",
                                            {"question": "2+2?", "global_step": 3}, **kwargs))
     assert one["score"] == 4.0 and one["grm_unscored"] is False
     batch = module.compute_score_batch(
@@ -90,12 +96,12 @@ def test_verl_functions_load_from_the_file_path_and_score(server):
     assert [(r.mode, r.step, r.responses) for r in stored] == [
         ("single", 3, [0]), ("group", None, [0, 1]), ("group", None, [0])]
     with pytest.raises(module.RewardServerError, match="failure_score"):
-        asyncio.run(module.compute_score("d", GARBLE, None, {"question": "q"}, **kwargs))
-    failed = asyncio.run(module.compute_score("d", GARBLE, None, {"question": "q"},
+        run_blocking(module.compute_score("d", GARBLE, None, {"question": "q"}, **kwargs))
+    failed = run_blocking(module.compute_score("d", GARBLE, None, {"question": "q"},
                                               failure_score=-1.0, **kwargs))
     assert failed == {"score": -1.0, "grm_unscored": True, "grm_request_id": failed["grm_request_id"]}
     with pytest.raises(ValueError, match="extra_info"):
-        asyncio.run(module.compute_score("d", "x", None, {}, **kwargs))
+        run_blocking(module.compute_score("d", "x", None, {}, **kwargs))
 
 
 def test_openrlhf_posts_as_it_does_and_gets_rewards(server):
@@ -116,3 +122,17 @@ def test_a_refusal_raises_with_the_servers_message(server):
     unreachable = RewardClient("http://127.0.0.1:9", retries=1, backoff_s=0.01)
     with pytest.raises(RewardServerError, match="cannot be reached"):
         unreachable.reward("q", ["a"])
+
+
+def test_the_sync_clients_run_inside_a_thread_whose_event_loop_is_running():
+    """verl's batch function and the load bench are called from code that may already
+    run an event loop (an async trainer, Playwright in the test session)."""
+
+    async def answer() -> int:
+        return 7
+
+    async def caller() -> int:
+        return run_blocking(answer())
+
+    assert run_blocking(answer()) == 7
+    assert asyncio.run(caller()) == 7
