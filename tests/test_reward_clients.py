@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import httpx
@@ -135,4 +136,7 @@ def test_the_sync_clients_run_inside_a_thread_whose_event_loop_is_running():
         return run_blocking(answer())
 
     assert run_blocking(answer()) == 7
-    assert asyncio.run(caller()) == 7
+    # caller runs in an event loop of its own (in a fresh thread: the test session may
+    # already run one in this thread), and calls run_blocking from inside it
+    with ThreadPoolExecutor(max_workers=1) as fresh:
+        assert fresh.submit(asyncio.run, caller()).result() == 7

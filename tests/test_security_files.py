@@ -229,6 +229,9 @@ def test_the_demo_takes_no_uploads(tmp_path, monkeypatch):
     accordion = next(b for b in served.blocks.blocks.values()
                      if isinstance(b, gr.Accordion) and b.label == "Import a file")
     assert accordion.visible is False
+    judging = next(b for b in served.blocks.blocks.values()
+                   if getattr(b, "elem_id", None) == "datasets-judge-section")
+    assert judging.visible is False  # nor is batch judging offered
     with TestClient(served.app) as client:
         refused = client.post("/gradio_api/upload",
                               files={"files": ("big.jsonl", b"x" * 100_000)})

@@ -232,15 +232,18 @@ def build_datasets_tab(studio: Studio, jobs: Jobs | None = None) -> None:
                             elem_id="datasets-item-id")
         show_item = gr.Button("Open item", elem_id="datasets-open-item")
     viewer = gr.HTML(elem_id="datasets-item")
-    gr.Markdown("### Judge a dataset\nEvery item's judgement is saved as it is done; a rerun "
-                "with the same settings skips finished items, so a stopped run resumes.")
-    with gr.Row():
-        judge_set = gr.Dropdown(names, label="Dataset", elem_id="datasets-judge-dataset")
-        limit = gr.Number(0, precision=0, minimum=0, label="First N items (0: all)",
-                          elem_id="datasets-judge-limit")
-        k = gr.Slider(1, 16, value=studio.settings.k, step=1, label="k (samples)",
-                      elem_id="datasets-judge-k")
-    build_batch_judging(studio, jobs, judge_set, limit, k)  # buttons, progress bar, log
+    # the read-only demo judges no dataset: the section is not shown there
+    with gr.Column(visible=not studio.settings.read_only, elem_id="datasets-judge-section"):
+        gr.Markdown("### Judge a dataset\nEvery item's judgement is saved as it is done; a "
+                    "rerun with the same settings skips finished items, so a stopped run "
+                    "resumes.")
+        with gr.Row():
+            judge_set = gr.Dropdown(names, label="Dataset", elem_id="datasets-judge-dataset")
+            limit = gr.Number(0, precision=0, minimum=0, label="First N items (0: all)",
+                              elem_id="datasets-judge-limit")
+            k = gr.Slider(1, 16, value=studio.settings.k, step=1, label="k (samples)",
+                          elem_id="datasets-judge-k")
+        build_batch_judging(studio, jobs, judge_set, limit, k)  # buttons, progress bar, log
 
     @shows_errors
     def on_import(
