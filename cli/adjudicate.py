@@ -9,7 +9,7 @@ import typer
 
 from cli.app import app, load_settings, reported_errors
 from core.errors import InputError
-from core.labels import ItemLabel, NoLabel
+from core.labels import label_words
 from core.store.adjudication import AdjudicatedLabel
 from core.store.queues import TO_SETTLE_HELP, SettleView
 
@@ -37,7 +37,7 @@ def list_items(
     if not views:
         typer.echo(f"nothing to settle ({TO_SETTLE_HELP})")
     for view in views:
-        typer.echo(f"item {view.item.item_id} ({view.item.dataset}) · now: {label_text(view.label)}")
+        typer.echo(f"item {view.item.item_id} ({view.item.dataset}) · now: {label_words(view.label)}")
         for line in labels_lines(view):
             typer.echo(f"  {line}")
 
@@ -58,7 +58,7 @@ def show(item_id: Annotated[int, typer.Argument(help="the item's id")]) -> None:
     typer.echo("labels:")
     for line in labels_lines(view):
         typer.echo(f"  {line}")
-    typer.echo(f"label now: {label_text(view.label)}")
+    typer.echo(f"label now: {label_words(view.label)}")
     typer.echo("adjudication history:" if view.history else "never adjudicated")
     for row in view.history:
         typer.echo(f"  {history_line(row)}")
@@ -97,15 +97,6 @@ def undo(
     typer.echo("undone; the item is no longer adjudicated" if restored is None else
                f"undone; the item is settled as {_best_text(restored.best)} again "
                f"(adjudication {restored.id})")
-
-
-def label_text(label: ItemLabel | NoLabel) -> str:
-    """An item's label in words: what it is and who decided it."""
-    if isinstance(label, NoLabel):
-        return f"no label ({label.reason})"
-    if label.source == "adjudicated":
-        return f"{_best_text(label.best)} (adjudicated)"
-    return f"{_best_text(label.best)} ({label.source} majority, {label.votes} of {label.total})"
 
 
 def labels_lines(view: SettleView) -> list[str]:

@@ -113,3 +113,15 @@ def _majority(labels: Sequence[int | None], source: Source) -> ItemLabel | None:
     if rest and rest[0][1] == count:
         return None
     return ItemLabel(best=best, source=source, votes=count, total=len(labels))
+
+
+def label_words(label: ItemLabel | NoLabel) -> str:
+    """An item's label in words, and who decided it: every front that shows one says it
+    this way ('Response 2 (human majority, 2 of 3)', 'a tie (adjudicated)', 'no label
+    (annotators disagree)')."""
+    if isinstance(label, NoLabel):
+        return f"no label ({label.reason})"
+    best = "a tie" if label.best is None else f"Response {label.best + 1}"
+    if label.source == "adjudicated":
+        return f"{best} (adjudicated)"
+    return f"{best} ({label.source} majority, {label.votes} of {label.total})"

@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import InputError
-from core.labels import ItemLabel, NoLabel
+from core.labels import ItemLabel, NoLabel, label_words
 from core.store.accounts import Action
 from core.store.adjudication import AdjudicatedLabel, adjudicate, undo_adjudication
 from core.store.queues import TO_SETTLE_HELP, SettleView, next_to_settle
@@ -44,12 +44,8 @@ def _best(best: int | None) -> str:
 
 
 def label_now_html(label: ItemLabel | NoLabel) -> str:
-    """The item's label by the rule now, and who decided it."""
-    if isinstance(label, NoLabel):
-        return f"no label ({html.escape(label.reason)})"
-    if label.source == "adjudicated":
-        return f"{_best(label.best)} (adjudicated)"
-    return f"{_best(label.best)} ({label.source} majority, {label.votes} of {label.total})"
+    """The item's label by the rule now, and who decided it (`core.labels.label_words`)."""
+    return html.escape(label_words(label))
 
 
 def history_html(history: tuple[AdjudicatedLabel, ...]) -> str:
