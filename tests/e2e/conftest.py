@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,12 @@ def studio_url(tmp_path_factory, database_url):
     for name, (role, password) in ACCOUNTS.items():
         set_account(engine, name, role, password)
     engine.dispose()
+    yield from served_studio(database_url, tmp_path_factory.getbasetemp() / "serve.log")
+
+
+def served_studio(database_url: str, log_path: Path, *options: str) -> Iterator[str]:
+    """`grm-studio serve *options` on a free loopback port and `database_url`, its
+    output in `log_path`: yields its URL once it answers, stops it after."""
     port = _free_port()
     env = {
         **os.environ,
@@ -73,11 +80,11 @@ def studio_url(tmp_path_factory, database_url):
         "GRM_STUDIO_MAX_NEW_TOKENS": "32",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
-    log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", *options, "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -86,7 +93,7 @@ def studio_url(tmp_path_factory, database_url):
             break
         except OSError:
             if server.poll() is not None:
-                pytest.fail(f"the studio exited: see {log.name}")
+                pytest.fail(f"the studio exited: see {log_path}")
             time.sleep(0.5)
     else:
         server.kill()

@@ -6,18 +6,13 @@ judged: no model loads."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from core.store.schema import Dataset, ImportRun, Item
-from tests.e2e.conftest import ROOT, _free_port, sign_in
+from tests.e2e.conftest import served_studio, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -131,31 +126,9 @@ def demo_store(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory, demo_store):
     """`grm-studio serve --read-only` (Settings(read_only=True)) on `demo_store`."""
-    port = _free_port()
-    env = {**os.environ, "GRM_STUDIO_DATABASE_URL": demo_store,
-           "GRM_STUDIO_MAX_NEW_TOKENS": "32", "GRADIO_ANALYTICS_ENABLED": "False"}
-    log_path = tmp_path_factory.getbasetemp() / "serve-read-only.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--read-only", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                pytest.fail(f"the read-only studio exited: see {log_path}")
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail(f"the read-only studio did not answer on {url} within 120 s")
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    yield from served_studio(demo_store,
+                             tmp_path_factory.getbasetemp() / "serve-read-only.log",
+                             "--read-only")
 
 
 def _example(database_url: str):
