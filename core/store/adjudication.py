@@ -16,23 +16,19 @@ decision before, or withdraws it (`retracted`) when there was none.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, exists, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError, NotAllowedError
 from core.inputs import clean_text
 from core.labels import Settled
 from core.store.accounts import ALLOWED, Action
+from core.store.db import append_to_chain
 from core.store.schema import Adjudication, Annotator, Item
-
-_RETRIES = 20  # two reviewers settling one item at once: the loser supersedes the winner
 
 
 @dataclass(frozen=True)
@@ -78,28 +74,24 @@ def adjudicate(
     account whose role may adjudicate; InputError for an unknown item or response."""
     if note:
         clean_text(note, "the note")
-    for attempt in range(_RETRIES):
-        try:
-            with Session(engine) as session, session.begin():
-                who = _adjudicator_id(session, adjudicator)
-                item = session.get(Item, item_id)
-                if item is None:
-                    raise InputError(f"there is no item with id {item_id}")
-                n = item.n_responses
-                if best is not None and not 0 <= best < n:
-                    raise InputError(
-                        f"best must name one of the {n} responses (0..{n - 1}) or a tie, "
-                        f"got {best}")
-                row = Adjudication(item_id=item_id, adjudicator_id=who, best=best,
-                                   note=note or None, supersedes_id=_head_id(session, item_id))
-                session.add(row)
-                session.flush()
-                return _adjudicated(row, adjudicator)
-        except IntegrityError:
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # let the winner commit
-    raise AssertionError("unreachable")
+
+    def write(session: Session) -> AdjudicatedLabel:
+        who = _adjudicator_id(session, adjudicator)
+        item = session.get(Item, item_id)
+        if item is None:
+            raise InputError(f"there is no item with id {item_id}")
+        n = item.n_responses
+        if best is not None and not 0 <= best < n:
+            raise InputError(
+                f"best must name one of the {n} responses (0..{n - 1}) or a tie, "
+                f"got {best}")
+        row = Adjudication(item_id=item_id, adjudicator_id=who, best=best,
+                           note=note or None, supersedes_id=_head_id(session, item_id))
+        session.add(row)
+        session.flush()
+        return _adjudicated(row, adjudicator)
+
+    return append_to_chain(engine, write)
 
 
 def undo_adjudication(

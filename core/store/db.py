@@ -9,12 +9,18 @@ the same. The schema is always created and upgraded by Alembic, never by
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.errors import StoreUnavailableError
 
@@ -86,3 +92,22 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
+
+
+T = TypeVar("T")
+CHAIN_RETRIES = 20  # concurrent writers on one chain each lose at most a few races
+
+
+def append_to_chain(engine: Engine, write: Callable[[Session], T]) -> T:
+    """`write(session)` in a transaction of its own, for a row that supersedes the head
+    of an append-only chain (a label, an adjudication): when another writer's row took
+    the head first (the unique constraint), the write is retried on the new head."""
+    for attempt in range(CHAIN_RETRIES):
+        try:
+            with Session(engine) as session, session.begin():
+                return write(session)
+        except IntegrityError:
+            if attempt == CHAIN_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # let the winner commit
+    raise AssertionError("unreachable")

@@ -16,26 +16,23 @@ imported annotator's label is one of the dataset's votes, not a human one.
 
 from __future__ import annotations
 
-import random
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, exists, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError
 from core.inputs import clean_text
 from core.labels import ItemLabel, LabelVotes, NoLabel, Settled, dataset_label, item_label
 from core.store.adjudication import settled_labels
+from core.store.db import append_to_chain
 from core.store.schema import Annotation, Annotator, GroundTruth, Item, JudgementRow
 
 IMPORTED = "imported"  # the role of annotators whose labels came with a dataset file
 ROLES = ("admin", "reviewer", "annotator", "viewer", IMPORTED)
-_RETRIES = 20  # concurrent writers on one chain each lose at most a few races
 _IDS_PER_QUERY = 1000  # item ids bound in one IN (...) of the label loader
 
 
@@ -92,34 +89,30 @@ def add_label(
                         ("the corrected critique", corrected_critique), ("the note", note)):
         if text:
             clean_text(text, where)
-    for attempt in range(_RETRIES):
-        try:
-            with Session(engine) as session, session.begin():
-                item = session.get(Item, item_id)
-                if item is None:
-                    raise InputError(f"there is no item with id {item_id}")
-                _check(item, best, corrected_scores)
-                _check_judgement(session, judgement_id, item_id)
-                who = annotator_id(session, annotator)
-                row = Annotation(
-                    item_id=item_id,
-                    annotator_id=who,
-                    best=best,
-                    corrected_scores=list(corrected_scores) if corrected_scores else None,
-                    corrected_principles=corrected_principles or None,
-                    corrected_critique=corrected_critique or None,
-                    note=note or None,
-                    judgement_id=judgement_id,
-                    supersedes_id=_current_id(session, item_id, who),
-                )
-                session.add(row)
-                session.flush()
-                return _label(row, annotator)
-        except IntegrityError:
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # let the winner commit
-    raise AssertionError("unreachable")
+
+    def write(session: Session) -> Label:
+        item = session.get(Item, item_id)
+        if item is None:
+            raise InputError(f"there is no item with id {item_id}")
+        _check(item, best, corrected_scores)
+        _check_judgement(session, judgement_id, item_id)
+        who = annotator_id(session, annotator)
+        row = Annotation(
+            item_id=item_id,
+            annotator_id=who,
+            best=best,
+            corrected_scores=list(corrected_scores) if corrected_scores else None,
+            corrected_principles=corrected_principles or None,
+            corrected_critique=corrected_critique or None,
+            note=note or None,
+            judgement_id=judgement_id,
+            supersedes_id=_current_id(session, item_id, who),
+        )
+        session.add(row)
+        session.flush()
+        return _label(row, annotator)
+
+    return append_to_chain(engine, write)
 
 
 def response_count(engine: Engine, item_id: int) -> int:
