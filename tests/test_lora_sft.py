@@ -173,3 +173,18 @@ def test_length_buckets_keep_the_budget_and_every_record_once():
         assert len(batch) * max(lengths[i] for i in batch) <= 300 or len(batch) == 1
     assert batches == bucketed_batches(lengths, batch_tokens=300, seed=3)
     assert batches != bucketed_batches(lengths, batch_tokens=300, seed=4)
+
+
+def test_bf16_autocast_trains_float32_lora_weights_to_a_close_loss(tiny_model, tmp_path):
+    """Mixed precision (the precision rule's choice where the CPU has native bf16):
+    the adapter stays float32, the first step's loss is float32's to bf16 rounding,
+    and the run records that it trained in bf16."""
+    exact = LoraSFTTrainer(config(), tiny_model, tmp_path / "w1").train(
+        EXAMPLES, tmp_path / "a1")
+    mixed = LoraSFTTrainer(config(), tiny_model, tmp_path / "w2", bf16=True).train(
+        EXAMPLES, tmp_path / "a2")
+    assert all(w.dtype == torch.float32 for w in adapter(tmp_path / "a2").values())
+    assert mixed.log[0]["loss"] == pytest.approx(exact.log[0]["loss"], rel=0.02)
+    assert mixed.log[0]["loss"] != exact.log[0]["loss"]  # it did run in bf16
+    assert json.loads((tmp_path / "a2" / "TRAINING.json").read_text())["bf16"] is True
+    assert json.loads((tmp_path / "a1" / "TRAINING.json").read_text())["bf16"] is False

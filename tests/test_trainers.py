@@ -192,9 +192,16 @@ def test_one_precision_rule(monkeypatch):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    for dtype in ("auto", "bfloat16", "float32"):
+    import core.backends.dtype as dtypes
+
+    monkeypatch.setattr(dtypes, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    for dtype in ("auto", "float32", "float16"):
         cpu = training_precision(Settings(device="cpu", dtype=dtype))
         assert (cpu.device, cpu.use_cpu, cpu.bf16) == ("cpu", True, False)
+    assert training_precision(Settings(device="cpu", dtype="bfloat16")).bf16  # asked for
+    monkeypatch.setattr(dtypes, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    assert training_precision(Settings(device="cpu", dtype="auto")).bf16  # native bf16
+    assert not training_precision(Settings(device="cpu", dtype="float32")).bf16
     assert training_precision(Settings(device="cuda", dtype="auto")).bf16
     assert training_precision(Settings(device="cuda", dtype="bfloat16")).bf16
     assert not training_precision(Settings(device="cuda", dtype="float32")).bf16
@@ -202,7 +209,7 @@ def test_one_precision_rule(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert not training_precision(Settings(device="cuda", dtype="auto")).bf16
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    missing = training_precision(Settings(device="cuda", dtype="bfloat16"))
+    missing = training_precision(Settings(device="cuda", dtype="float32"))
     assert (missing.device, missing.use_cpu, missing.bf16) == ("cpu", True, False)
 
 

@@ -111,14 +111,17 @@ class LoraSFTTrainer:
     """Trains a LoRA adapter on `base_dir`; scratch and checkpoints under `work_dir`."""
 
     def __init__(self, config: LoraSFTConfig, base_dir: Path, work_dir: Path, *,
-                 init_adapter: Path | None = None) -> None:
+                 init_adapter: Path | None = None, bf16: bool = False) -> None:
         """`init_adapter`: an adapter (same rank and scaling) to continue training from,
         e.g. the cold start's for an RFT round; the result is again one adapter on
-        `base_dir`."""
+        `base_dir`. `bf16`: forward and backward in bfloat16 autocast, weights and
+        optimizer in float32 (`core.training.precision`'s rule decides; a property of
+        the machine, not of the recipe, so a checkpoint resumes on either)."""
         self.config = config
         self.base_dir = base_dir
         self.work_dir = work_dir
         self.init_adapter = init_adapter
+        self.bf16 = bf16
 
     def train(
         self, examples: Sequence[Sequence[dict[str, str]]], output: Path, *,
@@ -165,7 +168,8 @@ class LoraSFTTrainer:
                 break
             began = time.perf_counter()
             rows = [records[i] for i in schedule[step]]
-            loss = _step_loss(model, rows, pad)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                loss = _step_loss(model, rows, pad)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -193,7 +197,7 @@ class LoraSFTTrainer:
                 {"config": config.model_dump(mode="json"), "steps": total,
                  "init_adapter": str(self.init_adapter) if self.init_adapter else None,
                  "examples": done_examples, "records": len(records), "seconds": seconds,
-                 "log": log}, indent=1) + "\n")
+                 "bf16": self.bf16, "log": log}, indent=1) + "\n")
         tail = log[-max(1, total // 10):]
         return SFTResult(output, total, done_examples, seconds,
                          done_examples / seconds if seconds else math.nan,

@@ -29,6 +29,7 @@ from core.training.coldstart import (
     read_critiques,
 )
 from core.training.lora_sft import LoraSFTConfig, LoraSFTTrainer, SFTResult
+from core.training.precision import training_precision
 from core.training.recipe_rft import RFTRound, RFTRoundConfig, RoundResult
 from core.training.rft_data import RFTConfig, hash_fraction, split_of
 from core.types import JudgeInput
@@ -51,7 +52,7 @@ class RecipeConfig(BaseModel):
     critiques_dir: Path = Field(SHARED_DATA / "critiques", description="critique JSONL files")
     work_dir: Path = Field(PROJECT_ROOT / "data" / "recipe", description="stage outputs")
     base_model: str = Field("embedded", description="the model to train")
-    coldstart_examples: int = Field(560, ge=1, description="cold-start records trained on")
+    coldstart_examples: int = Field(1600, ge=1, description="cold-start records trained on")
     single_share: float = Field(
         0.25, ge=0.0, le=1.0, description="share of single-response records kept (pairs are "
         "what the studio judges most)")
@@ -102,7 +103,8 @@ class JudgeRecipe:
         work.mkdir(parents=True, exist_ok=True)
         config = self.config.coldstart.model_copy(
             update={"max_examples": self.config.coldstart_examples})
-        trainer = LoraSFTTrainer(config, base_dir, work)
+        trainer = LoraSFTTrainer(config, base_dir, work,
+                                 bf16=training_precision(self.settings).bf16)
         return trainer.train([e.messages() for e in examples], self.coldstart_adapter,
                              on_progress=on_progress)
 
@@ -140,7 +142,8 @@ class JudgeRecipe:
             update={"model": str(start), "rescue": True, "prefill": True})
         export = stage.export(build_judge(sampling), on_item)
         base_dir, _ = resolve_model_dir(self.config.base_model, self.settings.cache_dir)
-        training = stage.train(export, base_dir, start, on_progress)
+        training = stage.train(export, base_dir, start, on_progress,
+                               bf16=training_precision(self.settings).bf16)
         _with_manifest(stage.adapter, "grm-studio-judge")
         return RoundResult(export, training)
 

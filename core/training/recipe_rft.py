@@ -194,8 +194,10 @@ class RFTRound:
         return info
 
     def train(self, export: ExportInfo, base_dir: Path, start: Path,
-              on_progress: Callable[[dict[str, float]], None] | None = None) -> SFTResult | None:
-        """Continue `start`'s adapter on the export's accepted trajectories."""
+              on_progress: Callable[[dict[str, float]], None] | None = None, *,
+              bf16: bool = False) -> SFTResult | None:
+        """Continue `start`'s adapter on the export's accepted trajectories (`bf16`: the
+        precision rule's autocast, `LoraSFTTrainer`)."""
         if self.done:
             return None
         examples = [json.loads(line)["messages"]
@@ -203,7 +205,7 @@ class RFTRound:
                     for line in (export.path / name).read_text(encoding="utf-8").splitlines()]
         examples.sort(key=lambda m: hash_fraction(f"recipe:rft-order:{m[-1]['content']}"))
         trainer = LoraSFTTrainer(self.config.training, base_dir, self.work / "train",
-                                 init_adapter=start)
+                                 init_adapter=start, bf16=bf16)
         return trainer.train(examples, self.adapter, on_progress=on_progress)
 
 
