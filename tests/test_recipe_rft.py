@@ -127,3 +127,33 @@ def _all_hashes(stage: RFTRound) -> list[str]:
 
     with Session(stage.store()) as session:
         return list(session.scalars(select(Item.content_hash)))
+
+
+class OtherReader(Reader):
+    """The same behaviour under another model revision: a retrained start adapter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = self.info.model_copy(update={"revision": "adapter-other"})
+
+
+def test_a_round_started_from_another_adapter_samples_again_and_refuses_a_stale_export(
+        tmp_path, preferences):
+    from core.errors import InputError
+
+    stage = make_round(tmp_path, preferences)
+
+    def kill_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stage.export(Judge(Reader(), rescue=False), kill_after_two)
+    rows = [json.loads(line) for line in (tmp_path / "rft1" / JOURNAL).read_text().splitlines()]
+    assert {r["judge"] for r in rows} == {Reader().info.revision}
+    other = OtherReader()
+    export = stage.export(Judge(other, rescue=False))  # the journal's lines are another's
+    assert len(other.prompts) >= 3 * export.counts["items_train"]  # every item sampled again
+    assert export.card["judge"]["revision"] == "adapter-other"
+    with pytest.raises(InputError, match="move that directory away"):
+        stage.export(Judge(Reader(), rescue=False))

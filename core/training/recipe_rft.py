@@ -45,6 +45,7 @@ from core.types import SamplingParams
 
 RFT_SOURCES = ("llmbar-adversarial", "judgebench", "hh-rlhf", "pandalm")
 JOURNAL = "sampled.jsonl"
+ROUND1_JUDGE = "adapter-595fc12f46257f6f"  # the sampler of journal lines that name none
 
 
 def preference_files(root: Path) -> dict[str, list[Path]]:
@@ -146,7 +147,8 @@ class RFTRound:
                on_item: Callable[[int, int], None] | None = None) -> RFTBuild:
         """Judge every item not yet in the journal; the whole round's build."""
         journal = self.work / JOURNAL
-        done = _read_journal(journal)
+        sampler = judge.backend.info.revision
+        done = _read_journal(journal, sampler)
         params = SamplingParams(k=self.config.build.n_rft, temperature=self.config.temperature,
                                 max_new_tokens=self.config.max_new_tokens)
         if journal.is_file() and not journal.read_bytes().endswith(b"\n"):
@@ -161,7 +163,8 @@ class RFTRound:
                     one = build_rft(judge, [item], build, params)
                     done[item.content_hash] = (one.trajectories, Counter(one.counts))
                     handle.write(json.dumps({
-                        "content_hash": item.content_hash, "counts": dict(one.counts),
+                        "content_hash": item.content_hash, "judge": sampler,
+                        "counts": dict(one.counts),
                         "trajectories": [t.model_dump(mode="json") for t in one.trajectories],
                     }) + "\n")
                     handle.flush()
@@ -179,7 +182,15 @@ class RFTRound:
         """The round's RFT export (sampled first where needed), written once."""
         pointer = self.work / "export.txt"
         if pointer.is_file():
-            return read_export(Path(pointer.read_text().strip()))
+            info = read_export(Path(pointer.read_text().strip()))
+            sampled_by = info.card["judge"]["revision"]
+            if sampled_by != judge.backend.info.revision:
+                raise InputError(
+                    f"{self.work} holds a round sampled by {sampled_by}, and the round now "
+                    f"starts from {judge.backend.info.revision}: move that directory away "
+                    "to run the round again (its journal lines of the other judge are "
+                    "ignored)")
+            return info
         engine = self.store()
         items = self.items(engine)
         build = self.sample(judge, items, on_item)
@@ -214,8 +225,12 @@ def _chars(item: LabelledItem) -> int:
             + sum(len(t.content) for t in item.input.context))
 
 
-def _read_journal(path: Path) -> dict[str, tuple[list[Trajectory], Counter[str]]]:
-    """Judged items by content hash; a line cut short by a kill is judged again."""
+def _read_journal(path: Path, judge: str | None
+                  ) -> dict[str, tuple[list[Trajectory], Counter[str]]]:
+    """Items judged by `judge` (a model revision) by content hash; a line cut short by
+    a kill, or sampled by another judge (the round now starts from another adapter),
+    is judged again. Lines written before the journal named its judge
+    (round 1, sampled by the first shipped cold start) carry no name."""
     done: dict[str, tuple[list[Trajectory], Counter[str]]] = {}
     if not path.is_file():
         return done
@@ -223,6 +238,8 @@ def _read_journal(path: Path) -> dict[str, tuple[list[Trajectory], Counter[str]]
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
+            continue
+        if row.get("judge", ROUND1_JUDGE) != judge:
             continue
         done[row["content_hash"]] = (
             [Trajectory.model_validate(t) for t in row["trajectories"]], Counter(row["counts"]))
