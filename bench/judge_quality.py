@@ -115,8 +115,18 @@ def _fmt(values: Sequence[float]) -> str:
     return f"{rate.value:6.1%} [{rate.low:5.1%}, {rate.high:5.1%}]"
 
 
+def _meta_correct(meta: object, judgement: Judgement, best: int) -> bool:
+    """Meta-guided voting (k_meta = k/2, the studio's default) is strictly right."""
+    from core.training.meta_rm import MetaRewardModel, score_judgement
+    from core.training.meta_vote import meta_guided
+
+    assert isinstance(meta, MetaRewardModel)
+    vote = meta_guided(judgement, score_judgement(meta, judgement)).vote
+    return vote.valid_samples > 0 and strict_correct(list(vote.totals), best)
+
+
 def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
-              batch: int) -> dict[str, object]:
+              batch: int, meta_dir: Path | None = None) -> dict[str, object]:
     settings = Settings(model=model)
     judge = Judge(load_backend(settings), rescue=False, prefill=settings.prefill_enabled)
     sampled = SamplingParams(k=k, temperature=0.5, max_new_tokens=max_new_tokens, seed=0)
@@ -133,6 +143,11 @@ def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
                 out.append(result)
         print(f"  {model}: {min(at + batch, len(items))}/{len(items)} items, "
               f"{time.perf_counter() - started:.0f} s", flush=True)
+    meta = None
+    if meta_dir is not None:
+        from core.training.meta_rm import MetaRewardModel
+
+        meta = MetaRewardModel.load(meta_dir)
     rows = []
     for item, j, g in zip(items, judged, greedy_judged, strict=True):
         decisive_first = [s.scores[s.shown_order[0]] > s.scores[s.shown_order[1]]
@@ -145,6 +160,7 @@ def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
             "greedy": _voted_correct(g, item.best, 1),
             "single": _voted_correct(j, item.best, 1),
             **{f"vote{n}": _voted_correct(j, item.best, n) for n in sorted({4, k}) if n <= k},
+            **({f"meta{k}": _meta_correct(meta, j, item.best)} if meta is not None else {}),
             "first_wins": decisive_first,
             "distinct_principles": len({(s.parse.principles or "").strip() for s in j.samples}),
         })
@@ -156,7 +172,8 @@ def run_model(model: str, items: list[HeldOutItem], k: int, max_new_tokens: int,
 
 
 def _methods(rows: list[dict[str, object]]) -> list[str]:
-    return [m for m in rows[0] if m in ("greedy", "single") or m.startswith("vote")]
+    return [m for m in rows[0]
+            if m in ("greedy", "single") or m.startswith(("vote", "meta"))]
 
 
 def report(results: dict[str, dict[str, object]], baseline: str | None = None) -> None:
@@ -207,6 +224,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every figure and transcript as JSON")
     parser.add_argument("--earlier", type=Path, nargs="*", default=[],
                         help="--out files of earlier runs on the same items, reported beside")
+    parser.add_argument("--meta", type=Path, help="a meta RM (e.g. data/recipe/meta/model): "
+                        "adds meta@k, meta-guided voting over the k/2 samples it rates highest")
     args = parser.parse_args()
     items = held_out_items(args.per_source, args.max_prompt_chars)
     print(f"{len(items)} held-out items: " + ", ".join(
@@ -218,7 +237,8 @@ def main() -> None:
                 raise SystemExit(f"{earlier}: {model} was run on other items")
             results[model] = result
     for model in args.models:
-        results[model] = run_model(model, items, args.k, args.max_new_tokens, args.batch)
+        results[model] = run_model(model, items, args.k, args.max_new_tokens, args.batch,
+                                   args.meta)
     report(results, args.baseline)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")

@@ -1,6 +1,7 @@
 """`grm-studio recipe`: make the studio's own judge (cold start on the critique data,
 an RFT round on its own samples of labelled pairs, ship the adapter to
-models/grm-studio-judge, and judge the demo dataset with it for the first start). Every stage resumes where a killed
+models/grm-studio-judge, train a meta RM on the shipped judge's samples, and judge
+the demo dataset with it for the first start). Every stage resumes where a killed
 run stopped; the recipe's settings live in `core.training.recipe.RecipeConfig`."""
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from cli.app import app, load_settings, reported_errors
 
 @app.command()
 def recipe(
-    stage: Annotated[str, typer.Option(help="all | coldstart | rft | ship | demo")] = "all",
+    stage: Annotated[str, typer.Option(help="all | coldstart | rft | ship | meta | demo")] = "all",
     work_dir: Annotated[Path | None, typer.Option(help="stage outputs; default data/recipe")] = None,
 ) -> None:
     """Train GRM Studio's own judge from the shared critique data and ship it."""
     from core.training.recipe import JudgeRecipe, RecipeConfig
 
-    if stage not in ("all", "coldstart", "rft", "ship", "demo"):
-        raise typer.BadParameter("choose all, coldstart, rft, ship or demo",
+    if stage not in ("all", "coldstart", "rft", "ship", "meta", "demo"):
+        raise typer.BadParameter("choose all, coldstart, rft, ship, meta or demo",
                                  param_hint="--stage")
     settings = load_settings()
     with reported_errors():
@@ -51,6 +52,14 @@ def recipe(
                                f"{done.training.final_loss:.3f}")
         if stage in ("all", "ship"):
             typer.echo(f"shipped: {recipe_.ship()}")
+        if stage in ("all", "meta"):
+            meta = recipe_.meta(
+                on_item=lambda done, total: typer.echo(f"meta RM: {done}/{total} items judged"),
+                on_step=lambda step, loss: typer.echo(f"meta RM step {step}  loss {loss:.3f}"))
+            where = recipe_.meta_stage.model_dir
+            typer.echo(f"meta RM: already trained in {where}" if meta is None else
+                       f"meta RM: {meta.steps} steps on {meta.positives} correct and "
+                       f"{meta.negatives} wrong samples, saved in {where}")
         if stage in ("all", "demo"):
             path = recipe_.demo_judgements(
                 on_batch=lambda done, total: typer.echo(f"demo: {done}/{total} items judged"))

@@ -29,7 +29,9 @@ from core.training.coldstart import (
     read_critiques,
 )
 from core.training.lora_sft import LoraSFTConfig, LoraSFTTrainer, SFTResult
+from core.training.meta_rm import MetaModelInfo
 from core.training.precision import training_precision
+from core.training.recipe_meta import MetaStage, MetaStageConfig
 from core.training.recipe_rft import RFTRound, RFTRoundConfig, RoundResult
 from core.training.rft_data import RFTConfig, hash_fraction, split_of
 from core.types import JudgeInput
@@ -60,6 +62,7 @@ class RecipeConfig(BaseModel):
     preferences_dir: Path = Field(SHARED_DATA / "preferences",
                                   description="labelled pairs the RFT round samples on")
     rft: RFTRoundConfig = Field(default_factory=RFTRoundConfig)
+    meta: MetaStageConfig = Field(default_factory=MetaStageConfig)
 
 
 class JudgeRecipe:
@@ -146,6 +149,25 @@ class JudgeRecipe:
                                bf16=training_precision(self.settings).bf16)
         _with_manifest(stage.adapter, "grm-studio-judge")
         return RoundResult(export, training)
+
+    @property
+    def meta_stage(self) -> MetaStage:
+        return MetaStage(self.config.meta, self.settings, self.config.work_dir / "meta",
+                         self.config.preferences_dir, after=self.config.rft.items_per_source)
+
+    def meta(self, on_item: Callable[[int, int], None] | None = None,
+             on_step: Callable[[int, float], None] | None = None) -> MetaModelInfo | None:
+        """The shipped judge's samples of training pairs (stored, resumable), then the
+        meta RM trained on them; None when it is already trained."""
+        from core.backends.studio_judge import STUDIO_JUDGE
+        from core.service import build_judge
+
+        stage = self.meta_stage
+        if stage.done:
+            return None
+        judge = build_judge(self.settings.model_copy(update={"model": STUDIO_JUDGE}))
+        engine = stage.sample(judge, on_item)
+        return stage.train(engine, on_step)
 
     def ship(self, target: Path | None = None) -> Path:
         """Put the last complete stage's adapter where `make run` loads it

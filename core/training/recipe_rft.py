@@ -110,35 +110,12 @@ class RFTRound:
 
     def store(self) -> Engine:
         """The round's own store, with the preference sources imported (once)."""
-        from core.store import open_store
-        from core.store.importing import import_file
-
-        self.work.mkdir(parents=True, exist_ok=True)
-        engine = open_store(Settings(database_url=f"sqlite:///{self.work / 'recipe.db'}"))
-        for source, files in preference_files(self.preferences_dir).items():
-            if source in RFT_SOURCES:
-                for path in files:
-                    if path.is_file():  # an imported file is skipped by its hash
-                        import_file(engine, path, source)
-        return engine
+        return preference_store(self.work / "recipe.db", self.preferences_dir)
 
     def items(self, engine: Engine) -> list[LabelledItem]:
         """The drawn training pairs, `items_per_source` of each source (seeded)."""
-        from sqlalchemy.orm import Session
-
-        from core.store.importing import dataset_id
-
-        with Session(engine) as session:
-            present = [s for s in RFT_SOURCES if dataset_id(session, s) is not None]
-        chosen: list[LabelledItem] = []
-        for source in present:
-            found = [
-                i for i in labelled_items(engine, source).items
-                if split_of(i.content_hash, self.config.build) == "train"
-                and len(i.input.responses) == 2 and _chars(i) <= self.config.max_prompt_chars
-            ]
-            found.sort(key=lambda i: hash_fraction(f"recipe:rft:{i.content_hash}"))
-            chosen += found[: self.config.items_per_source]
+        chosen = [item for drawn in training_pairs(engine, self.config.max_prompt_chars).values()
+                  for item in drawn[: self.config.items_per_source]]
         if not chosen:
             raise InputError(f"no labelled training pair in {self.preferences_dir}")
         return chosen
@@ -218,6 +195,42 @@ class RFTRound:
         trainer = LoraSFTTrainer(self.config.training, base_dir, self.work / "train",
                                  init_adapter=start, bf16=bf16)
         return trainer.train(examples, self.adapter, on_progress=on_progress)
+
+
+def preference_store(database: Path, preferences_dir: Path) -> Engine:
+    """A store at `database` with the RFT sources of `preferences_dir` imported (an
+    imported file is skipped by its hash, so this is cheap the second time)."""
+    from core.store import open_store
+    from core.store.importing import import_file
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    engine = open_store(Settings(database_url=f"sqlite:///{database}"))
+    for source, files in preference_files(preferences_dir).items():
+        if source in RFT_SOURCES:
+            for path in files:
+                if path.is_file():
+                    import_file(engine, path, source)
+    return engine
+
+
+def training_pairs(engine: Engine, max_prompt_chars: int) -> dict[str, list[LabelledItem]]:
+    """Every source's labelled training-split pairs (never held out) of at most
+    `max_prompt_chars`, in the recipe's seeded draw order: RFT rounds take the
+    first of each, the meta RM's stage the ones after them."""
+    from sqlalchemy.orm import Session
+
+    from core.store.importing import dataset_id
+
+    with Session(engine) as session:
+        present = [s for s in RFT_SOURCES if dataset_id(session, s) is not None]
+    drawn: dict[str, list[LabelledItem]] = {}
+    for source in present:
+        found = [i for i in labelled_items(engine, source).items
+                 if split_of(i.content_hash, RFTConfig()) == "train"
+                 and len(i.input.responses) == 2 and _chars(i) <= max_prompt_chars]
+        found.sort(key=lambda i: hash_fraction(f"recipe:rft:{i.content_hash}"))
+        drawn[source] = found
+    return drawn
 
 
 def _chars(item: LabelledItem) -> int:
