@@ -2,6 +2,9 @@
 
 Pure functions over plain Python data. A label is the index of the best
 response, or None for a tie; a tie is a category of its own everywhere.
+Accuracy (the strict rule, `strict_outcome`, the one place it is written) also
+reads a best-of-n label (`core.labels.Accepted`: several correct responses),
+and `pairwise_counts` reads a label as its correct-against-incorrect pairs.
 Accuracy is a proportion with a Wilson 95% CI; kappa and alpha carry a
 percentile bootstrap 95% CI that resamples items (units), from
 `MIN_BOOTSTRAP_ITEMS` items up (`core.estimates` makes every interval). The
@@ -13,7 +16,7 @@ coincidence matrices (the point values come from scikit-learn and the
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import krippendorff
 import numpy as np
@@ -23,12 +26,15 @@ from core.estimates import (  # Estimate: also imported from here by its older u
     MIN_BOOTSTRAP_ITEMS,
     Estimate,
     bootstrap_interval,
+    clustered_proportion,
     proportion,
     too_few_items,
 )
+from core.labels import Accepted, LabelValue, correct_of
 from core.vote import strict_winner
 
 Label = int | None
+Outcome = Literal["correct", "wrong", "tie"]
 TIE = -1  # the category a tie (None) is given before encoding
 _MISSING = object()  # an unlabelled (rater, item) cell
 _Item = TypeVar("_Item", bound=Hashable)  # how raters name an item
@@ -41,21 +47,69 @@ def judge_label(scores: Sequence[int | float]) -> Label:
     return strict_winner(scores)
 
 
-def strict_correct(scores: Sequence[int | float], best: int | None) -> bool:
-    """The paper's rule: correct iff the best response scores strictly above every other.
+def strict_outcome(scores: Sequence[int | float], best: LabelValue) -> Outcome:
+    """The strict rule (the paper's, grm-method.md §2), the one place it is written:
+    how the judge's `scores` (original order) fare against the label `best`.
 
-    A tie in the scores is wrong. For a tie label (best None) we define correct
-    iff the top score is shared, i.e. the judge calls a tie too. In both cases
-    this is `judge_label(scores) == best`.
+    - A best response (an index): "correct" iff it scores strictly above every
+      other; "tie" iff it shares the top score; else "wrong".
+    - A best-of-n label (`Accepted`, RewardBench 2's rule for its Ties subset):
+      "correct" iff every correct response scores strictly above every incorrect
+      one (the lowest correct above the highest incorrect); "tie" iff the lowest
+      correct equals the highest incorrect; else "wrong". Correct responses may
+      tie among themselves. With one correct response this is the rule above.
+    - A tie label (None): "correct" iff the top score is shared (the judge calls
+      a tie too), else "wrong".
+
+    Only "correct" counts as right: a tie is wrong (`strict_correct`).
     """
-    if best is not None and not 0 <= best < len(scores):
+    if len(scores) < 2:
+        raise ValueError("a preference item needs at least two scores")
+    if best is None:
+        return "correct" if strict_winner(scores) is None else "wrong"
+    correct = correct_of(best)
+    if not 0 <= correct[0] <= correct[-1] < len(scores):
         raise ValueError(f"best={best} is not an index into {len(scores)} scores")
-    return judge_label(scores) == best
+    if len(correct) >= len(scores):
+        raise ValueError(f"best={best} leaves none of the {len(scores)} responses incorrect")
+    lowest_correct = min(scores[i] for i in correct)
+    highest_incorrect = max(s for i, s in enumerate(scores) if i not in correct)
+    if lowest_correct > highest_incorrect:
+        return "correct"
+    return "tie" if lowest_correct == highest_incorrect else "wrong"
 
 
-def judge_accuracy(pairs: Sequence[tuple[Sequence[float], int | None]]) -> Estimate:
-    """Accuracy of (scores, best label) pairs by the strict rule, with its Wilson 95% CI."""
+def strict_correct(scores: Sequence[int | float], best: LabelValue) -> bool:
+    """Right by the strict rule (`strict_outcome`): a tie is wrong. For a best response
+    or a tie label this is `judge_label(scores) == best`."""
+    return strict_outcome(scores, best) == "correct"
+
+
+def pairwise_counts(scores: Sequence[int | float], best: int | Accepted) -> tuple[int, int]:
+    """(pairs right, pairs) over every (correct, incorrect) pair of responses the label
+    names: a pair is right iff the correct response scores strictly above the incorrect
+    one (a tie is wrong). A best response of n gives n-1 pairs; an accepted set of c
+    correct responses of n gives c * (n-c)."""
+    strict_outcome(scores, best)  # the same checks of the label against the scores
+    correct = correct_of(best)
+    incorrect = [i for i in range(len(scores)) if i not in correct]
+    right = sum(scores[c] > scores[i] for c in correct for i in incorrect)
+    return right, len(correct) * len(incorrect)
+
+
+def judge_accuracy(pairs: Sequence[tuple[Sequence[float], LabelValue]]) -> Estimate:
+    """Accuracy of (scores, label) pairs by the strict rule, with its Wilson 95% CI."""
     return proportion(sum(strict_correct(s, b) for s, b in pairs), len(pairs))
+
+
+def pairwise_accuracy(items: Sequence[tuple[Sequence[float], int | Accepted]], *,
+                      seed: int = 0, n_boot: int = 1000) -> Estimate:
+    """The share of (correct, incorrect) response pairs the scores order right, over
+    all `items`' pairs (`pairwise_counts`); n is the number of pairs. Its 95% CI is
+    Wilson's when every item gives one pair, else a bootstrap that resamples items
+    (their pairs are not independent): `core.estimates.clustered_proportion`."""
+    return clustered_proportion([pairwise_counts(s, b) for s, b in items], seed=seed,
+                                n_boot=n_boot)
 
 
 def cohen_kappa(

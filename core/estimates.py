@@ -5,7 +5,9 @@ Two kinds of interval, chosen so that they behave at small n:
 - A proportion (judge accuracy, an agreement rate, the rate at which the
   response shown first wins, a tie rate) gets the Wilson score interval
   (`proportion`). It is never [100%, 100%] on a handful of items: 2 of 2
-  correct gives 34% to 100%.
+  correct gives 34% to 100%. A proportion of trials grouped in items (the
+  response pairs of best-of-n items) resamples items instead
+  (`clustered_proportion`).
 - A statistic with no closed-form interval (Cohen's kappa, Krippendorff's
   alpha, the paired difference of two judges' accuracy: `paired_difference`)
   gets a percentile bootstrap over items (`bootstrap_interval`), but only from
@@ -109,3 +111,32 @@ def paired_difference(
     stats = (draws[:, 0] - draws[:, 1]) / n
     return bootstrap_interval(value, stats, n, statistic="the difference",
                               undefined_when="never")
+
+
+def clustered_proportion(
+    counts: Sequence[tuple[int, int]], *, seed: int = 0, n_boot: int = 1000
+) -> Estimate:
+    """A proportion pooled over items that each give several trials (successes,
+    trials), such as the response pairs of best-of-n items; n is the number of
+    trials. When every item gives one trial the trials are independent and this is
+    `proportion` (Wilson). Otherwise an item's trials are not independent, so the
+    95% CI is a percentile bootstrap that resamples items (keeping each one's
+    trials), from `MIN_BOOTSTRAP_ITEMS` items up (fewer say `too_few_items`)."""
+    if any(not 0 <= s <= t for s, t in counts):
+        raise ValueError(f"successes must lie between 0 and the trials: {list(counts)}")
+    used = [(s, t) for s, t in counts if t > 0]
+    successes, trials = sum(s for s, _ in used), sum(t for _, t in used)
+    if all(t == 1 for _, t in used):
+        return proportion(successes, trials, empty="no pairs")
+    value = successes / trials
+    if len(used) < MIN_BOOTSTRAP_ITEMS:
+        return Estimate(value, None, None, trials, too_few_items(len(used)))
+    hits = np.array([s for s, _ in used], dtype=float)
+    sizes = np.array([t for _, t in used], dtype=float)
+    draws = np.random.default_rng(seed).integers(0, len(used), size=(n_boot, len(used)))
+    stats = hits[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    estimate = bootstrap_interval(value, stats, trials, statistic="the proportion",
+                                  undefined_when="never")
+    return Estimate(estimate.value, estimate.low, estimate.high, trials,
+                    f"95% CI: bootstrap over the {len(used)} items (their pairs are not "
+                    "independent)")

@@ -31,7 +31,7 @@ from core.agreement import Label, cohen_kappa, judge_accuracy, judge_label, stri
 from core.consistency import SelfConsistency, judgement_consistency, self_consistency_of
 from core.errors import InputError
 from core.estimates import Estimate, proportion
-from core.labels import ItemLabel, NoLabel
+from core.labels import Accepted, ItemLabel, LabelValue, NoLabel, correct_of
 from core.store.judgements import latest_judgement_ids, load_judgement
 from core.store.labels import dataset_labels, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Dataset, Item, JudgementRow, SampleRow
@@ -170,15 +170,16 @@ def _latest_judged(session: Session, dataset: str | None) -> list[_Judged]:
 
 def _labels(
     session: Session, dataset: str | None, *, rule: _Rule = item_labels
-) -> dict[int, int | None]:
-    """item id -> its label's best response (None: a tie), for the preference items
-    that have one: by `rule`, the item's label (default) or `dataset_labels`."""
+) -> dict[int, LabelValue]:
+    """item id -> its label's best response (None: a tie; an `Accepted` set: a best-of-n
+    item's correct responses), for the preference items that have one: by `rule`, the
+    item's label (default) or `dataset_labels`."""
     query = _in_dataset(select(Item.id).where(Item.n_responses >= 2), Item.id, dataset)
     labels = rule(session, session.scalars(query))
     return {item: label.best for item, label in labels.items() if isinstance(label, ItemLabel)}
 
 
-def _accuracy(judged: Sequence[_Judged], labels: dict[int, int | None]) -> Estimate:
+def _accuracy(judged: Sequence[_Judged], labels: dict[int, LabelValue]) -> Estimate:
     if not judged:
         return _empty("no judged items")
     pairs = [(j.totals, labels[j.item_id]) for j in judged if j.item_id in labels]
@@ -236,13 +237,17 @@ def agreement_matrix(
 
     The judge's label is `judge_label` of its latest totals; a judgement with no
     valid sample gives no label. The dataset's is `dataset_label` (what the dataset
-    says, whatever this studio's annotators say). Ties are a category of their own."""
+    says, whatever this studio's annotators say); a best-of-n label with several correct
+    responses is no category of one best response, so those items are left out of the
+    dataset's. Ties are a category of their own."""
     with Session(engine) as session:
         _check_dataset(session, dataset)
         ratings = dict(sorted(_current_labels(session, dataset).items()))
         judge = {j.item_id: judge_label(j.totals) for j in _latest_judged(session, dataset)
                  if j.valid_samples > 0}
-        says = _labels(session, dataset, rule=dataset_labels)
+        says: dict[int, Label] = {
+            item: best for item, best in _labels(session, dataset, rule=dataset_labels).items()
+            if not isinstance(best, Accepted)}
     ratings.update({name: labels for name, labels in ((JUDGE, judge), (DATASET, says)) if labels})
     raters = tuple(ratings)
     size = len(raters)
@@ -275,7 +280,8 @@ def _valid_samples(
 
 def score_distributions(engine: Engine, dataset: str | None = None) -> ScoreDistribution:
     """Histogram of the scores of every valid sample (all judgements, not just the
-    latest), split by whether the response is the best by the item's label."""
+    latest), split by whether the response is the best by the item's label (one of the
+    correct responses, for a best-of-n item with several)."""
     with Session(engine) as session:
         _check_dataset(session, dataset)
         samples = _valid_samples(session, dataset)
@@ -284,7 +290,8 @@ def score_distributions(engine: Engine, dataset: str | None = None) -> ScoreDist
     for scores, _, item_id in samples:
         best = labels.get(item_id) if item_id is not None else None
         for response, score in enumerate(scores):
-            group = "unknown" if best is None else "best" if response == best else "other"
+            group = ("unknown" if best is None
+                     else "best" if response in correct_of(best) else "other")
             counts[group][score] += 1
     values = tuple(sorted(set().union(*counts.values())))
     per = {g: tuple(c[v] for v in values) for g, c in counts.items()}
@@ -318,7 +325,7 @@ def margin_vs_accuracy(
         judged = _latest_judged(session, dataset)
         labels = _labels(session, dataset)
     lows = [0, *edges]
-    pairs: list[list[tuple[list[int], int | None]]] = [[] for _ in lows]
+    pairs: list[list[tuple[list[int], LabelValue]]] = [[] for _ in lows]
     for j in judged:
         if j.item_id in labels and j.margin is not None:
             pairs[int(np.searchsorted(lows, j.margin, side="right")) - 1].append(

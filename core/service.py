@@ -40,6 +40,7 @@ from core.evaluation.metrics import (
 )
 from core.evaluation.records import Evaluation
 from core.inputs import check_storable
+from core.labels import Accepted
 from core.progress import (
     BatchProgress,
     BatchTracker,
@@ -98,7 +99,8 @@ def judge_and_save(
 def judge_setup(judge: Judge) -> JudgeSetup:
     """`judge` as the judgements it saves record it, to find those the store has."""
     return JudgeSetup(model=judge.backend.info, template_shas=lambda n: _template_shas(judge, n),
-                      rescue=judge.rescue, reply_prefix=judge.prefill)
+                      rescue=judge.rescue, reply_prefix=judge.prefill,
+                      max_responses=judge.template_for(2).max_responses)
 
 
 def _template_shas(judge: Judge, n: int) -> set[str]:
@@ -248,9 +250,11 @@ def run_evaluation(
         close_eval_run(engine, run_id, status, error=str(err) or type(err).__name__)
         raise
     labels = Counter(i.label_source for i in items)
+    best_of_n = sum(isinstance(i.best, Accepted) for i in items)
     close_eval_run(engine, run_id, "finished", considered=considered, evaluated=len(items),
                    excluded=excluded, bias=bias, results=results,
-                   params={"label_sources": dict(sorted(labels.items())), **stored_meta})
+                   params={"label_sources": dict(sorted(labels.items())),
+                           "best_of_n_items": best_of_n, **stored_meta})
     return load_evaluation(engine, run_id)
 
 

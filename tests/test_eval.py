@@ -59,8 +59,12 @@ def test_accuracy_at_k_by_the_strict_rule(engine):
     }
     overall = {r.label: r for r in evaluation.overall()}
     assert overall["voting@4"].correct == 1 and overall["voting@4"].accuracy.n == 3
-    assert overall["single sample"].tie_rate == pytest.approx(1 / 3)
-    assert overall["meta-guided@4"].tie_rate == pytest.approx(1 / 3)
+    assert overall["single sample"].tie_rate == pytest.approx(1 / 3)  # B's 5-5 decides B
+    # C's 14-14 is between two wrong responses and the labelled best has 6: wrong, no tie
+    assert overall["meta-guided@4"].tie_rate == 0.0
+    assert overall["voting@4"].unscored_rate == 0.0
+    # every item here has one best response: pairwise accuracy counts its n-1 pairs
+    assert (overall["voting@4"].pairs_correct, overall["voting@4"].pairwise.n) == (2, 4)
     assert overall["voting@2"].parse_failure_rate == pytest.approx(1 / 6)
     assert overall["voting@4"].parse_failure_rate == pytest.approx(1 / 12)
     assert overall["voting@4"].invalid_rate == pytest.approx(1 / 12)
@@ -190,7 +194,7 @@ def test_the_migration_adds_and_removes_the_eval_tables(store_url):
     assert columns == {
         "id", "run_id", "method", "k", "category", "n", "correct", "accuracy", "ci_low",
         "ci_high", "note", "samples", "parse_failure_rate", "rescue_rate", "invalid_rate",
-        "tie_rate", "first_win_rate"}
+        "tie_rate", "first_win_rate", "unscored_rate", "pairwise"}
     assert {c["name"] for c in inspect(engine).get_columns("eval_run")} == {
         "id", "dataset_id", "judge_model_id", "params", "status", "error", "considered",
         "evaluated", "excluded", "position_bias", "created_at", "finished_at", "runner_host",

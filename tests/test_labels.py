@@ -19,7 +19,15 @@ from core.insights import (
     margin_vs_accuracy,
     score_distributions,
 )
-from core.labels import ItemLabel, LabelVotes, NoLabel, Settled, dataset_label, item_label
+from core.labels import (
+    Accepted,
+    ItemLabel,
+    LabelVotes,
+    NoLabel,
+    Settled,
+    dataset_label,
+    item_label,
+)
 from core.service import judge_dataset, judge_setup
 from core.store.adjudication import adjudicate
 from core.store.browse import browse_items
@@ -39,7 +47,7 @@ def human(best: int | None, votes: int, total: int) -> ItemLabel:
     return ItemLabel(best=best, source="human", votes=votes, total=total)
 
 
-def dataset(best: int | None, votes: int, total: int) -> ItemLabel:
+def dataset(best: int | Accepted | None, votes: int, total: int) -> ItemLabel:
     return ItemLabel(best=best, source="dataset", votes=votes, total=total)
 
 
@@ -66,6 +74,9 @@ RULE = {  # (human votes, dataset votes) -> the item's label
     "imported annotators outvote the truth": ((), (1, 0, 0), dataset(0, 2, 3)),
     "a dataset tie by majority": ((), (None, None, 1), dataset(None, 2, 3)),
     "a human overrides the dataset": ((0,), (1, 1, 1), human(0, 1, 1)),
+    "a best-of-n ground truth": ((), (Accepted((0, 2)),), dataset(Accepted((0, 2)), 1, 1)),
+    "best-of-n truths disagree": ((), (Accepted((0, 2)), 1), NoLabel("dataset labels disagree")),
+    "a human overrides a best-of-n truth": ((1,), (Accepted((0, 2)),), human(1, 1, 1)),
 }
 
 

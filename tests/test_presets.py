@@ -21,14 +21,16 @@ from core.datasets import (
     detected_format,
     read_dataset,
 )
+from core.labels import Accepted
 
 PRESETS = Path(__file__).parent / "fixtures" / "datasets" / "presets"
 TIE = "tie"
 UNLABELLED = "unlabelled"
 
 # file -> (format it is detected as, or None; name to choose it by; expected items as
-# (query, number of earlier turns, sorted responses, best response's text or TIE,
-#  labeller, category), reasons of skipped records)
+# (query, number of earlier turns, sorted responses, best response's text or TIE (a
+#  best-of-n item's correct responses: their sorted texts), labeller, category), reasons
+#  of skipped records)
 CASES: dict[str, tuple[str | None, str, list[tuple], list[str]]] = {
     "rewardbench": ("chosen_rejected", "rewardbench", [
         ("What is the boiling point of water at sea level in Celsius?", 0,
@@ -45,8 +47,8 @@ CASES: dict[str, tuple[str | None, str, list[tuple], list[str]]] = {
          ("Charlotte Bronte wrote it.", "It was written by Charles Dickens.",
           "Jane Austen wrote it, published in 1813.", "Mary Shelley wrote it in 1818."),
          "Jane Austen wrote it, published in 1813.", None, "Factuality"),
-        ("Name a primary colour.", 0, ("Blue.", "Green.", "Purple.", "Red."), "Red.", None,
-         "Ties"),  # several chosen: the first is stored as best (see the README)
+        ("Name a primary colour.", 0, ("Blue.", "Green.", "Purple.", "Red."),
+         ("Blue.", "Red."), None, "Ties"),  # several chosen: each is correct (best-of-n)
     ], []),
     "ultrafeedback": ("ultrafeedback", "ultrafeedback", [
         ("Give one use of baking soda.", 0,
@@ -116,7 +118,9 @@ def canon(item: SourceItem) -> tuple:
         return (item.query, len(item.context), tuple(sorted(item.responses)), UNLABELLED, None,
                 item.category)
     (label,) = item.labels
-    best = TIE if label.best is None else item.responses[label.best]
+    best: str | tuple[str, ...] = TIE if label.best is None else tuple(
+        sorted(item.responses[i] for i in label.best.indices)
+    ) if isinstance(label.best, Accepted) else item.responses[label.best]
     return (item.query, len(item.context), tuple(sorted(item.responses)), best, label.labeller,
             item.category)
 

@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import InputError, NotAllowedError
-from core.labels import ItemLabel
+from core.labels import ItemLabel, value_words
 from core.store.accounts import Account, Action
 from core.store.queues import QUEUE_HELP, ItemView, Queue
 from core.store.walks import (
@@ -152,8 +152,8 @@ def others_html(view: ItemView, annotator: str) -> str:
         for label in view.labels
     ]
     truth = view.dataset_label
-    if isinstance(truth, ItemLabel) and truth.best is not None:
-        lines.append(f"<li>dataset label: Response {truth.best + 1}</li>")
+    if isinstance(truth, ItemLabel) and truth.best is not None:  # a best-of-n set too
+        lines.append(f"<li>dataset label: {html.escape(value_words(truth.best))}</li>")
     return f"<ul>{''.join(lines)}</ul>" if lines else "<i>no labels yet</i>"
 
 

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.errors import InputError, NotAllowedError, StoreUnavailableError
 from core.inputs import clean_text
-from core.labels import ItemLabel, NoLabel
+from core.labels import Accepted, ItemLabel, NoLabel
 from core.store.accounts import Account, Action
 from core.store.adjudication import AdjudicatedLabel, adjudicate, undo_adjudication
 from core.store.labels import Label, add_label, undo_label
@@ -79,6 +79,9 @@ def _adjudication_json(row: AdjudicatedLabel | None) -> dict[str, Any] | None:
 def _item_label_json(label: ItemLabel | NoLabel) -> dict[str, Any]:
     if isinstance(label, NoLabel):
         return {"best": None, "source": None, "reason": label.reason}
+    if isinstance(label.best, Accepted):  # a best-of-n item's correct responses
+        return {"best": None, "accepted": list(label.best.indices), "source": label.source,
+                "votes": label.votes, "total": label.total}
     return {"best": label.best, "source": label.source, "votes": label.votes,
             "total": label.total}
 

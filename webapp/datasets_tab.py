@@ -23,7 +23,7 @@ from core.datasets import FORMAT_NAMES, FieldMap
 from core.datasets.sources import source_name
 from core.errors import GRMStudioError, InputError
 from core.jobs import Jobs
-from core.labels import ItemLabel, NoLabel
+from core.labels import ItemLabel, NoLabel, value_short
 from core.store.accounts import Account, Action, require
 from core.store.browse import browse_items, dataset_names, view_item
 from core.store.importing import ImportReport, import_file
@@ -132,7 +132,7 @@ def item_html(view: ItemView) -> str:
     parts += [_block(f"Response R{i + 1}", r) for i, r in enumerate(view.responses)]
     truth = view.dataset_label
     if isinstance(truth, ItemLabel):
-        truth_text = "a tie" if truth.best is None else f"R{truth.best + 1}"
+        truth_text = "a tie" if truth.best is None else value_short(truth.best)
     elif isinstance(truth, NoLabel) and truth.reason != "unlabelled":
         truth_text = truth.reason  # "dataset labels disagree"
     else:

@@ -23,6 +23,7 @@ import gradio as gr
 
 from core.datasets import FieldMap, LabelValues, Skipped, SourceItem
 from core.datasets.preview import ImportPreview, preview_file
+from core.labels import value_short
 from core.store.accounts import Account, Action, require
 from webapp.errors import shows_errors
 from webapp.studio import Studio
@@ -90,7 +91,7 @@ def _item_html(entry: SourceItem | Skipped) -> str:
     if isinstance(entry, Skipped):
         return f'<div class="grm-warning">skipped {escape(entry.reason)}</div>'
     labels = ", ".join(
-        ("tie" if lab.best is None else f"R{lab.best + 1}")
+        value_short(lab.best)
         + (f" ({lab.labeller})" if lab.labeller else "")
         for lab in entry.labels
     ) or "none"

@@ -15,9 +15,11 @@ roles (`mapping=`; `core.datasets.field_map`):
 - chosen_rejected: {prompt|query|question|input, chosen, rejected}; the prompt
   may be a list of {role, content} turns; each reply a string, a conversation
   (its last assistant turn is the response), or a list of either (best-of-n,
-  RewardBench 2: all responses kept, the first chosen is the best).
+  RewardBench 2: all responses kept; one chosen is the best response, several
+  chosen are the item's correct responses, `core.labels.Accepted`).
 - responses_best: {prompt, responses, best}; best a 0-based index, null or "tie"
-  (a tie), absent (no label); optional context [{role, content}].
+  (a tie), a list of indices (the correct responses of a best-of-n item), absent
+  (no label); optional context [{role, content}].
 - hh_rlhf: {chosen, rejected} whole "\\n\\nHuman: … \\n\\nAssistant: …" transcripts,
   or whole conversations (TRL's implicit prompt).
 - llmbar: {input, output_1, output_2, label 1|2}; category = the file's name.

@@ -11,7 +11,9 @@ roles changed, `FieldMap.updated`); `check` says what a complete one lacks.
 
 The responses come from `responses` (fields in order, each a string, a
 conversation, or a list of either) with the label in `best`, or from `chosen`
-and `rejected` (the first chosen response is the best). Per-response `ratings`
+and `rejected` (the chosen responses are the correct ones: one chosen is the
+best response; several, as in RewardBench 2's Ties subset, must each score
+above every rejected one, `core.labels.Accepted`). Per-response `ratings`
 (numbers, one per response) give the label instead: the top-rated response,
 or a tie when the top rating is shared.
 """
@@ -35,7 +37,8 @@ ROLES: Mapping[str, str] = MappingProxyType({
     "responses": "the responses, in order: fields holding a string, a conversation or a list",
     "chosen": "the chosen response(s): a string, a conversation, or a list of either",
     "rejected": "the rejected response(s), like chosen",
-    "best": "the label: which response is best (see label values), or a tie",
+    "best": "the label: which response is best (see label values), a tie, or a list of "
+            "indices (the correct responses of a best-of-n item)",
     "ratings": "a numeric rating per response (fields, or one list); the top one is best",
     "reference": "a reference answer",
     "category": "a category or subset name",

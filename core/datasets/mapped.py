@@ -3,8 +3,12 @@
 Every refusal is a `RecordError` naming the field and what was expected; the
 reader of the file prefixes the record ("line 7: ..."). What a prompt or a
 response may hold is `core.datasets.conversation`'s rule, the same for every
-shape; the label rules are here: `index_label` (an index, null or "tie"),
-label values, and `ratings_label` (the top rating; a tie when it is shared).
+shape; the label rules are here: `index_label` (an index, null or "tie", or a
+list of indices: the correct responses of a best-of-n item), label values,
+`ratings_label` (the top rating; a tie when it is shared), and chosen and
+rejected: the chosen responses are the correct ones (`core.labels.best_of_n`:
+one chosen is the best response; several, as in RewardBench 2's Ties subset,
+are an accepted set, every one of them to be scored above every rejected one).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from core.datasets.field_map import FieldMap
 from core.datasets.field_paths import has_path, resolve, top_key
 from core.datasets.fields import RawRecord, RecordError
 from core.datasets.records import SourceItem, SourceLabel
+from core.labels import Accepted, LabelValue, best_of_n
 from core.types import Turn
 
 
@@ -33,13 +38,14 @@ def read_mapped(fmap: FieldMap, rec: RawRecord) -> SourceItem:
         named = chosen + rejected
         prompt = settle(prompt, named)
         order = ranked_order(prompt.query, [reply.text for _, reply in named])
-        best: int | None = order.index(0)  # the first chosen response
+        positions = {order.index(i) for i in range(len(chosen))}  # where the chosen are stored
+        best: LabelValue = best_of_n(positions, len(named))
         ratings = _ratings(rec, fmap.ratings, len(named)) if fmap.ratings else None
         if ratings is not None:
             ratings = tuple(ratings[i] for i in order)
-            best = _rated_best(fmap, ratings, {order.index(i) for i in range(len(chosen))})
+            best = _rated_best(fmap, ratings, positions)
         responses = tuple(named[i][1].text for i in order)
-        labels: tuple[SourceLabel, ...] = (SourceLabel(best=best, labeller=_labeller(rec, fmap)),)
+        labels: tuple[SourceLabel, ...] = (_label(rec, fmap, best),)
     else:
         named = _replies(rec, fmap.responses, upto, one_field=len(fmap.responses) == 1)
         prompt = settle(prompt, named)
@@ -103,11 +109,23 @@ def _list(rec: RawRecord, key: str, value: Any) -> list[Any]:
     return value
 
 
+def _label(rec: RawRecord, fmap: FieldMap, best: LabelValue) -> SourceLabel:
+    """The record's label, the dataset's or (with a labeller) an annotator's; an
+    annotator's label names one best response or a tie, never several correct ones."""
+    labeller = _labeller(rec, fmap)
+    if labeller is not None and isinstance(best, Accepted):
+        raise RecordError(
+            f"the label names several correct responses, but it is {labeller}'s "
+            "(labeller is mapped) and an annotator's label names one best response or a "
+            "tie; leave labeller unmapped to keep it as the dataset's")
+    return SourceLabel(best=best, labeller=labeller)
+
+
 def _labels(
     rec: RawRecord, fmap: FieldMap, ratings: tuple[float, ...] | None, n: int
 ) -> tuple[SourceLabel, ...]:
     if ratings is not None:
-        return (SourceLabel(best=ratings_label(ratings), labeller=_labeller(rec, fmap)),)
+        return (_label(rec, fmap, ratings_label(ratings)),)
     if fmap.best is None:
         return ()
     try:
@@ -116,6 +134,7 @@ def _labels(
         return ()  # no label field: an unlabelled item
     if isinstance(value, str) and not value.strip():
         return ()  # an empty label (an empty CSV cell): an unlabelled item
+    best: LabelValue
     if fmap.label_values is None:
         best = index_label(fmap.best, value, n)
     else:
@@ -125,13 +144,19 @@ def _labels(
                 f"'{fmap.best}' is {f.shown(value)}, which the label values make response "
                 f"index {best}, but the record has {n} responses (indices 0 to {n - 1})"
             )
-    return (SourceLabel(best=best, labeller=_labeller(rec, fmap)),)
+    return (_label(rec, fmap, best),)
 
 
-def index_label(key: str, value: Any, n: int) -> int | None:
-    """A label written as a 0-based response index; null or "tie" is a tie."""
+def index_label(key: str, value: Any, n: int) -> LabelValue:
+    """A label written as a 0-based response index; null or "tie" is a tie; a list of
+    indices (a JSON list in a text cell) names the correct responses of a best-of-n
+    item (`core.labels.best_of_n`)."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("tie", "null")):
         return None
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        value = _list(RawRecord(0, "", {}, textual=True), key, value)
+    if isinstance(value, list):
+        return _correct_label(key, value, n)
     best = -1
     if isinstance(value, int) and not isinstance(value, bool):
         best = value
@@ -145,6 +170,19 @@ def index_label(key: str, value: Any, n: int) -> int | None:
             f"got {f.shown(value)}"
         )
     return best
+
+
+def _correct_label(key: str, values: list[Any], n: int) -> int | Accepted:
+    """A list of the correct responses' 0-based indices, as a label."""
+    indices = [index_label(f"{key} item {i}", v, n) for i, v in enumerate(values, 1)]
+    if not all(isinstance(i, int) for i in indices) or len(set(indices)) != len(indices):
+        raise RecordError(f"'{key}' must list distinct response indices, got {f.shown(values)}")
+    try:
+        return best_of_n((i for i in indices if isinstance(i, int)), n)
+    except ValueError:
+        raise RecordError(
+            f"'{key}' lists {len(indices)} correct response(s) of {n}; a label needs one or "
+            "more, and at least one response that is not correct") from None
 
 
 def ratings_label(ratings: Sequence[float]) -> int | None:

@@ -92,7 +92,8 @@ PRESETS: tuple[Shape, ...] = (
 ALIASES: tuple[Shape, ...] = (
     preset("rewardbench", (), _RB_PAIRS, "RewardBench v1 pairs", detect=False),
     preset("rewardbench2", (), _RB_PAIRS, "RewardBench 2: lists of chosen and rejected "
-           "(best-of-n); the first chosen is stored as best", detect=False),
+           "(best-of-n); every chosen is correct, to score above every rejected",
+           detect=False),
     preset("trl", (), FieldMap(query="prompt", chosen="chosen", rejected="rejected"),
            "TRL preference, standard or conversational", detect=False),
     Shape("trl_implicit", ("chosen", "rejected"), (), read_hh_rlhf,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.labels import LabelValue
 from core.types import Turn
 
 
@@ -11,7 +12,8 @@ from core.types import Turn
 class SourceLabel:
     """One preference label of an item."""
 
-    best: int | None  # 0-based ORIGINAL index of the best response; None means a tie
+    best: LabelValue  # 0-based ORIGINAL index of the best response; None means a tie; an
+    # `Accepted` set: a best-of-n item's correct responses (several chosen), the rest wrong
     labeller: str | None  # None: the dataset's own ground truth; else an annotator's name
 
 
@@ -27,7 +29,7 @@ class SourceItem:
     labels: tuple[SourceLabel, ...]
     category: str | None  # e.g. JudgeBench 'source', LLMBar subset, PandaLM motivation_app
     reference: str | None = None  # a reference answer (mapped, or a 'reference' field)
-    ratings: tuple[float, ...] | None = None  # one per response (mapped); not kept by the store yet
+    ratings: tuple[float, ...] | None = None  # one per response (mapped); stored with the item
 
 
 @dataclass(frozen=True)

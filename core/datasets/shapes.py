@@ -127,12 +127,13 @@ def _record_map(rec: RawRecord, **roles: Any) -> FieldMap:
 
 def _chosen_rejected(rec: RawRecord) -> SourceItem:
     """{prompt, chosen, rejected}: each reply a string, a conversation, or a list of
-    either (RewardBench 2's best-of-n); the first chosen is the best."""
+    either (RewardBench 2's best-of-n); the chosen are the correct responses."""
     return read_mapped(_record_map(rec, chosen="chosen", rejected="rejected"), rec)
 
 
 def _responses_best(rec: RawRecord) -> SourceItem:
-    """{prompt, responses, best}: best a 0-based index, null or "tie", or absent."""
+    """{prompt, responses, best}: best a 0-based index, null or "tie", a list of
+    indices (a best-of-n item's correct responses), or absent."""
     return read_mapped(_record_map(rec, responses=("responses",), best="best"), rec)
 
 

@@ -3,10 +3,18 @@
 Pure computation, no store. Every item was judged once with k_max samples (the
 engine balances the samples' shown orders) and, optionally, once greedily.
 Accuracy at k votes over the item's FIRST k samples; a single sample is the
-first sample alone. The strict rule decides (grm-method.md §2): the labelled
-best response must get a total strictly above every other, so a tie is wrong,
-and so is a vote without a valid sample. Every accuracy carries the Wilson 95%
+first sample alone. The strict rule decides (`core.agreement.strict_outcome`,
+grm-method.md §2): the labelled best response must get a total strictly above
+every other; for a best-of-n item with several correct responses, every
+correct response must get a total strictly above every incorrect one. A tie
+that decides an item is wrong (`tie_rate` counts them), and so is a vote
+without a valid sample (`unscored_rate`). Every accuracy carries the Wilson 95%
 CI of `core.agreement.judge_accuracy` (a proportion of items).
+
+Beside it, pairwise accuracy reads the same voted totals as pairs: each correct
+response against each incorrect one of the same item (`core.agreement.
+pairwise_counts`); a tied pair is wrong. On items of two responses it equals
+accuracy; on best-of-n items it is the easier, per-pair view.
 """
 
 from __future__ import annotations
@@ -15,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.agreement import judge_accuracy, strict_correct
+from core.agreement import Outcome, pairwise_accuracy, pairwise_counts, strict_outcome
 from core.confidence import is_rescued
-from core.estimates import Estimate
+from core.estimates import Estimate, proportion
 from core.insights import PositionBias, position_bias_of
-from core.labels import Source
+from core.labels import Accepted, Source
 from core.types import JudgeInput, Judgement, Sample, Vote
 from core.vote import meta_guided_vote, strict_winner, vote
 
@@ -44,7 +52,8 @@ class EvalItem:
 
     item_id: int
     category: str | None
-    best: int  # the labelled best response (items labelled a tie are not evaluated)
+    best: int | Accepted  # the labelled best response, or a best-of-n item's correct ones
+    # (items labelled a tie are not evaluated)
     label_source: Source  # whose majority decided the label (`core.labels`)
     sampled: Judgement | None  # k_max samples; None when the item could not be judged
     greedy: Judgement | None = None  # temperature 0, one sample
@@ -61,12 +70,16 @@ class MethodResult:
     category: str | None  # None: every evaluated item; NO_CATEGORY: items without one
     accuracy: Estimate  # strict rule, Wilson 95% CI; n = items scored
     correct: int
+    pairwise: Estimate  # correct-vs-incorrect response pairs ordered right; n = pairs
+    pairs_correct: int  # of those pairs
     samples: int  # samples this method read, over all its items
     parse_failure_rate: float | None  # samples whose own text gave no usable scores
     rescue_rate: float | None  # samples that failed to parse and were rescued
     invalid_rate: float | None  # samples left without scores (excluded from the vote)
-    tie_rate: float | None  # items whose vote tied at the top (counted wrong)
+    tie_rate: float | None  # items decided by a tie: a correct and an incorrect response
+    # share the deciding total (counted wrong); no valid sample is not a tie
     first_win_rate: float | None  # decisive samples won by the response shown first
+    unscored_rate: float | None = None  # items whose vote had no valid sample (wrong)
 
     @property
     def label(self) -> str:
@@ -97,13 +110,22 @@ class _Read:
     """One item read one way: its vote and the samples it read."""
 
     vote: Vote
-    best: int
+    best: int | Accepted
     samples: tuple[Sample, ...]
+
+    @property
+    def outcome(self) -> Outcome | Literal["unscored"]:
+        """The strict rule's verdict on the voted totals; "unscored" without a valid sample."""
+        if self.vote.valid_samples == 0:
+            return "unscored"
+        return strict_outcome(self.vote.totals, self.best)
 
 
 def _result(method: Method, k: int, category: str | None,
             reads: Sequence[_Read]) -> MethodResult:
-    accuracy = judge_accuracy([(r.vote.totals, r.best) for r in reads])
+    outcomes = [r.outcome for r in reads]
+    correct = outcomes.count("correct")
+    pairs = [pairwise_counts(r.vote.totals, r.best) for r in reads]
     samples = [s for r in reads for s in r.samples]
     failed = sum(s.rescue is not None or not s.valid for s in samples)
     rescued = sum(is_rescued(s) for s in samples)
@@ -111,14 +133,17 @@ def _result(method: Method, k: int, category: str | None,
                 and strict_winner(s.scores) is not None]
     first = sum(s.shown_order[0] == strict_winner(s.scores or ()) for s in decisive)
     return MethodResult(
-        method=method, k=k, category=category, accuracy=accuracy,
-        correct=sum(strict_correct(r.vote.totals, r.best) for r in reads),
+        method=method, k=k, category=category, accuracy=proportion(correct, len(reads)),
+        correct=correct,
+        pairwise=pairwise_accuracy([(r.vote.totals, r.best) for r in reads]),
+        pairs_correct=sum(right for right, _ in pairs),
         samples=len(samples),
         parse_failure_rate=_rate(failed, len(samples)),
         rescue_rate=_rate(rescued, len(samples)),
         invalid_rate=_rate(sum(not s.valid for s in samples), len(samples)),
-        tie_rate=_rate(sum(r.vote.tie for r in reads), len(reads)),
+        tie_rate=_rate(outcomes.count("tie"), len(reads)),
         first_win_rate=_rate(first, len(decisive)),
+        unscored_rate=_rate(outcomes.count("unscored"), len(reads)),
     )
 
 

@@ -23,9 +23,12 @@ from core.insights import PositionBias
 CSV_COLUMNS = [
     "method", "k", "category", "n", "correct", "accuracy", "ci_low", "ci_high", "samples",
     "parse_failure_rate", "rescue_rate", "invalid_rate", "tie_rate", "first_win_rate", "note",
+    "unscored_rate", "pairs", "pairs_correct", "pairwise_accuracy", "pairwise_ci_low",
+    "pairwise_ci_high", "pairwise_note",
 ]
-RESULT_COLUMNS = ["method", "category", "n", "correct", "accuracy", "95% CI", "parse failures",
-                  "rescued", "no scores", "vote ties", "shown-first wins"]
+RESULT_COLUMNS = ["method", "category", "n", "correct", "accuracy", "95% CI", "pairs",
+                  "pairwise", "pairwise 95% CI", "parse failures", "rescued", "no scores",
+                  "ties", "unscored", "shown-first wins"]
 SERIES = {"vote": ("voting (sum of k)", "#1565c0"), "meta": ("meta-guided@k", "#2e7d32")}
 GREEDY_COLOUR = "#ef6c00"
 
@@ -46,11 +49,12 @@ def category_name(category: str | None) -> str:
 
 def result_cells(result: MethodResult) -> list[str | int]:
     """One row of `RESULT_COLUMNS`."""
-    e = result.accuracy
+    e, pairwise = result.accuracy, result.pairwise
     return [result.label, category_name(result.category), e.n, result.correct, percent(e.value),
-            interval(e), percent(result.parse_failure_rate), percent(result.rescue_rate),
+            interval(e), pairwise.n, percent(pairwise.value), interval(pairwise),
+            percent(result.parse_failure_rate), percent(result.rescue_rate),
             percent(result.invalid_rate), percent(result.tie_rate),
-            percent(result.first_win_rate)]
+            percent(result.unscored_rate), percent(result.first_win_rate)]
 
 
 def _table(results: tuple[MethodResult, ...]) -> list[str]:
@@ -95,11 +99,16 @@ def _header(evaluation: Evaluation) -> list[str]:
          f"max_new_tokens {params.get('max_new_tokens')} · seed {params.get('seed')}"),
         f"- items: {run.considered} considered, {run.evaluated} evaluated; excluded: {excluded}",
         (f"- labels: {_sources(params.get('label_sources', {}))} (the annotators' majority "
-         "wins over the dataset's labels)"),
+         f"wins over the dataset's labels){_best_of_n(params.get('best_of_n_items', 0))}"),
         f"- status: {run.status}{error}",
         "",
         ("Accuracy by the strict rule: the labelled best response must score strictly "
-         "above every other; a tie is wrong. The single sample is each item's first sample; "
+         "above every other (a best-of-n item with several correct responses: every correct "
+         "response strictly above every incorrect one); a tie is wrong (ties), and so is a "
+         "vote without a valid sample (unscored). Pairwise accuracy reads the same votes as "
+         "pairs, each correct response against each incorrect one of the same item (a tied "
+         "pair is wrong); its CI resamples items when an item gives several pairs. The "
+         "single sample is each item's first sample; "
          f"voting@k sums its first k samples{meta}. 95% CIs are Wilson score "
          "intervals over items. With one seed, every item's first sample (and its greedy "
          "one) shows the responses in the same order, so position bias moves those rows; "
@@ -120,6 +129,10 @@ def render_markdown(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def _best_of_n(items: int) -> str:
+    return f"; {items} best-of-n item(s) with several correct responses" if items else ""
+
+
 def _sources(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {source}" for source, n in counts.items()) or "none"
 
@@ -131,11 +144,12 @@ def csv_rows(evaluation: Evaluation) -> list[list[object]]:
 
     rows = []
     for r in evaluation.results:
-        e = r.accuracy
+        e, pw = r.accuracy, r.pairwise
         rows.append([cell(x) for x in (
             r.method, r.k, None if r.category is None else category_name(r.category), e.n,
             r.correct, e.value, e.low, e.high, r.samples, r.parse_failure_rate, r.rescue_rate,
-            r.invalid_rate, r.tie_rate, r.first_win_rate, e.note)])
+            r.invalid_rate, r.tie_rate, r.first_win_rate, e.note, r.unscored_rate, pw.n,
+            r.pairs_correct, pw.value, pw.low, pw.high, pw.note)])
     return rows
 
 

@@ -33,6 +33,7 @@ class JudgeSetup:
     # their reference variants)
     rescue: bool  # score rescue on
     reply_prefix: str  # what every reply is prefilled with ("" for none)
+    max_responses: int | None = None  # the most responses its template shows in one prompt
 
 
 @dataclass(frozen=True)

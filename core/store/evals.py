@@ -8,9 +8,11 @@ and the labelled, judged items a run scores.
 
 Running an evaluation (judging what is missing, then scoring) is the application
 layer's `core.service.run_evaluation`. An item's label is decided by the rule of
-`core.labels` (the annotators' majority, else the dataset's). Items without a
-label, labelled a tie, with a single response, or that could not be judged are
-left out and counted by reason. A run records the host and pid of its process, so
+`core.labels` (the annotators' majority, else the dataset's; a best-of-n item
+with several correct responses is evaluated by its accepted set). Items without
+a label, labelled a tie, with a single response, with more responses than the
+judge's template shows in one prompt, or that could not be judged are left out
+and counted by reason. A run records the host and pid of its process, so
 that one whose process died is read, and then stored, as interrupted.
 """
 
@@ -82,6 +84,8 @@ def _result_row(r: MethodResult) -> EvalResult:
         accuracy=e.value, ci_low=e.low, ci_high=e.high, note=e.note, samples=r.samples,
         parse_failure_rate=r.parse_failure_rate, rescue_rate=r.rescue_rate,
         invalid_rate=r.invalid_rate, tie_rate=r.tie_rate, first_win_rate=r.first_win_rate,
+        unscored_rate=r.unscored_rate,
+        pairwise={**dataclasses.asdict(r.pairwise), "correct": r.pairs_correct},
     )
 
 
@@ -132,7 +136,9 @@ def evaluation_items(
                 excluded[LABELLED_A_TIE] += 1
                 continue
             if row.id not in sampled:
-                excluded["could not be judged"] += 1
+                too_many = setup.max_responses is not None and row.n_responses > setup.max_responses
+                excluded[f"more than {setup.max_responses} responses (the most one prompt shows)"
+                         if too_many else "could not be judged"] += 1
                 continue
             meta = session.execute(select(SampleRow.meta_score, SampleRow.meta_model_id).where(
                 SampleRow.judgement_id == sampled[row.id]).order_by(SampleRow.index)).all()
@@ -152,13 +158,23 @@ def _estimate(row: EvalResult) -> Estimate:
     return Estimate(row.accuracy, row.ci_low, row.ci_high, row.n, row.note)
 
 
+_NOT_RECORDED = Estimate(None, None, None, 0, "not recorded (a run stored before pairwise "
+                         "accuracy was)")
+
+
 def _method_result(row: EvalResult) -> MethodResult:
+    pairwise, pairs_correct = _NOT_RECORDED, 0
+    if row.pairwise is not None:
+        stored = dict(row.pairwise)
+        pairs_correct = stored.pop("correct")
+        pairwise = Estimate(**stored)
     return MethodResult(
         method=row.method,  # type: ignore[arg-type]
         k=row.k, category=row.category, accuracy=_estimate(row), correct=row.correct,
+        pairwise=pairwise, pairs_correct=pairs_correct,
         samples=row.samples, parse_failure_rate=row.parse_failure_rate,
         rescue_rate=row.rescue_rate, invalid_rate=row.invalid_rate, tie_rate=row.tie_rate,
-        first_win_rate=row.first_win_rate,
+        first_win_rate=row.first_win_rate, unscored_rate=row.unscored_rate,
     )
 
 

@@ -51,7 +51,11 @@ def item_records(engine: Engine, dataset: str | None = None) -> Iterator[dict[st
                 "context": item.context,
                 "responses": item.responses,
                 "reference": item.reference,
-                "ground_truth": [t.best for t in item.truths],
+                "ratings": item.ratings,
+                # each ground truth: the best response, null (a tie), or a best-of-n item's
+                # correct responses as a list
+                "ground_truth": [t.best if t.accepted is None else t.accepted
+                                 for t in item.truths],
                 "labels": {lab.annotator: lab.best for lab in current_labels(session, item.id)},
             }
 

@@ -3,14 +3,17 @@ other tools read; each reads back with `grm-studio import` as the same items
 and labels.
 
 - **trl**: TRL's standard preference JSONL, {prompt, chosen, rejected} strings;
-  an item of n responses gives n-1 rows (its best against each other one).
+  an item of n responses gives n-1 rows (its best against each other one), a
+  best-of-n item with c correct responses c * (n-c) (each correct one against
+  each incorrect one).
   Items with earlier turns need the conversational form.
 - **trl-conversational**: the same with prompt [{role, content}, ...] (the
   earlier turns, then the query) and chosen/rejected [{assistant turn}].
   Both add id, category and judge_prefers ("chosen", "rejected", "tie",
   "neither" of the two, or null when not judged).
 - **parquet**: one row per item, as Hugging Face `datasets` loads it: prompt,
-  context, responses, reference, best ("0", "1", … or "tie"; "" when unlabelled),
+  context, responses, reference, best ("0", "1", … or "tie"; "" when unlabelled; a
+  best-of-n item's correct responses as a JSON list, "[0, 2]"),
   label_source, and the judge's model, winner, tie, totals and per-sample scores.
 - **comparator**: the JSON file PAIR's LLM Comparator opens, for judged items
   of two responses: input_text (the query; earlier turns are shown as the
@@ -37,7 +40,7 @@ from sqlalchemy import Engine
 
 from core.errors import InputError
 from core.files import atomic_write
-from core.labels import LABELLED_A_TIE, ItemLabel
+from core.labels import LABELLED_A_TIE, Accepted, ItemLabel, correct_of
 from core.store.export_items import ExportItem, JudgeVerdict, export_items
 
 FORMATS = ("trl", "trl-conversational", "parquet", "comparator")
@@ -106,23 +109,27 @@ def _write_trl(
     return read, written
 
 
-def _trl_rows(item: ExportItem, best: int, conversational: bool) -> Iterator[dict[str, Any]]:
+def _trl_rows(
+    item: ExportItem, best: int | Accepted, conversational: bool
+) -> Iterator[dict[str, Any]]:
     def reply(text: str) -> str | list[dict[str, str]]:
         return [{"role": "assistant", "content": text}] if conversational else text
 
     prompt: str | list[dict[str, str]] = item.query
     if conversational:
         prompt = [*(t.model_dump() for t in item.context), {"role": "user", "content": item.query}]
-    for j, text in enumerate(item.responses):
-        if j != best:
-            yield {
-                "prompt": prompt,
-                "chosen": reply(item.responses[best]),
-                "rejected": reply(text),
-                "id": item.external_id,
-                "category": item.category,
-                "judge_prefers": _prefers(item.verdict, best, j),
-            }
+    correct = correct_of(best)
+    for c in correct:
+        for j, text in enumerate(item.responses):
+            if j not in correct:
+                yield {
+                    "prompt": prompt,
+                    "chosen": reply(item.responses[c]),
+                    "rejected": reply(text),
+                    "id": item.external_id,
+                    "category": item.category,
+                    "judge_prefers": _prefers(item.verdict, c, j),
+                }
 
 
 def _prefers(verdict: JudgeVerdict | None, chosen: int, rejected: int) -> str | None:
@@ -154,7 +161,8 @@ def _parquet_row(item: ExportItem) -> dict[str, Any]:
     label, verdict = item.label, item.verdict
     best = ""
     if isinstance(label, ItemLabel):
-        best = "tie" if label.best is None else str(label.best)
+        best = ("tie" if label.best is None else json.dumps(list(label.best.indices))
+                if isinstance(label.best, Accepted) else str(label.best))
     return {
         "item_id": item.item_id, "id": item.external_id, "category": item.category,
         "prompt": item.query, "context": [t.model_dump() for t in item.context],
@@ -233,7 +241,7 @@ def _comparator_example(item: ExportItem) -> tuple[str, dict[str, Any] | None]:
     if not samples:
         return NO_VALID_SAMPLE, None
     label = ""
-    if isinstance(item.label, ItemLabel):
+    if isinstance(item.label, ItemLabel) and not isinstance(item.label.best, Accepted):
         label = "tie" if item.label.best is None else "AB"[item.label.best]
     return "", {
         "input_text": item.query,

@@ -28,6 +28,7 @@ from core.datasets import FieldMap, ReadLimits, read_dataset
 from core.datasets.columnar import source_sha256
 from core.datasets.records import Skipped, SourceItem
 from core.errors import InputError
+from core.labels import Accepted
 from core.store.labels import annotator_id
 from core.store.schema import Annotation, Dataset, GroundTruth, ImportRun, Item
 
@@ -215,6 +216,7 @@ class _ChunkWriter:
                 "content_hash": digest,
                 "source_line": record.line,
                 "reference": record.reference,
+                "ratings": list(record.ratings) if record.ratings is not None else None,
             }
             for digest, (record, context) in self.pending.items()
         ]
@@ -224,8 +226,12 @@ class _ChunkWriter:
         truths, labels = [], []
         for item_id, (record, _) in zip(ids, self.pending.values(), strict=True):
             for label in record.labels:
-                if label.labeller is None:
-                    truths.append({"item_id": item_id, "best": label.best, "source": "dataset"})
+                if isinstance(label.best, Accepted):  # the dataset's: readers refuse a labeller's
+                    truths.append({"item_id": item_id, "best": None,
+                                   "accepted": list(label.best.indices), "source": "dataset"})
+                elif label.labeller is None:
+                    truths.append({"item_id": item_id, "best": label.best, "accepted": None,
+                                   "source": "dataset"})
                 else:
                     labels.append(
                         {

@@ -26,7 +26,16 @@ from sqlalchemy.orm import Session, aliased
 
 from core.errors import InputError
 from core.inputs import clean_text
-from core.labels import ItemLabel, LabelVotes, NoLabel, Settled, dataset_label, item_label
+from core.labels import (
+    Accepted,
+    ItemLabel,
+    LabelValue,
+    LabelVotes,
+    NoLabel,
+    Settled,
+    dataset_label,
+    item_label,
+)
 from core.store.adjudication import settled_labels
 from core.store.db import append_to_chain
 from core.store.schema import Annotation, Annotator, GroundTruth, Item, JudgementRow
@@ -255,7 +264,7 @@ def label_votes(session: Session, item_ids: Iterable[int]) -> dict[int, LabelVot
     every id given: three queries per thousand items, whatever their labels."""
     ids = list(dict.fromkeys(item_ids))
     human: dict[int, list[int | None]] = defaultdict(list)
-    dataset: dict[int, list[int | None]] = defaultdict(list)
+    dataset: dict[int, list[LabelValue]] = defaultdict(list)
     settled: dict[int, Settled] = {}
     for start in range(0, len(ids), _IDS_PER_QUERY):
         chunk = ids[start : start + _IDS_PER_QUERY]
@@ -266,10 +275,11 @@ def label_votes(session: Session, item_ids: Iterable[int]) -> dict[int, LabelVot
             .where(Annotation.item_id.in_(chunk), is_current())
         ):
             (dataset if role == IMPORTED else human)[item_id].append(best)
-        for item_id, best in session.execute(
-            select(GroundTruth.item_id, GroundTruth.best).where(GroundTruth.item_id.in_(chunk))
+        for item_id, best, accepted in session.execute(
+            select(GroundTruth.item_id, GroundTruth.best, GroundTruth.accepted)
+            .where(GroundTruth.item_id.in_(chunk))
         ):
-            dataset[item_id].append(best)
+            dataset[item_id].append(Accepted(tuple(accepted)) if accepted else best)
     return {i: LabelVotes(adjudicated=settled.get(i), human=tuple(human[i]),
                           dataset=tuple(dataset[i])) for i in ids}
 

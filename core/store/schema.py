@@ -83,6 +83,8 @@ class Item(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     source_line: Mapped[int | None] = mapped_column(Integer)
     reference: Mapped[str | None] = mapped_column(Text)  # a reference answer; None: none
+    # one numeric rating per response, as the dataset gave them (UltraFeedback); None: none
+    ratings: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     dataset: Mapped[Dataset] = relationship(back_populates="items")
@@ -97,13 +99,17 @@ class Item(Base):
                           reference=self.reference)
 
 class GroundTruth(Base):
-    """The label that came with the source dataset (best response, or a tie)."""
+    """The label that came with the source dataset: the best response, a tie, or (a
+    best-of-n item with several correct responses) the accepted set."""
 
     __tablename__ = "ground_truth"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
-    best: Mapped[int | None] = mapped_column(Integer)  # None: the dataset calls it a tie
+    best: Mapped[int | None] = mapped_column(Integer)  # None: a tie, unless `accepted` is set
+    # The correct responses (two or more indices, ascending) of a best-of-n item; the
+    # others are incorrect (`core.labels.Accepted`). None: `best` is the label.
+    accepted: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     source: Mapped[str] = mapped_column(String(200))
 
     item: Mapped[Item] = relationship(back_populates="truths")
@@ -386,6 +392,9 @@ class EvalResult(Base):
     invalid_rate: Mapped[float | None] = mapped_column(Float)
     tie_rate: Mapped[float | None] = mapped_column(Float)
     first_win_rate: Mapped[float | None] = mapped_column(Float)
+    unscored_rate: Mapped[float | None] = mapped_column(Float)  # None: not recorded (before 0015)
+    # pairwise accuracy: {value, low, high, n, note, correct}; None: not recorded (before 0015)
+    pairwise: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
 
     run: Mapped[EvalRun] = relationship(back_populates="results")
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.agreement import cohen_kappa, judge_accuracy, judge_human_kappa, krippendorff_alpha
 from core.estimates import Estimate
-from core.labels import ItemLabel
+from core.labels import ItemLabel, LabelValue
 from core.store.judgements import latest_judgement_ids
 from core.store.labels import IMPORTED, by_studio_annotator, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Dataset, GroundTruth, Item, JudgementRow
@@ -88,7 +88,7 @@ def dataset_counts(engine: Engine) -> list[DatasetCounts]:
 def agreement(engine: Engine, dataset: str | None = None, *, seed: int = 0) -> Agreement:
     """Judge accuracy (Wilson 95% CIs) and agreement (bootstrap 95% CIs, from
     `core.estimates.MIN_BOOTSTRAP_ITEMS` items up) over `dataset` or all."""
-    vs_label: list[tuple[list[int], int | None]] = []
+    vs_label: list[tuple[list[int], LabelValue]] = []
     vs_humans: list[tuple[list[int], int | None]] = []
     ratings: dict[str, dict[int, int | None]] = defaultdict(dict)
     with Session(engine) as session:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from core.compare import PairedVerdict, Side, SideSpec, Verdict
 from core.errors import InputError
-from core.labels import LABELLED_A_TIE, ItemLabel, NoLabel
+from core.labels import LABELLED_A_TIE, LABELLED_BEST_OF_N, Accepted, ItemLabel, NoLabel
 from core.store.batch import require_dataset
 from core.store.labels import item_labels
 from core.store.schema import EvalRun, Item, JudgementRow, JudgeModel, SampleRow
@@ -177,7 +177,7 @@ def paired_verdicts(
             excluded[why] += 1
             continue
         va, vb = read["A"][item.id], read["B"][item.id]
-        assert isinstance(label, ItemLabel) and label.best is not None and va and vb
+        assert isinstance(label, ItemLabel) and isinstance(label.best, int) and va and vb
         paired.append(PairedVerdict(item.id, item.category, label.best, va, vb))
     return tuple(paired), tuple(sorted(excluded.items()))
 
@@ -192,6 +192,8 @@ def _left_out(item_id: int, n_responses: int, label: ItemLabel | NoLabel,
         return label.reason
     if label.best is None:
         return LABELLED_A_TIE
+    if isinstance(label.best, Accepted):
+        return LABELLED_BEST_OF_N
     missing = [name for name, verdicts in read.items() if item_id not in verdicts]
     if missing:
         return "judged by neither" if len(missing) == 2 else f"not judged by {missing[0]}"

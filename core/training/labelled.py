@@ -3,7 +3,10 @@
 An item's label is decided by the rule of `core.labels` (the annotators'
 majority, else the dataset's); items without one are left out, counted by
 reason. A tie label cannot be learnt by the strict rule's "best strictly above
-every other", so those items are left out too ("labelled a tie").
+every other", so those items are left out too ("labelled a tie"). A best-of-n
+item with several correct responses is kept with its accepted set: a
+trajectory is right when it scores every correct response strictly above every
+incorrect one (`core.agreement.strict_correct`).
 
 Human corrections (scores, and optionally principles and critique, given on a
 judgement) that agree with the item's label become trajectories of their own.
@@ -18,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.agreement import strict_correct
-from core.labels import LABELLED_A_TIE, NoLabel, Source
+from core.labels import LABELLED_A_TIE, Accepted, NoLabel, Source
 from core.store.batch import require_dataset
 from core.store.labels import IMPORTED, is_current, item_labels
 from core.store.schema import Annotation, Annotator, Item, SampleRow
@@ -42,7 +45,8 @@ class LabelledItem:
     item_id: int
     content_hash: str
     input: JudgeInput
-    best: int  # original index of the best response
+    best: int | Accepted  # original index of the best response, or a best-of-n item's
+    # correct responses
     label_source: Source  # whose majority decided the label (`core.labels`)
     human: tuple[HumanTrajectory, ...] = ()
 
@@ -91,7 +95,7 @@ def labelled_items(engine: Engine, dataset: str, *, limit: int | None = None) ->
 
 
 def _human_trajectory(
-    session: Session, label: Annotation, annotator: str, best: int, n: int
+    session: Session, label: Annotation, annotator: str, best: int | Accepted, n: int
 ) -> HumanTrajectory | None:
     """The label's corrections as a trajectory, if it corrected the scores on a
     judgement and the corrected scores are right by the strict rule."""

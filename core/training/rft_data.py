@@ -2,10 +2,13 @@
 
 For every labelled item the current judge writes `n_rft` trajectories (its
 own shuffles). A trajectory is accepted when its scores are correct by the
-strict rule (the best response strictly above every other). An item whose
-trajectories are all correct is too easy and dropped (configurable). An
-item of the training split with no accepted trajectory gets hinted sampling:
-the prompt used for sampling names the best response; a correct hinted
+strict rule (the best response strictly above every other; for a best-of-n
+item with several correct responses, every correct one strictly above every
+incorrect one). An item whose trajectories are all correct is too easy and
+dropped (configurable). An item of the training split with no accepted
+trajectory gets hinted sampling (not a best-of-n item with several correct
+responses: the hint names one best response): the prompt used for sampling
+names the best response; a correct hinted
 trajectory is kept apart (source "hinted"), with the cap `max_hinted`, and its
 training prompt is the ordinary, unhinted one. Human-corrected judgements
 that agree with the label are accepted as they are (source "human").
@@ -26,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.agreement import strict_correct
 from core.engine import Judge
+from core.labels import Accepted
 from core.templates import SCORES_PREFIX
 from core.training.labelled import HumanTrajectory, LabelledItem
 from core.types import Sample, SamplingParams
@@ -61,7 +65,8 @@ class Trajectory(BaseModel):
     item_id: int
     split: Split
     source: Source
-    best: int
+    best: int | tuple[int, ...] = Field(
+        description="the best response, or a best-of-n item's correct responses")
     shown_order: tuple[int, ...]
     prompt: str = Field(description="the training prompt: never contains a hint")
     completion: str = Field(description="the assistant text trained on (rescued scores included)")
@@ -139,6 +144,8 @@ def build_rft(
             counts["items_without_accepted"] += 1
             if config.hinted and split == "train" and item.input.reference is not None:
                 counts["items_not_hinted_reference"] += 1  # a hint and a reference: no template
+            elif config.hinted and split == "train" and isinstance(item.best, Accepted):
+                counts["items_not_hinted_best_of_n"] += 1  # a hint names one best response
             elif config.hinted and split == "train":
                 build.trajectories += _hinted(judge, item, config, params, seed, counts)
         build.trajectories += [_human(judge, item, h, split) for h in item.human]
@@ -169,9 +176,19 @@ def _hinted(
     judgement = judge.judge(
         item.input,
         params.model_copy(update={"k": config.n_hinted, "seed": seed + 1}),
-        hint_best=item.best,
+        hint_best=_one_best(item),
     )
     return [_judged(judge, item, s, "train", "hinted", config) for s in judgement.samples]
+
+
+def _one_best(item: LabelledItem) -> int:
+    """The best response a hint names (`build_rft` hints no best-of-n item)."""
+    assert not isinstance(item.best, Accepted), f"item {item.item_id}: no hint names one best"
+    return item.best
+
+
+def _best_field(item: LabelledItem) -> int | tuple[int, ...]:
+    return item.best.indices if isinstance(item.best, Accepted) else item.best
 
 
 def _judged(
@@ -197,7 +214,7 @@ def _judged(
         item_id=item.item_id,
         split=split,
         source=source,
-        best=item.best,
+        best=_best_field(item),
         shown_order=sample.shown_order,
         prompt=_training_prompt(judge, item, sample.shown_order),
         completion=completion,
@@ -220,7 +237,7 @@ def _human(judge: Judge, item: LabelledItem, human: HumanTrajectory, split: Spli
         item_id=item.item_id,
         split=split,
         source="human",
-        best=item.best,
+        best=_best_field(item),
         shown_order=human.shown_order,
         prompt=_training_prompt(judge, item, human.shown_order),
         completion=completion,

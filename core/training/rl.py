@@ -3,7 +3,9 @@
     info = train_rl(engine, settings, RLConfig(), dataset="llmbar", name="grm-rl")
 
 Every labelled item of the dataset (two or more responses; its label by the
-rule of `core.labels`, a tie label included) becomes one prompt per shuffled
+rule of `core.labels`, a tie label included; a best-of-n label with several
+correct responses is left out: the trainer's `best` column holds one best
+response or a tie) becomes one prompt per shuffled
 order, rendered exactly as the judge renders it (same template, same seeded
 shuffles, the model's chat format, the judge's forced reply start). For each
 prompt GRPO samples a group of `num_generations` (paper: 4) completions; the
@@ -39,7 +41,7 @@ from core.config import Settings
 from core.engine import shown_orders, to_original_order
 from core.errors import InputError
 from core.files import checkpoint_sha256, staged_directory
-from core.labels import NoLabel
+from core.labels import Accepted, NoLabel
 from core.parse import parse_output
 from core.store.batch import require_dataset
 from core.store.labels import item_labels
@@ -148,7 +150,7 @@ def rl_prompts(
         items = 0
         for item in rows:
             label = labels[item.id]
-            if isinstance(label, NoLabel):
+            if isinstance(label, NoLabel) or isinstance(label.best, Accepted):
                 continue
             judge_input = item.judge_input()
             chosen = template or default_template(item.n_responses)
