@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,9 +72,29 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x67726D5F6D6967  # PostgreSQL advisory lock key: "grm_mig"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema of `engine`'s database to `revision` (default: latest)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema of `engine`'s database to `revision` (default: latest). On
+    PostgreSQL one process at a time (an advisory lock): processes started together
+    on one store, such as reward-server replicas, would otherwise race to create the
+    same tables, and all but one fail; after the lock, the others find it done."""
+    with _migration_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
 
 
 def current_revision(engine: Engine) -> str | None:

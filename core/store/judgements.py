@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Select, func, select
+import hashlib
+
+from sqlalchemy import Engine, Select, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from core.errors import InputError
@@ -22,8 +24,30 @@ from core.vote import vote
 
 
 def judge_model_id(session: Session, info: ModelInfo) -> int:
-    """The id of the judge model row for `info`, created on first use."""
-    found = session.scalar(
+    """The id of the judge model row for `info`, created on first use (once, also
+    when processes on one PostgreSQL store, such as reward-server replicas, save
+    their first judgements at once: the unique constraint does not cover a NULL
+    revision there, so the creation takes a lock on the identity)."""
+    found = _judge_model(session, info)
+    if found is not None:
+        return found
+    if session.get_bind().dialect.name == "postgresql":
+        key = hashlib.sha256(f"{info.backend}\0{info.source}\0{info.revision}".encode())
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"),  # until the commit
+                        {"key": int.from_bytes(key.digest()[:8], "big", signed=True)})
+        found = _judge_model(session, info)  # saved by whoever held the lock before
+        if found is not None:
+            return found
+    row = JudgeModel(
+        name=info.name, backend=info.backend, source=info.source, revision=info.revision
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _judge_model(session: Session, info: ModelInfo) -> int | None:
+    return session.scalar(
         select(JudgeModel.id).where(
             JudgeModel.backend == info.backend,
             JudgeModel.source == info.source,
@@ -31,14 +55,6 @@ def judge_model_id(session: Session, info: ModelInfo) -> int:
             else JudgeModel.revision == info.revision,
         )
     )
-    if found is not None:
-        return found
-    row = JudgeModel(
-        name=info.name, backend=info.backend, source=info.source, revision=info.revision
-    )
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def judge_model_sources(engine: Engine) -> list[tuple[int, str, str]]:
