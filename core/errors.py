@@ -34,6 +34,11 @@ class BackendError(GRMStudioError):
     """A model backend could not be loaded or failed to generate."""
 
 
+class ServersDownError(BackendError):
+    """Every server of the judge's fleet is out of rotation (`core.backends.openai_fleet`),
+    for now: a request can be tried again once a cool-down is over."""
+
+
 class JudgingStopped(GRMStudioError):
     """Judging ended at a stop request, between two generation steps (`core.progress.Watch`):
     nothing of the judgements in flight is kept; what was saved before stays saved."""

@@ -1,6 +1,6 @@
 """The OpenAI-compatible backend: our retry, fallback, concurrency and error
 handling against a tiny local HTTP server that answers what each test
-scripts (stdlib http.server in a thread), and a real judgement through
+scripts (`tests.fake_openai`), and a real judgement through
 llama-cpp-python's server running the embedded GGUF on 127.0.0.1."""
 
 from __future__ import annotations
@@ -8,18 +8,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import json
 import logging
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -31,115 +27,20 @@ from core.backends.openai_compat import OpenAICompatBackend, public_url
 from core.config import Settings
 from core.errors import BackendError, ConfigError
 from core.types import SamplingParams
+from tests.fake_openai import FakeServer, Reply, fake_server
+from tests.fake_openai import choices as _choices
 
 KEY = "sk-grm-SECRET-7f3a9c2e51d04b8e"
 GOOD = "Specific Criteria: correct.\nAnalysis: fine.\nScores: \\boxed{{{scores}}}"
 
 
-# -- a scripted OpenAI-style server --------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None  # dict -> JSON; str -> sent as is
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-
-
-@dataclass
-class FakeServer:
-    """Answers GET /v1/models with one model and POST /v1/chat/completions with
-    the queued replies (then with `default`); records every request."""
-
-    url: str
-    chat_replies: list[Reply | Callable[[dict[str, Any]], Reply]]
-    default: Callable[[dict[str, Any]], Reply]
-    models: list[dict[str, Any]] = field(default_factory=lambda: [{"id": "fake-grm"}])
-    tokenize: Callable[[dict[str, Any]], Reply] | None = None  # POST /tokenize (vLLM)
-    requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def chat_bodies(self) -> list[dict[str, Any]]:
-        return [body for path, body, _ in self.requests if path.endswith("/chat/completions")]
-
-
-def _choices(body: dict[str, Any], n: int | None = None) -> Reply:
-    """A reply whose every choice names the prompt it answers (its hash) and the seed."""
-    n = body.get("n", 1) if n is None else n
-    tag = hashlib.sha256(body["messages"][0]["content"].encode()).hexdigest()[:8]
-    choices = [
-        {
-            "index": i,
-            "message": {"role": "assistant", "content": f"{tag} seed={body['seed']} choice={i}"},
-            "finish_reason": "stop",
-        }
-        for i in range(n)
-    ]
-    usage = {"prompt_tokens": 11, "completion_tokens": 5 * n}
-    return Reply(body={"id": "x", "object": "chat.completion", "choices": choices, "usage": usage})
+# -- a scripted OpenAI-style server (tests.fake_openai) --------------------------
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeServer]:
-    state: dict[str, FakeServer] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, reply: Reply) -> None:
-            time.sleep(reply.delay_s)
-            payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
-            data = payload.encode()
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            server = state["server"]
-            server.requests.append((self.path, {}, dict(self.headers)))
-            if self.path == "/v1/models":
-                self._send(Reply(body={"object": "list", "data": server.models}))
-            else:
-                self._send(Reply(404, {"detail": "Not Found"}))
-
-        def do_POST(self) -> None:
-            server = state["server"]
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            with server.lock:
-                server.requests.append((self.path, body, dict(self.headers)))
-                server.in_flight += 1
-                server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                queued = server.chat_replies.pop(0) if server.chat_replies else server.default
-            try:
-                if self.path == "/tokenize" and server.tokenize is not None:
-                    self._send(server.tokenize(body))
-                    return
-                if self.path != "/v1/chat/completions":
-                    self._send(Reply(404, {"detail": "Not Found"}))
-                    return
-                self._send(queued(body) if callable(queued) else queued)
-            finally:
-                with server.lock:
-                    server.in_flight -= 1
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    state["server"] = FakeServer(
-        url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", chat_replies=[], default=_choices
-    )
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state["server"]
-    httpd.shutdown()
-    httpd.server_close()
+    with fake_server() as server:
+        yield server
 
 
 def _backend(fake: FakeServer, **kw: Any) -> OpenAICompatBackend:

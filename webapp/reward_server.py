@@ -11,10 +11,10 @@ answers; what a reward is and how a group is judged live in `core.reward`.
     GET  /ready        200 once the judge is loaded and the store answers, else 503
 
 Every refusal is `{"error": "..."}`: 422 a body of the wrong shape, 400 input the
-judge cannot take (an empty response...), 413 a body over the limit, 503 busy or
-not ready (with Retry-After), 504 no rewards in time, 502 an OpenRLHF batch with
-unscored responses and no --failure-reward, 500 the judge failed. No reward is
-ever a silent 0.
+judge cannot take (an empty response...), 413 a body over the limit, 503 busy, not
+ready, or every server of the judge's fleet out of rotation (with Retry-After), 504
+no rewards in time, 502 an OpenRLHF batch with unscored responses and no
+--failure-reward, 500 the judge failed. No reward is ever a silent 0.
 """
 
 from __future__ import annotations
@@ -39,7 +39,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.config import Settings
 from core.engine import Judge
-from core.errors import BusyError, GRMStudioError, InputError, StoreUnavailableError
+from core.errors import (
+    BusyError,
+    GRMStudioError,
+    InputError,
+    ServersDownError,
+    StoreUnavailableError,
+)
 from core.inputs import clean_text
 from core.reward import RewardJob, RewardRequest, RewardResult, serve_rewards
 from core.reward_batcher import RewardBatcher, RewardServerConfig, RewardTimeout
@@ -214,7 +220,7 @@ def _request(body: RewardIn, config: RewardServerConfig) -> RewardRequest:
 
 def _add_error_handlers(app: FastAPI) -> None:
     for kind, status in ((InputError, 400), (BusyError, 503), (StoreUnavailableError, 503),
-                         (RewardTimeout, 504), (UnscoredError, 502)):
+                         (ServersDownError, 503), (RewardTimeout, 504), (UnscoredError, 502)):
         app.add_exception_handler(kind, _answer(status))
     app.add_exception_handler(GRMStudioError, _judge_failed)
     app.add_exception_handler(RequestValidationError, _bad_shape)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from core.backends.base import Backend, RescueRequest
 from core.backends.embedded import embedded_gguf_path
-from core.backends.openai_compat import OpenAICompatBackend, is_server_url
+from core.backends.openai_compat import OpenAICompatBackend, is_server_url, server_urls
 from core.backends.scripted import ScriptedBackend
 from core.backends.studio_judge import (
     STUDIO_JUDGE,
@@ -24,11 +24,12 @@ __all__ = [
 
 def load_backend(settings: Settings) -> Backend:
     """Load the judge that `settings.model` names (loading takes seconds: keep it);
-    an http(s):// URL is an OpenAI-compatible server (`openai_compat`)."""
+    an http(s):// URL is an OpenAI-compatible server (`openai_compat`), several
+    comma-separated a fleet of them (`openai_fleet`)."""
     if is_server_url(settings.model):
         key = settings.api_key.get_secret_value() if settings.api_key else None
         return OpenAICompatBackend(
-            settings.model,
+            server_urls(settings.model),
             model=settings.api_model,
             api_key=key,
             concurrency=settings.api_concurrency,
@@ -36,6 +37,7 @@ def load_backend(settings: Settings) -> Backend:
             retries=settings.api_retries,
             backoff_s=settings.api_backoff_s,
             prefill=settings.api_prefill,
+            cooldown_s=settings.api_cooldown_s,
         )
     from core.backends.hf import TransformersBackend
 

@@ -1,6 +1,7 @@
 """A judge behind an OpenAI-compatible server: vLLM, SGLang, llama.cpp, TGI.
 
     GRM_STUDIO_MODEL=http://127.0.0.1:8000/v1 GRM_STUDIO_API_MODEL=DeepSeek-GRM-27B
+    GRM_STUDIO_MODEL=http://gpu1:8000/v1,http://gpu2:8000/v1     # a fleet of replicas
 
 The engine's prompts go to `{base}/chat/completions` as one user message. The
 k prompts of a judgement repeat (a pair has only two shown orders), so each
@@ -12,6 +13,13 @@ are retried with exponential backoff and jitter; anything else, and a reply
 that is not a chat completion, is a `BackendError` naming the URL. The key
 travels only in the Authorization header: it is in no message, repr, log
 line, `ModelInfo` or stored row.
+
+Several base URLs, comma-separated, are a fleet of replicas of one judge
+(`openai_fleet`): requests go round-robin, a server that fails is out of
+rotation for a cool-down and the request goes to the next at once. The
+judgement's `ModelInfo` is the fleet's (source: its URLs, sorted), the same
+whichever replica answered; the replicas must serve the model under one name
+(vLLM `--served-model-name`, or set GRM_STUDIO_API_MODEL).
 
 Prefill (`assistant_prefix`) needs a server that continues a final assistant
 message (vLLM, SGLang: `continue_final_message`); say so with `prefill=True`
@@ -35,6 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from core.backends.base import RescueRequest
+from core.backends.openai_fleet import ServerFleet
 from core.errors import BackendError, ConfigError
 from core.progress import GenerationProgress, GenerationWatch
 from core.types import Completion, ModelInfo, SamplingParams
@@ -47,8 +56,13 @@ _ERROR_CHARS = 300
 
 
 def is_server_url(model: str) -> bool:
-    """Whether a model setting names a server rather than local weights."""
+    """Whether a model setting names a server (or a fleet) rather than local weights."""
     return model.lower().startswith(("http://", "https://"))
+
+
+def server_urls(model: str) -> tuple[str, ...]:
+    """The base URLs a model setting names: one, or a fleet's, comma-separated."""
+    return tuple(part.strip() for part in model.split(",") if part.strip())
 
 
 def public_url(url: str) -> str:
@@ -71,6 +85,16 @@ def _check_base_url(url: str) -> str:
             "credentials or a query string in the URL would end up in logs"
         )
     return public_url(url)
+
+
+def _check_base_urls(urls: Sequence[str]) -> tuple[str, ...]:
+    checked = tuple(_check_base_url(url) for url in urls)
+    if not checked:
+        raise ConfigError("no judge server URL given")
+    twice = sorted({url for url in checked if checked.count(url) > 1})
+    if twice:
+        raise ConfigError(f"judge server {twice[0]} is listed twice")
+    return checked
 
 
 @dataclass(frozen=True)
@@ -113,7 +137,7 @@ class OpenAICompatBackend:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         model: str | None = None,
         api_key: str | None = None,
@@ -122,30 +146,35 @@ class OpenAICompatBackend:
         retries: int = 3,
         backoff_s: float = 0.5,
         prefill: bool = False,
+        cooldown_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """Connects at once: lists the server's models (which also names the
-        judge when `model` is None), so a wrong URL fails here, not mid-batch."""
-        self.base_url = _check_base_url(base_url)
+        judge when `model` is None), so a wrong URL fails here, not mid-batch.
+        Several base URLs are a fleet (`openai_fleet`): `concurrency` is then per
+        server, and a failing server is out of rotation for `cooldown_s`."""
+        urls = _check_base_urls([base_url] if isinstance(base_url, str) else base_url)
+        self.base_url = ",".join(urls)  # as shown in messages and the repr
+        self._fleet = ServerFleet(urls, cooldown_s=cooldown_s, probe=self._health)
         self.retries = retries
         self.backoff_s = backoff_s
         self.prefill = prefill
-        self.concurrency = concurrency
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self.concurrency = concurrency * len(urls)
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self._n_supported = True  # until a server shows otherwise
         self._tokenize: str | None = None  # which tokenize endpoint works, once probed
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            limits=httpx.Limits(max_connections=concurrency),
+            limits=httpx.Limits(max_connections=self.concurrency),
             transport=transport,
         )
         self.timeout_s = timeout_s
         name, context = self._model_entry(model)
         self.model = name
-        self.info = ModelInfo(
-            name=name, backend="openai", source=self.base_url, context_length=context
+        self.info = ModelInfo(  # the same whichever server of a fleet answers
+            name=name, backend="openai", source=",".join(sorted(urls)), context_length=context
         )
 
     def __repr__(self) -> str:
@@ -160,7 +189,7 @@ class OpenAICompatBackend:
         """The server's own count (vLLM `/tokenize` applies the chat template;
         llama.cpp's counts the bare text); None where the server has no tokenizer."""
         message = [{"role": "user", "content": prompt}]
-        root = self._root()
+        root = self._fleet.pick().removesuffix("/v1")  # the server's root
         probes = {
             "vllm": (f"{root}/tokenize", {"model": self.model, "messages": message}),
             "llama.cpp": (f"{root}/tokenize", {"content": prompt}),
@@ -273,42 +302,46 @@ class OpenAICompatBackend:
         refusable: bool = False,
         missing_ok: bool = False,
     ) -> Any:
-        """The decoded JSON reply, after retries; None for a 404 when `missing_ok`."""
-        url = f"{self.base_url}{path}"
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
+        """The decoded JSON reply, after retries; None for a 404 when `missing_ok`.
+        In a fleet, a server that fails is out of rotation and the request goes to
+        the next at once (at most once per server), without using up a retry."""
+        attempt = retry = 0
+        while True:
+            base = self._fleet.pick()
+            url = f"{base}{path}"
+            last = retry == self.retries
+            may_fail_over = attempt - retry < len(self._fleet)
+            attempt += 1
             try:
                 with self._slots:
                     reply = self._client.request(method, url, json=body)
-            except httpx.TimeoutException as err:
+            except httpx.TransportError as err:
                 # A read timeout means the server took the request and is slow:
                 # sending it again would only add load.
-                if isinstance(err, httpx.ConnectTimeout) and not last:
-                    self._wait(attempt, url, "connection timed out")
+                resend = isinstance(err, httpx.ConnectTimeout) or not isinstance(
+                    err, httpx.TimeoutException)
+                if self._fleet.fail(base, _reason(err)) and resend and may_fail_over:
                     continue
-                raise BackendError(
-                    f"the judge server at {url} did not answer within {self.timeout_s:g} s; "
-                    "raise GRM_STUDIO_API_TIMEOUT_S or lower max_new_tokens"
-                ) from None
-            except httpx.TransportError as err:
-                if not last:
-                    self._wait(attempt, url, type(err).__name__)
+                if resend and not last:
+                    self._wait(retry, url, _reason(err))
+                    retry += 1
                     continue
-                raise BackendError(
-                    f"cannot reach the judge server at {url} ({_reason(err)}) after "
-                    f"{attempt + 1} attempt(s); is it running? Check GRM_STUDIO_MODEL"
-                ) from None
-            if reply.status_code in RETRY_STATUS and not last:
-                self._wait(attempt, url, f"HTTP {reply.status_code}", reply)
+                raise self._unanswered(err, url, attempt) from None
+            status = reply.status_code
+            if status >= 500 and self._fleet.fail(base, f"HTTP {status}") and may_fail_over:
                 continue
-            if reply.status_code == 404 and missing_ok:
+            if status in RETRY_STATUS and not last:
+                self._wait(retry, url, f"HTTP {status}", reply)
+                retry += 1
+                continue
+            if status == 404 and missing_ok:
                 return None
-            if reply.status_code >= 400:
-                if refusable and 400 <= reply.status_code < 500 and reply.status_code != 429:
+            if status >= 400:
+                if refusable and 400 <= status < 500 and status != 429:
                     raise _Refused()
                 raise BackendError(
-                    f"the judge server at {url} answered HTTP {reply.status_code}"
-                    f"{_attempts(attempt)}: {_error_text(reply)}{self._hint(reply.status_code)}"
+                    f"the judge server at {url} answered HTTP {status}"
+                    f"{_attempts(attempt)}: {_error_text(reply)}{_hint(base, status)}"
                 )
             data = _json_or_none(reply)
             if data is None:
@@ -317,7 +350,26 @@ class OpenAICompatBackend:
                     f"{_cut(reply.text)!r}"
                 )
             return data
-        raise AssertionError("unreachable")
+
+    def _unanswered(self, err: httpx.TransportError, url: str, attempts: int) -> BackendError:
+        if isinstance(err, httpx.TimeoutException) and not isinstance(err, httpx.ConnectTimeout):
+            return BackendError(
+                f"the judge server at {url} did not answer within {self.timeout_s:g} s; "
+                "raise GRM_STUDIO_API_TIMEOUT_S or lower max_new_tokens"
+            )
+        return BackendError(
+            f"cannot reach the judge server at {url} ({_reason(err)}) after "
+            f"{attempts} attempt(s); is it running? Check GRM_STUDIO_MODEL"
+        )
+
+    def _health(self, base: str) -> str | None:
+        """None when the server at `base` lists its models, else why not (the
+        fleet's check before a server comes back into rotation)."""
+        try:
+            reply = self._client.get(f"{base}/models", timeout=min(self.timeout_s, 10.0))
+        except httpx.HTTPError as err:
+            return _reason(err) if isinstance(err, httpx.TransportError) else type(err).__name__
+        return None if reply.status_code == 200 else f"HTTP {reply.status_code}"
 
     def _wait(
         self, attempt: int, url: str, why: str, reply: httpx.Response | None = None
@@ -358,14 +410,11 @@ class OpenAICompatBackend:
             )
         return name, _context_length(entry)
 
-    def _hint(self, status: int) -> str:
-        if status == 404 and not self.base_url.endswith("/v1"):
-            return f"; OpenAI-compatible servers answer under /v1: try {self.base_url}/v1"
-        return ""
 
-    def _root(self) -> str:
-        """The server's root: the base URL without a trailing /v1."""
-        return self.base_url.removesuffix("/v1")
+def _hint(base: str, status: int) -> str:
+    if status == 404 and not base.endswith("/v1"):
+        return f"; OpenAI-compatible servers answer under /v1: try {base}/v1"
+    return ""
 
 
 def _singles(request: _Request, have: int) -> list[_Request]:
@@ -458,8 +507,8 @@ def _reason(err: httpx.TransportError) -> str:
     return _cut(text) or type(err).__name__
 
 
-def _attempts(attempt: int) -> str:
-    return f" after {attempt + 1} attempts" if attempt else ""
+def _attempts(attempts: int) -> str:
+    return f" after {attempts} attempts" if attempts > 1 else ""
 
 
 def _cut(text: str) -> str:
