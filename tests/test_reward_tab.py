@@ -12,7 +12,13 @@ from core.errors import InputError
 from core.reward import RewardJob, RewardRequest, serve_rewards
 from core.store.db import make_engine, upgrade
 from core.types import SamplingParams
-from webapp.rewards_tab import NO_RUNS, rewards_view, run_choices
+from webapp.rewards_tab import (
+    CLOSE_COLUMNS,
+    NO_RUNS,
+    STEP_COLUMNS,
+    rewards_view,
+    run_choices,
+)
 from webapp.studio import Studio
 
 
@@ -24,9 +30,23 @@ def studio(tmp_path):
     engine.dispose()
 
 
-def test_the_tab_shows_a_runs_steps_distribution_and_close_votes(studio):
+def test_before_any_reward_the_tab_says_how_to_start_with_real_headers(studio):
     assert run_choices(studio) == []
-    assert rewards_view(studio, None).message == NO_RUNS
+    empty = rewards_view(studio, None)
+    assert empty.message == NO_RUNS
+    assert "No reward has been served yet" in NO_RUNS and "grm-studio serve-reward" in NO_RUNS
+    assert list(empty.steps.columns) == STEP_COLUMNS and empty.steps.empty
+    assert list(empty.close.columns) == CLOSE_COLUMNS and empty.close.empty
+    assert "no reward served yet" in empty.plot.layout.annotations[0].text
+    # what the browser gets: the headers named, not Gradio's default "1 2 3"
+    import gradio as gr
+
+    for frame, columns in ((empty.steps, STEP_COLUMNS), (empty.close, CLOSE_COLUMNS)):
+        shown = gr.Dataframe(headers=columns, interactive=False).postprocess(frame)
+        assert shown.headers == columns and shown.data == []
+
+
+def test_the_tab_shows_a_runs_steps_distribution_and_close_votes(studio):
     judge = Judge(RuleJudgeBackend(), rescue=True)
     k2 = SamplingParams(k=2)
     serve_rewards(studio.engine, judge, [
@@ -37,10 +57,12 @@ def test_the_tab_shows_a_runs_steps_distribution_and_close_votes(studio):
     assert run_choices(studio) == ["r"]
     view = rewards_view(studio, "r")
     assert "3 requests, 5 responses (1 unscored)" in view.message
-    assert list(view.steps[""]) == ["0", "1", "all"]
+    assert list(view.steps.columns) == STEP_COLUMNS
+    assert list(view.steps["step"]) == ["0", "1", "all"]
     assert list(view.steps["mean"]) == [2.0, 1.0, 1.5]  # (3 + 1 + 1 + 1) / 4
     assert list(view.steps["parse_failure %"]) == [0.0, 50.0, pytest.approx(100 / 3, 0.01)]
     assert len(view.plot.data) == 2  # one box per step with rewards
+    assert list(view.close.columns) == CLOSE_COLUMNS
     assert list(view.close["step"]) == [1] and bool(view.close["tie"][0])
     with pytest.raises(InputError, match="no rewards were served to run 'nope'"):
         rewards_view(studio, "nope")

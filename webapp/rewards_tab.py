@@ -32,10 +32,19 @@ from webapp.errors import shows_errors
 from webapp.insight_charts import empty_figure
 from webapp.studio import Studio
 
-NO_RUNS = ("No rewards served yet. Start the reward server (`grm-studio serve-reward`) and "
-           "point an RL run at it; what it serves shows here, by run and step.")
+NO_RUNS = (
+    "**No reward has been served yet.** Start the reward server, e.g. "
+    "`grm-studio serve-reward --port 8100 --k 4`, and point an RL run at it: OpenRLHF "
+    "`--remote_rm_url http://HOST:8100/get_reward?run=NAME`, TRL "
+    "`GRMReward(\"http://HOST:8100\", run=\"NAME\")`, verl `core/reward_clients.py` "
+    "(the README's reward-server section has the lines). Each run's rewards then show "
+    "here by step: press Refresh.")
 RATES = ("parse_failure_rate", "rescue_rate", "split_rate", "low_margin_rate",
          "first_shown_win_rate")
+# the tables' columns, shown as headers also while they are empty
+STEP_COLUMNS = ["step", "requests", "responses", "unscored", "mean", "p10", "p50", "p90",
+                *(name.replace("_rate", " %") for name in RATES), "flagged_responses"]
+CLOSE_COLUMNS = ["judgement", "step", "margin", "valid samples", "split", "tie", "query"]
 
 
 @dataclass(frozen=True)
@@ -56,28 +65,30 @@ def run_choices(studio: Studio) -> list[str]:
 def rewards_view(studio: Studio, run: str | None) -> RewardsView:
     """`run`'s figures (none chosen: say how to get some)."""
     if not run:
-        return RewardsView(NO_RUNS, empty_figure("Rewards over steps", "no run"),
-                           pd.DataFrame(), pd.DataFrame())
+        return RewardsView(NO_RUNS, empty_figure("Rewards over steps", "no reward served yet"),
+                           pd.DataFrame(columns=STEP_COLUMNS), pd.DataFrame(columns=CLOSE_COLUMNS))
     summary = reward_summary(studio.engine, run)
     if not summary.steps:
         raise InputError(f"no rewards were served to run '{run}'")
-    rows = [s.figures() for s in (*summary.steps, summary.total)]
-    rows[-1]["step"] = None
-    table = pd.DataFrame(rows)
+    labels = [*(_step_label(s.step) for s in summary.steps), "all"]
+    table = pd.DataFrame([s.figures() for s in (*summary.steps, summary.total)])
+    table["step"] = labels
     for name in RATES:
         table[name] = [None if v is None else round(100 * v, 1) for v in table[name]]
     table = table.rename(columns={name: name.replace("_rate", " %") for name in RATES})
-    table.insert(0, "", [str(s.step) if s.step is not None else "unstepped"
-                         for s in summary.steps] + ["all"])
-    close = pd.DataFrame([{"judgement": v.judgement_id, "step": v.step, "margin": v.margin,
-                           "valid samples": v.valid_samples, "split": v.split, "tie": v.tie,
-                           "query": v.query[:120]} for v in close_votes(studio.engine, run)])
+    close = pd.DataFrame([[v.judgement_id, v.step, v.margin, v.valid_samples, v.split, v.tie,
+                           v.query[:120]] for v in close_votes(studio.engine, run)],
+                         columns=CLOSE_COLUMNS)
     total = summary.total
     message = (f"**{run}**: {total.requests} requests, {total.responses} responses "
                f"({total.unscored} unscored), rewards on the judge's scale (1–10). "
                "Rates: of samples (parse failure, rescue), of judgements of two or more "
                "responses (split, low margin), of samples with a strict winner (first shown).")
-    return RewardsView(message, _distribution(summary.steps), table.drop(columns="step"), close)
+    return RewardsView(message, _distribution(summary.steps), table[STEP_COLUMNS], close)
+
+
+def _step_label(step: int | None) -> str:
+    return "unstepped" if step is None else str(step)
 
 
 def annotate_close_votes(studio: Studio, run: str | None, request: Any) -> str:
@@ -109,11 +120,14 @@ def build_rewards_tab(studio: Studio) -> None:
     with gr.Row():
         run = gr.Dropdown(choices=[], label="RL run", scale=3, elem_id="rewards-run")
         refresh = gr.Button("Refresh", variant="primary", scale=0, elem_id="rewards-refresh")
-    message = gr.Markdown(NO_RUNS)
-    plot = gr.Plot(label="Reward distribution by step")
-    steps = gr.Dataframe(label="Per step", interactive=False)
-    close = gr.Dataframe(label="Close votes (split, tied or low margin): worth a human look",
-                         interactive=False)
+    empty = rewards_view(studio, None)  # until a run is chosen: how to get one, and headers
+    message = gr.Markdown(empty.message, elem_id="rewards-message")
+    plot = gr.Plot(empty.plot, label="Reward distribution by step")
+    steps = gr.Dataframe(empty.steps, headers=STEP_COLUMNS, label="Per step", interactive=False,
+                         elem_id="rewards-steps")
+    close = gr.Dataframe(empty.close, headers=CLOSE_COLUMNS, interactive=False,
+                         elem_id="rewards-close",
+                         label="Close votes (split, tied or low margin): worth a human look")
     with gr.Row():
         send = gr.Button("Send the close votes to annotation", scale=0,
                          elem_id="rewards-annotate")

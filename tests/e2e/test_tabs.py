@@ -169,3 +169,21 @@ def test_training_tab_renders(page, studio_url, screenshots):
     for column in ("name", "backend", "trained", "export"):  # training_tab.MODEL_COLUMNS
         assert column in header
     page.screenshot(path=str(screenshots / "training.png"), full_page=True)
+
+
+def test_rewards_tab_before_any_reward_says_how_to_start(page, studio_url, screenshots):
+    sign_in(page, studio_url, "root")
+    page.get_by_role("tab", name="Rewards").click()
+    message = page.locator("#rewards-message")
+    message.get_by_text("No reward has been served yet").wait_for(timeout=30_000)
+    assert "grm-studio serve-reward" in message.inner_text()
+    # the empty tables name their columns (rewards_tab.STEP_COLUMNS, CLOSE_COLUMNS),
+    # not Gradio's default "1 2 3"
+    for table, columns in (("#rewards-steps", ("step", "requests", "mean", "p50", "split %")),
+                           ("#rewards-close", ("judgement", "margin", "query"))):
+        header = page.locator(f"{table} thead").first
+        header.wait_for(timeout=10_000)
+        text = header.inner_text()
+        assert all(column in text for column in columns), text
+        assert text.split()[:3] != ["1", "2", "3"]
+    page.screenshot(path=str(screenshots / "rewards-empty.png"), full_page=True)
