@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -70,14 +70,49 @@ def reward_body(query: str, responses: Sequence[str], **options: Any) -> dict[st
     return body
 
 
+Sent = httpx.Response | httpx.TransportError  # what one attempt got: an answer, or no connection
+
+
+class RetryPolicy(NamedTuple):
+    """The one rule both of RewardClient's loops (sync and async) follow: `retries`
+    more attempts after the first, waiting `backoff_s * 2**attempt` before each; a
+    503 (busy, not ready) and a lost connection are retried, any other answer ends.
+    (A NamedTuple, not a dataclass: a dataclass fails in a module loaded by path,
+    as verl loads this one, without an entry in sys.modules.)"""
+
+    retries: int = 5
+    backoff_s: float = 0.5
+
+    def attempts(self) -> range:
+        return range(self.retries + 1)
+
+    def delay_s(self, attempt: int) -> float:
+        """How long to wait after attempt `attempt` (from 0) before the next."""
+        return self.backoff_s * 2**attempt
+
+    def settle(self, attempt: int, url: str, sent: Sent) -> dict[str, Any] | None:
+        """What attempt `attempt` to `url` ends with: the server's answer, None to
+        try again (after `delay_s(attempt)`), or RewardServerError."""
+        last = attempt == self.retries
+        if isinstance(sent, httpx.TransportError):
+            if last:
+                raise RewardServerError(f"the reward server at {url} cannot be "
+                                        f"reached: {sent}") from sent
+            return None
+        if sent.status_code not in RETRY_STATUS or last:
+            return _answer(sent)
+        return None
+
+
 class RewardClient:
-    """`POST /v1/reward`, sync and async, retrying 503 (busy, not ready) and lost
-    connections with exponential backoff; other refusals raise RewardServerError."""
+    """`POST /v1/reward`, sync and async, retrying as `RetryPolicy` says (503 and lost
+    connections, with exponential backoff); other refusals raise RewardServerError."""
 
     def __init__(self, url: str, *, timeout_s: float = 600.0, retries: int = 5,
                  backoff_s: float = 0.5) -> None:
         self.url = url.rstrip("/") + "/v1/reward"
-        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.timeout_s = timeout_s
+        self.policy = RetryPolicy(retries=retries, backoff_s=backoff_s)
         self._client: httpx.Client | None = None  # made on first use, shared by threads
         self._lock = threading.Lock()
 
@@ -89,34 +124,32 @@ class RewardClient:
                 self._client = httpx.Client(timeout=self.timeout_s)
             client = self._client
         body = reward_body(query, responses, **options)
-        for attempt in range(self.retries + 1):
+        for attempt in self.policy.attempts():
+            sent: Sent
             try:
-                answer = client.post(self.url, json=body)
+                sent = client.post(self.url, json=body)
             except httpx.TransportError as err:
-                if attempt == self.retries:
-                    raise RewardServerError(f"the reward server at {self.url} cannot be "
-                                            f"reached: {err}") from err
-            else:
-                if answer.status_code not in RETRY_STATUS or attempt == self.retries:
-                    return _answer(answer)
-            time.sleep(self.backoff_s * 2**attempt)
+                sent = err
+            answer = self.policy.settle(attempt, self.url, sent)
+            if answer is not None:
+                return answer
+            time.sleep(self.policy.delay_s(attempt))
         raise AssertionError("unreachable")
 
     async def areward(self, query: str, responses: Sequence[str], **options: Any) -> dict[str, Any]:
         """`reward`, awaited (a client of its own per call: safe in any event loop)."""
         body = reward_body(query, responses, **options)
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            for attempt in range(self.retries + 1):
+            for attempt in self.policy.attempts():
+                sent: Sent
                 try:
-                    answer = await client.post(self.url, json=body)
+                    sent = await client.post(self.url, json=body)
                 except httpx.TransportError as err:
-                    if attempt == self.retries:
-                        raise RewardServerError(f"the reward server at {self.url} cannot be "
-                                                f"reached: {err}") from err
-                else:
-                    if answer.status_code not in RETRY_STATUS or attempt == self.retries:
-                        return _answer(answer)
-                await asyncio.sleep(self.backoff_s * 2**attempt)
+                    sent = err
+                answer = self.policy.settle(attempt, self.url, sent)
+                if answer is not None:
+                    return answer
+                await asyncio.sleep(self.policy.delay_s(attempt))
         raise AssertionError("unreachable")
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import httpx
@@ -141,3 +144,85 @@ def test_the_sync_clients_run_inside_a_thread_whose_event_loop_is_running():
     # already run one in this thread), and calls run_blocking from inside it
     with ThreadPoolExecutor(max_workers=1) as fresh:
         assert fresh.submit(asyncio.run, caller()).result() == 7
+
+
+@pytest.fixture
+def scripted_server():
+    """A server answering POST /v1/reward with the statuses in `statuses`, in order
+    (200: a reward), and counting the requests."""
+    state = SimpleNamespace(statuses=[], requests=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.requests += 1
+            status = state.statuses.pop(0)
+            data = json.dumps({"rewards": [1.0]} if status == 200 else {"error": "busy"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def waits_here(waits: list[float]):
+    """An `asyncio.sleep` that records, without waiting, the delays asked for in this
+    thread; other threads (the module's uvicorn server) sleep as before."""
+    here, sleep = threading.get_ident(), asyncio.sleep
+
+    async def wait(delay: float, *args):
+        if threading.get_ident() != here:
+            return await sleep(delay, *args)
+        waits.append(delay)
+        return None
+
+    return wait
+
+
+@pytest.mark.parametrize(("statuses", "ends_with"), [
+    ([503, 503, 200], "answer"),   # 503 is retried, then the answer
+    ([503, 503, 503], 503),        # retries used up: the last refusal is raised
+    ([500], 500),                  # any other refusal ends at once
+])
+def test_the_sync_and_async_loops_follow_one_retry_policy(scripted_server, monkeypatch,
+                                                          statuses, ends_with):
+    waits: dict[str, list[float]] = {"sync": [], "async": []}
+    monkeypatch.setattr(reward_clients.time, "sleep", waits["sync"].append)
+    monkeypatch.setattr(reward_clients.asyncio, "sleep", waits_here(waits["async"]))
+    client = RewardClient(scripted_server.url, retries=2, backoff_s=0.25)
+    outcomes, requests = [], []
+    for call in (lambda: client.reward("q", ["a"]),
+                 lambda: run_blocking(client.areward("q", ["a"]))):
+        scripted_server.statuses, scripted_server.requests = list(statuses), 0
+        try:
+            outcomes.append("answer" if call()["rewards"] == [1.0] else "other")
+        except RewardServerError as err:
+            outcomes.append(err.status)
+        requests.append(scripted_server.requests)
+    assert outcomes == [ends_with, ends_with]
+    assert requests == [len(statuses)] * 2
+    assert waits["sync"] == waits["async"] == [0.25, 0.5][: len(statuses) - 1]
+
+
+def test_a_lost_connection_is_retried_alike_by_both_loops(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(reward_clients.time, "sleep", waits.append)
+    monkeypatch.setattr(reward_clients.asyncio, "sleep", waits_here(waits))
+    client = RewardClient("http://127.0.0.1:9", retries=2, backoff_s=0.1)
+    with pytest.raises(RewardServerError, match="cannot be reached") as sync_error:
+        client.reward("q", ["a"])
+    with pytest.raises(RewardServerError, match="cannot be reached") as async_error:
+        run_blocking(client.areward("q", ["a"]))
+    assert waits == [0.1, 0.2, 0.1, 0.2]
+    assert sync_error.value.status is None and async_error.value.status is None
+    assert isinstance(sync_error.value.__cause__, httpx.TransportError)
+    assert isinstance(async_error.value.__cause__, httpx.TransportError)
