@@ -138,7 +138,7 @@ class JudgeRecipe:
         from core.training.rft_trainer import resolve_model_dir
 
         stage = self.round
-        if stage.done:
+        if self._round_done():
             return None
         start = self.round_start()
         sampling = self.settings.model_copy(
@@ -169,6 +169,25 @@ class JudgeRecipe:
         engine = stage.sample(judge, on_item)
         return stage.train(engine, on_step)
 
+    def _round_done(self) -> bool:
+        """Whether the RFT round is complete, and complete on top of this cold start:
+        a round sampled by another start adapter (the cold start was trained again)
+        is refused rather than shipped or skipped."""
+        from core.backends.studio_judge import studio_judge_info
+
+        stage = self.round
+        if not stage.done:
+            return False
+        card = json.loads((Path((stage.work / "export.txt").read_text().strip())
+                           / "card.json").read_text())
+        sampled_by, start = card["judge"]["revision"], studio_judge_info(self.round_start())
+        if sampled_by != start.revision:
+            raise InputError(
+                f"{stage.work} holds a round sampled by {sampled_by}, not by the cold start "
+                f"it would continue ({start.revision}): move that directory away and run "
+                "`grm-studio recipe --stage rft` again")
+        return True
+
     def ship(self, target: Path | None = None) -> Path:
         """Put the last complete stage's adapter where `make run` loads it
         (`models/grm-studio-judge`), with the facts the model card reports."""
@@ -176,9 +195,10 @@ class JudgeRecipe:
 
         facts = self._coldstart_facts()
         adapter = self.coldstart_adapter
-        if not self.round.done and not (adapter / "TRAINING.json").is_file():
+        round_done = self._round_done()
+        if not round_done and not (adapter / "TRAINING.json").is_file():
             raise InputError(f"nothing to ship: no complete stage under {self.config.work_dir}")
-        if self.round.done:
+        if round_done:
             adapter = self.round.adapter
             training = json.loads((adapter / "TRAINING.json").read_text())
             export = json.loads(
