@@ -12,7 +12,8 @@ first k (`SideSpec`):
 
 The figures, over the items both sides judged that have a best response by the
 one label rule (`core.labels`; items labelled a tie are left out, as evaluation
-does): each side's accuracy by the strict rule (a tie is wrong; Wilson 95% CI),
+does; comparing a run with reference answers shown against one with them hidden,
+so are the items without a reference, `core.references`): each side's accuracy by the strict rule (a tie is wrong; Wilson 95% CI),
 the paired difference A - B with a bootstrap CI over items
 (`core.estimates.paired_difference`), Cohen's kappa between their verdicts (a
 tie, or no valid sample, is the verdict "no winner", a category of its own), the
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from core.agreement import Label, cohen_kappa, judge_label, strict_correct
 from core.errors import InputError
 from core.estimates import Estimate, paired_difference, proportion
+from core.references import ReferenceMode
 from core.types import Judgement
 from core.vote import vote
 
@@ -80,6 +82,8 @@ class Side:
     k: int | None  # vote over the first k samples; None: all of them
     dataset: str | None  # an evaluation run's dataset; None for a judge model
     settings: str  # how its judgements were made, in words (a run's settings)
+    references: ReferenceMode | None = None  # a run's: items' reference answers shown or
+    # hidden to its judge (`core.references`); None for a judge model (as it judged them)
 
     @property
     def label(self) -> str:
@@ -174,7 +178,7 @@ class JudgeComparison:
 
         def side(s: Side) -> dict[str, Any]:
             return {"kind": s.kind, "id": s.id, "judge": s.judge, "k": s.k,
-                    "settings": s.settings, "label": s.label}
+                    "settings": s.settings, "references": s.references, "label": s.label}
 
         return {
             "dataset": self.dataset, "a": side(self.a), "b": side(self.b),

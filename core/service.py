@@ -15,7 +15,6 @@ torch and transformers are not imported here: a meta RM comes in already loaded.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -48,8 +47,9 @@ from core.progress import (
     GenerationProgress,
     GenerationWatch,
 )
+from core.references import ReferenceMode
 from core.store.accounts import Account, Action
-from core.store.batch import JudgeSetup, items_to_judge, judge_inputs
+from core.store.batch import JudgeSetup, has_references, items_to_judge, judge_inputs
 from core.store.evals import close_eval_run, evaluation_items, load_evaluation, start_eval_run
 from core.store.judgements import store_judgement
 from core.store.meta_scores import save_meta_scores
@@ -96,20 +96,26 @@ def judge_and_save(
     return store_judgement(engine, judgement), judgement
 
 
-def judge_setup(judge: Judge) -> JudgeSetup:
-    """`judge` as the judgements it saves record it, to find those the store has."""
-    return JudgeSetup(model=judge.backend.info, template_shas=lambda n: _template_shas(judge, n),
+def judge_setup(judge: Judge, references: ReferenceMode = "shown") -> JudgeSetup:
+    """`judge` as the judgements it saves record it, to find those the store has;
+    `references`: whether it is shown items' reference answers. InputError for
+    'hidden' with a template that always shows one."""
+    if references == "hidden" and judge.template_for(2).shows_reference:
+        raise InputError(f"template '{judge.template_for(2).name}' always shows a reference "
+                         "answer; to judge with references hidden, choose a plain template")
+    return JudgeSetup(model=judge.backend.info, template_sha=lambda n: judge.template_for(n).sha256,
+                      reference_sha=lambda n: _reference_sha(judge, n),
                       rescue=judge.rescue, reply_prefix=judge.prefill,
-                      max_responses=judge.template_for(2).max_responses)
+                      max_responses=judge.template_for(2).max_responses, references=references)
 
 
-def _template_shas(judge: Judge, n: int) -> set[str]:
-    """The sha256 of the template `judge` uses for `n` responses, and of its reference
-    variant when it has one."""
-    shas = {judge.template_for(n).sha256}
-    with contextlib.suppress(InputError):  # a template without a reference variant
-        shas.add(judge.template_for(n, reference=True).sha256)
-    return shas
+def _reference_sha(judge: Judge, n: int) -> str | None:
+    """The sha256 of the reference variant of the template `judge` uses for `n`
+    responses; None when it has none."""
+    try:
+        return judge.template_for(n, reference=True).sha256
+    except InputError:  # a template without a reference variant
+        return None
 
 
 # --- a whole dataset -----------------------------------------------------------------
@@ -138,10 +144,12 @@ def judge_dataset(
     on_item: Callable[[BatchReport], None] | None = None,
     batch_items: int = DEFAULT_BATCH_ITEMS,
     watch: BatchWatch | None = None,
+    references: ReferenceMode = "shown",
 ) -> BatchReport:
     """Judge the first `limit` items of `dataset` (all by default) that this judge
     has not judged with these settings yet; `on_item` is called after each (what
-    it raises stops the run).
+    it raises stops the run). Items' reference answers are shown to the judge, or
+    with `references` 'hidden' left out (`core.references`).
 
     `batch_items` items are judged together (`Judge.judge_many`: their samples
     are decoded in one batch); each judgement is committed on its own as soon as
@@ -151,7 +159,7 @@ def judge_dataset(
     (JudgingStopped): the items not saved yet are dropped, those saved stay."""
     if batch_items < 1:
         raise InputError(f"batch_items must be at least 1, not {batch_items}")
-    items = items_to_judge(engine, dataset, judge_setup(judge), params, limit=limit)
+    items = items_to_judge(engine, dataset, judge_setup(judge, references), params, limit=limit)
     todo = items.todo
     report = BatchReport(dataset=dataset, total=len(items.considered),
                          already_done=len(items.considered) - len(todo))
@@ -166,7 +174,8 @@ def judge_dataset(
         if watch is not None:
             watch.report(progress())  # between two chunks: a stop ends the run here
             chunk_watch = watch.mapped(functools.partial(progress, len(chunk)))
-        results = judge.judge_many(judge_inputs(engine, chunk), params, watch=chunk_watch)
+        results = judge.judge_many(judge_inputs(engine, chunk, references=references), params,
+                                   watch=chunk_watch)
         for item_id, result in zip(chunk, results, strict=True):
             if watch is not None:
                 watch.check()  # a stop asked for now: not one more item saved
@@ -191,6 +200,7 @@ class EvalProgress:
 
     phase: str
     report: BatchReport
+    references: ReferenceMode = "shown"  # the run's: items' reference answers shown or not
 
 
 def greedy_params(params: SamplingParams) -> SamplingParams:
@@ -210,6 +220,7 @@ def run_evaluation(
     greedy: bool = True,
     meta_scorer: MetaScorer | None = None,
     on_item: Callable[[EvalProgress], None] | None = None,
+    references: ReferenceMode = "shown",
 ) -> Evaluation:
     """Judge (what is missing), score and store one evaluation of `judge` on `dataset`.
 
@@ -219,8 +230,11 @@ def run_evaluation(
     (`core.evaluation.metrics`) and the run and its results are stored.
     `params` gives the sampling settings; its k is replaced by max(ks). Without
     `meta_scorer`, meta-guided voting reads the meta scores stored with the samples.
+    `references`: whether items' reference answers are shown to the judge (stored
+    with the run's settings, with how many evaluated items have one).
     A run that fails or is interrupted is stored with that status and re-raised."""
     chosen_ks, chosen_votings = _check(ks, votings)
+    setup = judge_setup(judge, references)  # refuses 'hidden' before the run is stored
     sampled = params.model_copy(update={"k": max(chosen_ks)})
     settings = {
         "ks": list(chosen_ks), "votings": list(chosen_votings), "k_max": sampled.k,
@@ -229,15 +243,17 @@ def run_evaluation(
         "limit": limit, "template": judge.template_for(2).name,
         "rescue": judge.rescue, "reply_prefix": judge.prefill,
         "meta_scorer": type(meta_scorer).__name__ if meta_scorer is not None else None,
+        "references": references,
     }
     run_id = start_eval_run(engine, dataset, judge.backend.info, settings)
     try:
         for phase, phase_params in [("sampled", sampled)] + (
                 [("greedy", greedy_params(params))] if greedy else []):
             judge_dataset(engine, judge, dataset, phase_params, limit=limit,
-                          on_item=_in_phase(on_item, phase))
+                          on_item=_in_phase(on_item, phase, references),
+                          references=references)
         items, considered, excluded = evaluation_items(
-            engine, judge_setup(judge), dataset, sampled, limit=limit,
+            engine, setup, dataset, sampled, limit=limit,
             greedy=greedy_params(sampled) if greedy else None)
         stored_meta: dict[str, Any] = {}
         if "meta" in chosen_votings and meta_scorer is None:
@@ -254,17 +270,50 @@ def run_evaluation(
     close_eval_run(engine, run_id, "finished", considered=considered, evaluated=len(items),
                    excluded=excluded, bias=bias, results=results,
                    params={"label_sources": dict(sorted(labels.items())),
-                           "best_of_n_items": best_of_n, **stored_meta})
+                           "best_of_n_items": best_of_n,
+                           "reference_items": sum(i.has_reference for i in items),
+                           **stored_meta})
     return load_evaluation(engine, run_id)
 
 
 def _in_phase(
-    on_item: Callable[[EvalProgress], None] | None, phase: str
+    on_item: Callable[[EvalProgress], None] | None, phase: str, references: ReferenceMode
 ) -> Callable[[BatchReport], None] | None:
     """`on_item` for one phase's batch reports."""
     if on_item is None:
         return None
-    return lambda report: on_item(EvalProgress(phase, report))
+    return lambda report: on_item(EvalProgress(phase, report, references))
+
+
+@dataclass(frozen=True)
+class ReferenceEvaluation:
+    """One judge evaluated on one dataset with items' reference answers shown and
+    hidden, and the two runs compared item by item."""
+
+    shown: Evaluation
+    hidden: Evaluation
+    comparison: JudgeComparison  # A: shown, B: hidden, on the items with a reference
+
+
+def evaluate_references(
+    engine: Engine, judge: Judge, dataset: str, params: SamplingParams, **options: Any
+) -> ReferenceEvaluation:
+    """`run_evaluation` twice on the same items, with reference answers shown and then
+    hidden (`options` as `run_evaluation` takes them, but `references`), and the paired
+    comparison of the two runs (`compare_judges`: shown - hidden, bootstrap 95% CI over
+    the items both scored that have a reference; the others are left out, counted).
+    Items without a reference are judged once, alike in both runs. InputError before
+    anything is judged when none of the items considered has a reference."""
+    if "references" in options:
+        raise InputError("evaluate_references runs both reference modes itself")
+    if not has_references(engine, dataset, limit=options.get("limit")):
+        raise InputError(f"no item of dataset '{dataset}' has a reference answer (among those "
+                         "considered): there is nothing to compare with references hidden")
+    judge_setup(judge, "hidden")  # a template that always shows one: refused before judging
+    shown = run_evaluation(engine, judge, dataset, params, references="shown", **options)
+    hidden = run_evaluation(engine, judge, dataset, params, references="hidden", **options)
+    comparison = compare_judges(engine, f"run:{shown.run.id}", f"run:{hidden.run.id}", dataset)
+    return ReferenceEvaluation(shown, hidden, comparison)
 
 
 def _check(ks: Sequence[int], votings: Sequence[str]) -> tuple[tuple[int, ...], tuple[Voting, ...]]:

@@ -4,7 +4,8 @@ Keyboard (outside text fields): 1-9 pick a response, Enter saves and moves on,
 S skips, U undoes the last label (`KEYBOARD_JS`). The walk is the account's
 (`core.store.walks`): every step is kept in the store, so a reload resumes it
 (`build_annotate_tab` returns the page-load handler that does). Every label goes
-to the store at once. Annotators always label blind; an admin chooses. Below the
+to the store at once. Annotators always label blind; an admin chooses. The open
+item's reference answer is edited in its own panel (`reference_panel`). Below the
 walk, admins and reviewers settle the items where annotators disagree
 (`settle_panel`).
 """
@@ -35,6 +36,7 @@ from core.store.walks import (
 from webapp.cards import sample_cards_html
 from webapp.errors import shows_errors
 from webapp.item_views import best_choices, chosen_response, item_html
+from webapp.reference_panel import build_reference_panel
 from webapp.settle_panel import build_settle_panel
 from webapp.studio import Studio
 
@@ -204,6 +206,7 @@ def build_annotate_tab(studio: Studio) -> tuple[Callable[..., dict[Any, Any]], l
         skip = gr.Button("Skip (S)", elem_id="annotate-skip")
         undo = gr.Button("Undo last (U)", elem_id="annotate-undo")
     gr.HTML(KEY_STATUS_HTML, elem_id="annotate-keys")
+    fill_reference, reference_components = build_reference_panel(studio, walk_state)
     judgement_id = gr.State(None)
     cleared = [scores, principles, critique, note]
 
@@ -211,6 +214,7 @@ def build_annotate_tab(studio: Studio) -> tuple[Callable[..., dict[Any, Any]], l
         walk, head = walk_on(studio.engine, account, walk)
         base: dict[Any, Any] = {walk_state: walk, progress: walk_progress(walk, head.pending),
                                 **dict.fromkeys(cleared, "")}
+        base.update(fill_reference(walk.item_id))
         if (view := head.view) is None:
             return {**base, item: "", samples: "", others: "",
                     best: gr.update(choices=[], value=None), judgement_id: None}
@@ -227,7 +231,7 @@ def build_annotate_tab(studio: Studio) -> tuple[Callable[..., dict[Any, Any]], l
         }
 
     outputs = [walk_state, progress, item, samples, samples_box, others, best, judgement_id,
-               *cleared]
+               *cleared, *reference_components]
 
     def signed_in(request: gr.Request) -> Account:
         account = studio.account(request)

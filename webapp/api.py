@@ -9,6 +9,9 @@ core functions as the Annotate tab; the handlers only translate.
     GET  /api/v1/settle/next                 the next disagreement to settle (admin, reviewer)
     POST /api/v1/adjudications               settle an item: its adjudicated label (201)
     POST /api/v1/adjudications/{id}/undo     undo an item's current adjudicated label
+    GET  /api/v1/items/{item_id}/reference   an item's reference answer and its edits
+    PUT  /api/v1/items/{item_id}/reference   add or replace it: {"reference": "..."}
+    DELETE /api/v1/items/{item_id}/reference remove it (an empty PUT is refused)
 
 Every bad input is a 4xx answer `{"error": "..."}` that says what was wrong
 (422: the body or a parameter has the wrong shape; 400: the store refuses it,
@@ -32,10 +35,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.errors import InputError, NotAllowedError, StoreUnavailableError
 from core.inputs import clean_text
 from core.labels import Accepted, ItemLabel, NoLabel
+from core.references import MAX_REFERENCE_CHARS
 from core.store.accounts import Account, Action
 from core.store.adjudication import AdjudicatedLabel, adjudicate, undo_adjudication
 from core.store.labels import Label, add_label, undo_label
 from core.store.queues import next_in_queue, next_to_settle
+from core.store.reference_edits import (
+    ReferenceChange,
+    item_reference,
+    remove_reference,
+    set_reference,
+)
 from webapp.studio import Studio
 
 TEXT = 20_000  # characters in a correction or note
@@ -66,6 +76,23 @@ class AdjudicationIn(BaseModel):
     item_id: int = Field(ge=1, lt=2**63)
     best: int | None = Field(description="0-based index of the best response; null: a tie")
     note: str | None = Field(None, max_length=TEXT)
+
+
+class ReferenceIn(BaseModel):
+    """An item's new reference answer as a script sends it (a string, no other fields;
+    a blank one is refused: DELETE removes it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reference: str = Field(max_length=MAX_REFERENCE_CHARS)
+
+
+def _reference_json(item_id: int, reference: str | None,
+                    history: list[ReferenceChange]) -> dict[str, Any]:
+    return {"item_id": item_id, "reference": reference, "history": [
+        {"id": c.id, "editor": c.editor, "action": c.action, "reference": c.reference,
+         "previous": c.previous, "supersedes_id": c.supersedes_id,
+         "created_at": c.created_at.isoformat()} for c in history]}
 
 
 def _adjudication_json(row: AdjudicatedLabel | None) -> dict[str, Any] | None:
@@ -178,6 +205,26 @@ def add_label_api(app: FastAPI, studio: Studio) -> None:
         account = signed_in(request, Action.ADJUDICATE)
         restored = undo_adjudication(studio.engine, adjudication_id, account.name)
         return {"restored": _adjudication_json(restored)}
+
+    @router.get("/items/{item_id}/reference")
+    def get_reference(request: Request, item_id: Annotated[int, Path(ge=1, lt=2**63)]
+                      ) -> dict[str, Any]:
+        signed_in(request)
+        return _reference_json(item_id, *item_reference(studio.engine, item_id))
+
+    @router.put("/items/{item_id}/reference")
+    def put_reference(request: Request, item_id: Annotated[int, Path(ge=1, lt=2**63)],
+                      body: ReferenceIn) -> dict[str, Any]:
+        account = signed_in(request, Action.EDIT_REFERENCE)
+        set_reference(studio.engine, item_id, account.name, body.reference)
+        return _reference_json(item_id, *item_reference(studio.engine, item_id))
+
+    @router.delete("/items/{item_id}/reference")
+    def delete_reference(request: Request, item_id: Annotated[int, Path(ge=1, lt=2**63)]
+                         ) -> dict[str, Any]:
+        account = signed_in(request, Action.EDIT_REFERENCE)
+        remove_reference(studio.engine, item_id, account.name)
+        return _reference_json(item_id, *item_reference(studio.engine, item_id))
 
     app.include_router(router)
     app.add_exception_handler(NotAllowedError, _status(403, studio))

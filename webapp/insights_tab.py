@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 
 from core.errors import InputError
 from core.estimates import MIN_BOOTSTRAP_ITEMS
-from core.evaluation import Evaluation
+from core.evaluation import EvalRun, Evaluation
 from core.insights import (
     accuracy_by_dataset,
     agreement_matrix,
@@ -30,6 +30,7 @@ from core.insights import (
     score_distributions,
     self_consistency,
 )
+from core.references import references_words
 from core.store.evals import eval_runs, load_evaluation
 from core.store.judgements import fetch_judgement
 from core.store.stats import dataset_counts
@@ -178,14 +179,18 @@ def diversity_view(studio: Studio, raw_id: float | str | None) -> DiversityView:
 
 def evaluation_choices(studio: Studio) -> list[tuple[str, int]]:
     """(label, run id) of the latest evaluation runs, newest first."""
-    return [(f"#{r.id} · {r.dataset} · {r.judge} · k={','.join(map(str, r.ks))} · {r.status}",
-             r.id) for r in eval_runs(studio.engine)]
+    def label(r: EvalRun) -> str:
+        hidden = " · references hidden" if r.references == "hidden" else ""
+        return f"#{r.id} · {r.dataset} · {r.judge} · k={','.join(map(str, r.ks))}{hidden} · {r.status}"
+
+    return [(label(r), r.id) for r in eval_runs(studio.engine)]
 
 
 def _evaluation_message(evaluation: Evaluation) -> str:
     run = evaluation.run
     excluded = "; ".join(f"{why}: {n}" for why, n in run.excluded)
-    text = (f"Evaluation **#{run.id}** of `{run.dataset}` by {run.judge} ({run.status}): "
+    text = (f"Evaluation **#{run.id}** of `{run.dataset}` by {run.judge} ({run.status}, "
+            f"{references_words(run.references, run.params.get('reference_items'))}): "
             f"{run.evaluated} of {run.considered} items evaluated"
             + (f" ({excluded} left out)" if excluded else "")
             + ". Strict rule (a tie is wrong); CIs are 95%.")

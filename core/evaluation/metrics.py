@@ -59,6 +59,7 @@ class EvalItem:
     greedy: Judgement | None = None  # temperature 0, one sample
     meta_scores: tuple[float | None, ...] = ()  # stored per sampled sample, if any
     meta_model_ids: tuple[int | None, ...] = ()  # the meta RM that wrote each
+    has_reference: bool = False  # the item has a reference answer (shown or not)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from core.evaluation.metrics import MethodResult
 from core.insights import PositionBias
+from core.references import ReferenceMode, run_references
 
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
 
@@ -31,6 +32,11 @@ class EvalRun:
     @property
     def ks(self) -> tuple[int, ...]:
         return tuple(self.params.get("ks", ()))
+
+    @property
+    def references(self) -> ReferenceMode:
+        """Whether items' reference answers were shown to the judge (`core.references`)."""
+        return run_references(self.params)
 
 
 @dataclass(frozen=True)

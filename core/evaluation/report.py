@@ -19,6 +19,7 @@ from core.evaluation.metrics import NO_CATEGORY, MethodResult
 from core.evaluation.records import Evaluation
 from core.files import atomic_write
 from core.insights import PositionBias
+from core.references import references_words
 
 CSV_COLUMNS = [
     "method", "k", "category", "n", "correct", "accuracy", "ci_low", "ci_high", "samples",
@@ -93,7 +94,8 @@ def _header(evaluation: Evaluation) -> list[str]:
         f"# Evaluation #{run.id}: {run.dataset}",
         "",
         (f"- judge: {run.judge} · template {params.get('template', '?')} · "
-         f"rescue {'on' if params.get('rescue') else 'off'}"),
+         f"rescue {'on' if params.get('rescue') else 'off'} · "
+         f"{references_words(run.references, params.get('reference_items'))}"),
         (f"- k = {', '.join(map(str, run.ks))} · votings {votings} · "
          f"temperature {params.get('temperature')} · top_p {params.get('top_p')} · "
          f"max_new_tokens {params.get('max_new_tokens')} · seed {params.get('seed')}"),

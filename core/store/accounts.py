@@ -34,13 +34,15 @@ class Action(StrEnum):
     BATCH = "judge whole datasets"
     TRAIN = "build training data and train models"
     ADJUDICATE = "settle items where annotators disagree (adjudicate)"
+    EDIT_REFERENCE = "add, edit or remove items' reference answers"
 
 
 ALLOWED: Mapping[str, frozenset[Action]] = MappingProxyType({
     "admin": frozenset(Action),
     # an annotator who also settles disagreements: an adjudicated label decides the item
-    "reviewer": frozenset({Action.JUDGE, Action.LABEL, Action.ADJUDICATE}),
-    "annotator": frozenset({Action.JUDGE, Action.LABEL}),
+    "reviewer": frozenset({Action.JUDGE, Action.LABEL, Action.ADJUDICATE,
+                           Action.EDIT_REFERENCE}),
+    "annotator": frozenset({Action.JUDGE, Action.LABEL, Action.EDIT_REFERENCE}),
     "viewer": frozenset(),  # sees everything, writes nothing
 })
 

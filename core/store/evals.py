@@ -94,6 +94,7 @@ def _matching(session: Session, setup: JudgeSetup, params: SamplingParams, model
     """item id -> its latest judgement by this judge with exactly these settings."""
     rows = session.execute(
         select(JudgementRow.item_id, func.max(JudgementRow.id))
+        .join(Item, Item.id == JudgementRow.item_id)
         .where(JudgementRow.item_id.in_(item_ids), same_settings(setup, params, model_id, sizes))
         .group_by(JudgementRow.item_id)
     )
@@ -150,6 +151,7 @@ def evaluation_items(
                 if row.id in greedy_ids else None,
                 meta_scores=tuple(score for score, _ in meta),
                 meta_model_ids=tuple(model for _, model in meta),
+                has_reference=row.reference is not None,
             ))
     return items, len(rows), dict(sorted(excluded.items()))
 

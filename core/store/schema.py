@@ -91,12 +91,14 @@ class Item(Base):
     truths: Mapped[list[GroundTruth]] = relationship(back_populates="item")
 
 
-    def judge_input(self) -> JudgeInput:
+    def judge_input(self, *, show_reference: bool = True) -> JudgeInput:
         """The item as the judge is given it: its query, earlier turns, responses and
-        reference answer (when it has one). Every consumer that judges items asks here."""
+        reference answer (when it has one, unless `show_reference` is False: an
+        evaluation with references hidden, `core.references`). Every consumer that
+        judges items asks here."""
         return JudgeInput(query=self.query, responses=tuple(self.responses),
                           context=tuple(Turn.model_validate(t) for t in self.context),
-                          reference=self.reference)
+                          reference=self.reference if show_reference else None)
 
 class GroundTruth(Base):
     """The label that came with the source dataset: the best response, a tie, or (a
@@ -284,6 +286,38 @@ class Adjudication(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
     adjudicator: Mapped[Annotator] = relationship()
+
+
+class ReferenceEdit(Base):
+    """An edit of an item's reference answer by an account (`core.store.reference_edits`):
+    what it became (`reference`; NULL: removed) and what it was before (`previous`;
+    NULL: none). `item.reference` holds the current answer, the one judging reads.
+
+    Append-only, one chain per item: each edit supersedes the item's edit before it
+    (`supersedes_id`, unique; the partial unique index lets only one row start it)."""
+
+    __tablename__ = "reference_edit"
+    __table_args__ = (
+        Index(
+            "uq_reference_edit_chain_start",
+            "item_id",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("annotator.id"))
+    reference: Mapped[str | None] = mapped_column(Text)  # the answer now; None: removed
+    previous: Mapped[str | None] = mapped_column(Text)  # the answer before; None: none
+    supersedes_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reference_edit.id"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    editor: Mapped[Annotator] = relationship()
 
 
 class WebSession(Base):

@@ -9,9 +9,15 @@ latest judgement of each item whatever its settings, the verdict the Insights ta
 shows (after `grm-studio eval` that may be the greedy one: name the run to read
 the sampled judgements).
 
+A run reads each item's judgement made as the run judged it, its reference answer
+shown or hidden as the run's settings say (`core.store.batch.reference_rule`: shown,
+the reference variant of the run's template with the item's current answer).
+
 Items are left out, counted by reason, as evaluation leaves them out (a single
-response, no label, labelled a tie), and when a side has no judgement of the item
-or one with fewer samples than the `@k` it reads.
+response, no label, labelled a tie), when a side has no judgement of the item
+or one with fewer samples than the `@k` it reads, and, comparing a run with
+references shown against one with them hidden, when the item has no reference
+answer (`core.references.NO_REFERENCE`: both runs read the same judgement there).
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from sqlalchemy.orm import Session
 from core.compare import PairedVerdict, Side, SideSpec, Verdict
 from core.errors import InputError
 from core.labels import LABELLED_A_TIE, LABELLED_BEST_OF_N, Accepted, ItemLabel, NoLabel
-from core.store.batch import require_dataset
+from core.references import NO_REFERENCE, run_references
+from core.store.batch import reference_rule, require_dataset
 from core.store.labels import item_labels
 from core.store.schema import EvalRun, Item, JudgementRow, JudgeModel, SampleRow
+from core.templates import get_template, with_reference
 from core.vote import vote
 
 LIST_SIDES = "`grm-studio compare --list` shows the runs and judges there are"
@@ -46,8 +54,9 @@ def side_choices(engine: Engine, *, runs: int = 20) -> list[tuple[str, str]]:
             for k in reversed(ks):
                 spec = f"run:{row.id}" if k == ks[-1] else f"run:{row.id}@{k}"
                 reading = "single sample" if k == 1 else f"voting@{k}"
+                hidden = " · references hidden" if run_references(row.params) == "hidden" else ""
                 label = (f"run #{row.id} · {row.dataset.name} · {row.judge_model.name} · "
-                         f"{reading} · {row.status}")
+                         f"{reading}{hidden} · {row.status}")
                 choices.append((label, spec))
         for j in session.scalars(select(JudgeModel).order_by(JudgeModel.id.desc())):
             choices += [(f"judge {j.name} (#{j.id}, latest judgement of each item)",
@@ -78,11 +87,16 @@ def _run_side(session: Session, spec: SideSpec) -> Side:
     if spec.k is not None and spec.k > k_max:
         raise InputError(f"run #{row.id} drew {k_max} sample(s) per item; "
                          f"@{spec.k} needs more (choose @1 to @{k_max})")
+    references = run_references(p)
+    # said where it matters: hidden, or shown on items that have a reference
+    said = references == "hidden" or bool(p.get("reference_items"))
     settings = ", ".join(part for part in (
         f"k={k_max}", f"T={p['temperature']}" if "temperature" in p else "",
         p.get("template") or "", "rescue" if p.get("rescue") else "",
+        f"references {references}" if said else "",
         row.status if row.status != "finished" else "") if part)
-    return Side("run", row.id, row.judge_model.name, spec.k, row.dataset.name, settings)
+    return Side("run", row.id, row.judge_model.name, spec.k, row.dataset.name, settings,
+                references)
 
 
 def _judge_side(session: Session, spec: SideSpec) -> Side:
@@ -103,17 +117,30 @@ def _judge_side(session: Session, spec: SideSpec) -> Side:
 
 
 def _run_condition(row: EvalRun) -> ColumnElement[bool]:
-    """SQL: a judgement the run scored (its judge with its sampled settings)."""
+    """SQL on a judgement joined with its item: one the run scored (its judge with its
+    sampled settings, the item's reference answer shown or hidden as the run had it)."""
     p = row.params
     parts = [JudgementRow.judge_model_id == row.judge_model_id, JudgementRow.k == _k_max(p)]
     for column, key in [(JudgementRow.temperature, "temperature"), (JudgementRow.top_p, "top_p"),
                         (JudgementRow.max_new_tokens, "max_new_tokens"),
-                        (JudgementRow.seed, "seed"), (JudgementRow.template_name, "template"),
-                        (JudgementRow.rescue_enabled, "rescue"),
+                        (JudgementRow.seed, "seed"), (JudgementRow.rescue_enabled, "rescue"),
                         (JudgementRow.reply_prefix, "reply_prefix")]:
         if p.get(key) is not None:
             parts.append(column == p[key])
+    if p.get("template") is not None:
+        variant = _reference_variant(p["template"])
+        parts.append(reference_rule(
+            run_references(p), JudgementRow.template_name == p["template"],
+            None if variant is None else JudgementRow.template_name == variant))
     return and_(*parts)
+
+
+def _reference_variant(template: str) -> str | None:
+    """The name of template `template`'s reference variant; None when it has none."""
+    try:
+        return with_reference(get_template(template)).name
+    except InputError:  # no such variant (or a template this version does not know)
+        return None
 
 
 def _judgement_ids(session: Session, side: Side, item_ids: Sequence[int]) -> dict[int, int]:
@@ -127,6 +154,7 @@ def _judgement_ids(session: Session, side: Side, item_ids: Sequence[int]) -> dic
         condition = JudgementRow.judge_model_id == side.id
     rows = session.execute(
         select(JudgementRow.item_id, func.max(JudgementRow.id))
+        .join(Item, Item.id == JudgementRow.item_id)
         .where(JudgementRow.item_id.in_(item_ids), condition).group_by(JudgementRow.item_id))
     return {item: judgement for item, judgement in rows if item is not None}
 
@@ -163,16 +191,21 @@ def paired_verdicts(
     ds_id = require_dataset(engine, dataset)
     excluded: Counter[str] = Counter()
     paired = []
+    # shown against hidden: an item without a reference is judged alike by both
+    by_reference = {a.references, b.references} == {"shown", "hidden"}
     with Session(engine) as session:
-        items = list(session.execute(select(Item.id, Item.category, Item.n_responses)
-                                     .where(Item.dataset_id == ds_id).order_by(Item.id)))
+        items = list(session.execute(
+            select(Item.id, Item.category, Item.n_responses,
+                   Item.reference.is_not(None).label("has_reference"))
+            .where(Item.dataset_id == ds_id).order_by(Item.id)))
         ids, sizes = [i.id for i in items], {i.id: i.n_responses for i in items}
         labels = item_labels(session, ids)
         read = {name: _verdicts(session, _judgement_ids(session, side, ids), sizes, side.k)
                 for name, side in (("A", a), ("B", b))}
     for item in items:
         label = labels[item.id]
-        why = _left_out(item.id, item.n_responses, label, read, {"A": a.k, "B": b.k})
+        why = _left_out(item.id, item.n_responses, label, read, {"A": a.k, "B": b.k},
+                        no_reference=by_reference and not item.has_reference)
         if why is not None:
             excluded[why] += 1
             continue
@@ -184,8 +217,9 @@ def paired_verdicts(
 
 def _left_out(item_id: int, n_responses: int, label: ItemLabel | NoLabel,
               read: dict[str, dict[int, Verdict | None]],
-              ks: dict[str, int | None]) -> str | None:
-    """Why an item is not compared; None when it is."""
+              ks: dict[str, int | None], *, no_reference: bool = False) -> str | None:
+    """Why an item is not compared; None when it is. `no_reference`: the sides differ
+    only where an item has a reference answer, and this one has none."""
     if n_responses < 2:
         return "a single response"
     if isinstance(label, NoLabel):
@@ -194,6 +228,8 @@ def _left_out(item_id: int, n_responses: int, label: ItemLabel | NoLabel,
         return LABELLED_A_TIE
     if isinstance(label.best, Accepted):
         return LABELLED_BEST_OF_N
+    if no_reference:
+        return NO_REFERENCE
     missing = [name for name, verdicts in read.items() if item_id not in verdicts]
     if missing:
         return "judged by neither" if len(missing) == 2 else f"not judged by {missing[0]}"
