@@ -218,9 +218,21 @@ def test_migration_0014_adds_adjudication_and_reference_and_goes_back(tmp_path):
     assert columns == {"id", "item_id", "adjudicator_id", "best", "note", "supersedes_id",
                        "retracted", "created_at"}
     assert "reference" in {c["name"] for c in inspect(engine).get_columns("item")}
+    with engine.begin() as c:  # an item with a label: going back must not lose them
+        c.exec_driver_sql("INSERT INTO dataset (id, name, created_at) VALUES (1, 'd', "
+                          "'2026-01-01')")
+        c.exec_driver_sql(
+            "INSERT INTO item (id, dataset_id, query, context, responses, n_responses, "
+            "content_hash, created_at) VALUES (1, 1, 'q', '[]', '[\"a\", \"b\"]', 2, 'h', "
+            "'2026-01-01')")
+        c.exec_driver_sql("INSERT INTO ground_truth (item_id, best, source) VALUES (1, 1, "
+                          "'dataset')")
     command.downgrade(alembic_config(engine), "0013")
     assert "adjudication" not in inspect(engine).get_table_names()
     assert "reference" not in {c["name"] for c in inspect(engine).get_columns("item")}
+    with engine.connect() as c:  # the item's table was not copied over its children
+        assert c.exec_driver_sql("SELECT count(*) FROM item").scalar() == 1
+        assert c.exec_driver_sql("SELECT best FROM ground_truth").scalar() == 1
     engine.dispose()
 
 

@@ -43,6 +43,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("item") as batch_op:
+    # Not a copy of `item` (SQLite's batch mode): dropping the old table would delete
+    # its children's rows (ON DELETE CASCADE). SQLite 3.35+ drops a column in place.
+    with op.batch_alter_table("item", recreate="never") as batch_op:
         batch_op.drop_column("reference")
     op.drop_table("adjudication")
