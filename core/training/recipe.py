@@ -54,7 +54,7 @@ class RecipeConfig(BaseModel):
     critiques_dir: Path = Field(SHARED_DATA / "critiques", description="critique JSONL files")
     work_dir: Path = Field(PROJECT_ROOT / "data" / "recipe", description="stage outputs")
     base_model: str = Field("embedded", description="the model to train")
-    coldstart_examples: int = Field(1600, ge=1, description="cold-start records trained on")
+    coldstart_examples: int = Field(560, ge=1, description="cold-start records trained on")
     single_share: float = Field(
         0.25, ge=0.0, le=1.0, description="share of single-response records kept (pairs are "
         "what the studio judges most)")
