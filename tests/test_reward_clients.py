@@ -176,11 +176,15 @@ def scripted_server():
 
 def waits_here(waits: list[float]):
     """An `asyncio.sleep` that records, without waiting, the delays asked for in this
-    thread; other threads (the module's uvicorn server) sleep as before."""
+    thread or in threads started from now on (`run_blocking` runs the coroutine in a
+    worker thread where this thread's event loop is already running, as after the
+    browser tests); threads already running (the module's uvicorn server) sleep as
+    before."""
     here, sleep = threading.get_ident(), asyncio.sleep
+    running = {t.ident for t in threading.enumerate()} - {here}
 
     async def wait(delay: float, *args):
-        if threading.get_ident() != here:
+        if threading.get_ident() in running:
             return await sleep(delay, *args)
         waits.append(delay)
         return None

@@ -93,6 +93,8 @@ def build_reference_panel(
         remove_reference(studio.engine, item_id, account.name)
         return fill(item_id)
 
-    save.click(on_save, [walk_state, text], [text, history])
-    remove.click(on_remove, walk_state, [text, history])
+    # named apart: Gradio names an endpoint after its function, and the Annotate tab's
+    # label save is the API's `on_save`
+    save.click(on_save, [walk_state, text], [text, history], api_name="save_reference")
+    remove.click(on_remove, walk_state, [text, history], api_name="remove_reference")
     return fill, [text, history]
