@@ -78,9 +78,13 @@ CASES: dict[str, tuple[str | None, str, list[tuple], list[str]]] = {
         ("Write a travel blog intro about Hawaii.", 0,
          ("Aloha! Hawaii greets you with turquoise water.", "Hawaii is a state."),
          "Aloha! Hawaii greets you with turquoise water.", "judge:expert_3", None),
-    ], [("line 2: 'conversation_a' and 'conversation_b' differ before their last assistant "
-         "turn (4 and 4 turns); an item holds one conversation and the responses to its "
-         "last turn")]),
+        # turn 2: the conversations differ from the first reply on (core.datasets.diverging)
+        ("Rewrite it starting every sentence with A.", 1,
+         (("Assistant: Aloha! Hawaii greets you with turquoise water.\n\nUser: Rewrite it "
+           "starting every sentence with A.\n\nAssistant: A warm breeze welcomes you."),
+          ("Assistant: Hawaii is a state.\n\nUser: Rewrite it starting every sentence with "
+           "A.\n\nAssistant: A state it is.")), TIE, "judge:author_1", "earlier turns differ"),
+    ], []),
     "chatbot_arena": ("chatbot_arena", "chatbot_arena", [
         ("What is the capital of Japan?", 0, ("Kyoto.", "Tokyo."), "Tokyo.", None, "English"),
         ("Tell me a joke.", 0, ("Jokes are bad.", "No."), TIE, None, "English"),

@@ -409,7 +409,9 @@ REAL_FILES = {  # file -> (imported, duplicates of an item already there, skippe
     "judgebench/gpt-4o-2024-05-13.jsonl": (350, 0, 0),
     "judgebench/claude-3-5-sonnet-20240620.jsonl": (269, 0, 1),
     "hh-rlhf/harmless-base_test.jsonl.gz": (2303, 0, 9),
-    "pandalm/testset-v1.json": (867, 72, 60),  # 72 records repeat an earlier pair verbatim
+    # 71 records repeat an earlier pair verbatim, labels too; record 581 repeats one with
+    # other labels, and an annotator labels an item once: skipped with that reason
+    "pandalm/testset-v1.json": (867, 71, 61),
 }
 
 

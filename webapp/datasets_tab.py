@@ -20,6 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from core.datasets import FORMAT_NAMES, FieldMap
+from core.datasets.diverging import is_diverging
 from core.datasets.sources import source_name
 from core.errors import GRMStudioError, InputError
 from core.jobs import Jobs
@@ -47,6 +48,10 @@ COLUMNS = ["item", "dataset", "category", "query", "responses", "labels", "verdi
 BROWSE_WIDTHS: list[str | int] = ["4.5%", "15%", "12%", "37.5%", "8%", "6%", "11%", "6%"]
 BROWSE_HEIGHT = 820  # px: the header and 21 one-line rows (36 px each)
 DATASET_NAME_CHARS = 200  # the width of dataset.name
+DIVERGING_NOTE = (  # an item of conversations that differ before their last reply
+    "The conversations differ before the last turn: each response is the rest of its own "
+    "conversation (its model's earlier replies included), after the shared turns above."
+)
 
 
 def import_report_html(report: ImportReport) -> str:
@@ -128,6 +133,8 @@ def item_html(view: ItemView) -> str:
     parts = [f'<div class="grm-muted">Item {view.item_id} · dataset {escape(view.dataset)}</div>']
     parts += [_block(f"Earlier turn ({t.role})", t.content) for t in view.context]
     parts.append(_block("Query", view.query))
+    if is_diverging(view.category):
+        parts.append(f'<div class="grm-muted grm-diverging">{DIVERGING_NOTE}</div>')
     parts.append(injection_warnings_html(view.responses))  # as the annotators see them
     parts += [_block(f"Response R{i + 1}", r) for i, r in enumerate(view.responses)]
     truth = view.dataset_label

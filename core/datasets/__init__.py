@@ -26,9 +26,10 @@ roles (`mapping=`; `core.datasets.field_map`):
 - judgebench: {pair_id, question, response_A, response_B, label "A>B"|"B>A"|"A=B"}.
 - pandalm: {idx, instruction, input, response1, response2, annotator1..3 (0 tie,
   1, 2)}: three annotator labels and no ground truth.
-- presets: chatbot_arena, mt_bench, helpsteer2, helpsteer3, ultrafeedback,
-  ultrafeedback_binarized (detected), rewardbench, rewardbench2, trl,
-  trl_implicit (by name). An unknown shape raises `UnknownShapeError` with a
+- presets: chatbot_arena, mt_bench (conversations that differ before their last
+  reply, as MT-Bench's second turn: `core.datasets.diverging`), helpsteer2,
+  helpsteer3, ultrafeedback, ultrafeedback_binarized (detected), rewardbench,
+  rewardbench2, trl, trl_implicit (by name). An unknown shape raises `UnknownShapeError` with a
   likely mapping.
 
 Chosen/rejected pairs are put in a fixed hash order (not chosen-first) so that

@@ -9,6 +9,9 @@ list of indices: the correct responses of a best-of-n item), label values,
 rejected: the chosen responses are the correct ones (`core.labels.best_of_n`:
 one chosen is the best response; several, as in RewardBench 2's Ties subset,
 are an accepted set, every one of them to be scored above every rejected one).
+Responses given as conversations that differ before their last reply (MT-Bench's
+second turn) make an item of diverging conversations (`core.datasets.diverging`);
+chosen and rejected conversations must share every turn before their last reply.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from core.datasets import fields as f
 from core.datasets.conversation import Prompt, Reply, prompt_of, ranked_order, replies, settle
+from core.datasets.diverging import diverging_category, settle_battle
 from core.datasets.field_map import FieldMap
 from core.datasets.field_paths import has_path, resolve, top_key
 from core.datasets.fields import RawRecord, RecordError
@@ -32,6 +36,7 @@ def read_mapped(fmap: FieldMap, rec: RawRecord) -> SourceItem:
     """The item `fmap` reads from `rec` (a record with an object's fields)."""
     upto = _turn(rec, fmap.turn) if fmap.turn is not None else None
     prompt = _prompt(rec, fmap)
+    diverging = False  # conversations that differ before their last reply
     if fmap.chosen is not None and fmap.rejected is not None:
         chosen = _replies(rec, (fmap.chosen,), upto, minimum=1)
         rejected = _replies(rec, (fmap.rejected,), upto, minimum=1)
@@ -48,18 +53,20 @@ def read_mapped(fmap: FieldMap, rec: RawRecord) -> SourceItem:
         labels: tuple[SourceLabel, ...] = (_label(rec, fmap, best),)
     else:
         named = _replies(rec, fmap.responses, upto, one_field=len(fmap.responses) == 1)
-        prompt = settle(prompt, named)
-        responses = tuple(reply.text for _, reply in named)
+        battle = settle_battle(prompt, named)
+        prompt, responses, diverging = battle.prompt, battle.responses, battle.diverging
         ratings = _ratings(rec, fmap.ratings, len(responses)) if fmap.ratings else None
         labels = _labels(rec, fmap, ratings, len(responses))
+    external_id = _optional_name(rec, fmap.id)
+    category = _optional_name(rec, fmap.category)
     return SourceItem(
         line=rec.number,
-        external_id=_optional_name(rec, fmap.id),
+        external_id=external_id,
         query=prompt.query,
         context=prompt.context,
         responses=responses,
         labels=labels,
-        category=_optional_name(rec, fmap.category),
+        category=diverging_category(category) if diverging else category,
         reference=_optional_text(rec, fmap.reference),
         ratings=ratings,
     )

@@ -43,14 +43,16 @@ PRESETS: tuple[Shape, ...] = (
         ("model_a", "model_b", "winner", "conversation_a", "conversation_b", "anony"),
         FieldMap(responses=("conversation_a", "conversation_b"), best="winner",
                  label_values=_WINNER, turn="turn", id="question_id", category="language"),
-        "LMSYS Chatbot Arena conversations (tie and tie (bothbad) are ties)",
+        "LMSYS Chatbot Arena conversations (tie and tie (bothbad) are ties; a multi-turn "
+        "battle: each response is its own conversation)",
     ),
     preset(
         "mt_bench",
         ("model_a", "model_b", "winner", "conversation_a", "conversation_b", "judge", "turn"),
         FieldMap(responses=("conversation_a", "conversation_b"), best="winner",
                  label_values=_WINNER, turn="turn", id="question_id", labeller="judge"),
-        "MT-Bench human judgements: each judge's label, on the turn judged",
+        "MT-Bench human judgements: each judge's label on one item per pair and turn judged "
+        "(a second turn: each response is its own conversation)",
     ),
     preset(
         "helpsteer3",

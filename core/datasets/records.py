@@ -30,6 +30,12 @@ class SourceItem:
     category: str | None  # e.g. JudgeBench 'source', LLMBar subset, PandaLM motivation_app
     reference: str | None = None  # a reference answer (mapped, or a 'reference' field)
     ratings: tuple[float, ...] | None = None  # one per response (mapped); stored with the item
+    where: str = ""  # the record's place for messages ("line 7", "row 3 of shard x"); "" unknown
+
+    @property
+    def place(self) -> str:
+        """Where the record is, for a message: `where`, else its line."""
+        return self.where or f"line {self.line}"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Shapes are recognised from the first record's keys, in the order of `SHAPES`.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -66,7 +66,7 @@ class Shape:
             i, j = duplicate
             reason = f"responses {i} and {j} are identical, so no preference between them holds"
             return Skipped(rec.number, f"{rec.where}: {reason}")
-        return item
+        return replace(item, where=rec.where)
 
 
 def _unstorable_field(data: dict[str, object]) -> str | None:

@@ -6,10 +6,13 @@ import back, so nothing is ever half-imported. An import that would add
 nothing (every record skipped) is a failure too: it raises InputError and
 leaves no dataset and no import record behind, so the same file can be
 imported again with another shape. Re-importing the same file (same SHA-256)
-into the same dataset does nothing; items already present (same content hash)
-are counted as duplicates, not added twice. Memory stays bounded: duplicates
-are looked up a chunk at a time, and a report keeps the first
-`MAX_SKIPS_KEPT` skipped records and counts the rest.
+into the same dataset does nothing. A record whose item is already present
+(same content hash) makes no new item: another judge's label on it is added
+(`more_labels`: MT-Bench's several human judges of one pair), a record that
+adds nothing is a duplicate, and a judge's second, different label on the same
+item is skipped with that reason (`core.store.import_writer`). Memory stays
+bounded: items are written and looked up a chunk at a time, and a report lists
+`MAX_SKIPS_KEPT` skipped records (in file order) and counts the rest.
 """
 
 from __future__ import annotations
@@ -21,18 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.datasets import FieldMap, ReadLimits, read_dataset
 from core.datasets.columnar import source_sha256
-from core.datasets.records import Skipped, SourceItem
+from core.datasets.records import Skipped
 from core.errors import InputError
-from core.labels import Accepted
-from core.store.labels import annotator_id
-from core.store.schema import Annotation, Dataset, GroundTruth, ImportRun, Item
+from core.store.import_writer import ItemWriter
+from core.store.schema import Dataset, ImportRun
 
-CHUNK = 500
+CHUNK = 500  # distinct items written at a time
 MAX_NAME_CHARS = 200  # the width of dataset.name
 MAX_SKIPS_KEPT = 1000  # skipped records listed in a report; the rest are counted
 SHOWN_REASONS = 3  # skip reasons quoted when nothing at all can be imported
@@ -47,6 +49,7 @@ class ImportReport:
     skipped: tuple[Skipped, ...]  # the first MAX_SKIPS_KEPT skipped records
     already_imported: bool = False
     more_skipped: int = 0  # skipped records past those listed in `skipped`
+    more_labels: int = 0  # records that added another judge's label to an item already there
 
     @property
     def skipped_count(self) -> int:
@@ -58,8 +61,10 @@ class ImportReport:
                 f"{self.file} was already imported into '{self.dataset}': nothing to do "
                 "(to read it another way, import it into a new dataset)"
             )
+        labels = (f" and {self.more_labels} more judge label(s) on items already there"
+                  if self.more_labels else "")
         return (
-            f"imported {self.imported} item(s) into '{self.dataset}', "
+            f"imported {self.imported} item(s){labels} into '{self.dataset}', "
             f"{self.duplicates} already there, skipped {self.skipped_count}"
         )
 
@@ -116,21 +121,19 @@ def import_file(
         )
         if done is not None:
             return ImportReport(dataset, path.name, 0, 0, (), already_imported=True)
-        writer = _ChunkWriter(session, ds_id, progress)
-        skipped: list[Skipped] = []
-        more_skipped = 0
+        skips = _Skips()
+        writer = ItemWriter(session, ds_id, progress, skips.add, chunk=CHUNK)
         for record in read_dataset(path, shape, limits, mapping):
             if isinstance(record, Skipped):
-                if len(skipped) < MAX_SKIPS_KEPT:
-                    skipped.append(record)
-                else:
-                    more_skipped += 1
+                skips.add(record)
                 continue
             context = [t.model_dump() for t in record.context]
             writer.add(record, context, content_hash(record.query, context, record.responses))
         writer.flush()
-        if writer.imported == 0 and writer.duplicates == 0:  # rolls back the new dataset too
-            raise InputError(_nothing_imported(path, shape, mapping, skipped, more_skipped))
+        skipped = sorted(skips.kept, key=lambda s: s.line)
+        if not (writer.imported or writer.duplicates or writer.more_labels):
+            # rolls back the new dataset too
+            raise InputError(_nothing_imported(path, shape, mapping, skipped, skips.more))
         session.add(
             ImportRun(
                 dataset_id=ds_id,
@@ -142,7 +145,21 @@ def import_file(
             )
         )
     return ImportReport(dataset, path.name, writer.imported, writer.duplicates, tuple(skipped),
-                        more_skipped=more_skipped)
+                        more_skipped=skips.more, more_labels=writer.more_labels)
+
+
+class _Skips:
+    """The skipped records of an import: the first MAX_SKIPS_KEPT kept, the rest counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[Skipped] = []
+        self.more = 0
+
+    def add(self, skipped: Skipped) -> None:
+        if len(self.kept) < MAX_SKIPS_KEPT:
+            self.kept.append(skipped)
+        else:
+            self.more += 1
 
 
 def _nothing_imported(
@@ -167,89 +184,3 @@ def _nothing_imported(
         f"nothing in {path} can be imported: all {total:,} record(s) were skipped "
         f"({reasons}). Nothing was stored; {advice}"
     )
-
-
-class _ChunkWriter:
-    """Buffers items and writes them, with their labels, CHUNK at a time; an item
-    whose content hash is already in the dataset (stored before, or earlier in
-    this import) is counted as a duplicate instead. Only one chunk is held."""
-
-    def __init__(
-        self, session: Session, ds_id: int, progress: Callable[[int], None] | None
-    ) -> None:
-        self.session = session
-        self.ds_id = ds_id
-        self.progress = progress
-        self.pending: dict[str, tuple[SourceItem, list[dict[str, str]]]] = {}  # by hash
-        self.imported = 0
-        self.duplicates = 0
-        self._annotators: dict[str, int] = {}
-
-    def add(self, record: SourceItem, context: list[dict[str, str]], digest: str) -> None:
-        if digest in self.pending:
-            self.duplicates += 1
-            return
-        self.pending[digest] = (record, context)
-        if len(self.pending) >= CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        stored = select(Item.content_hash).where(
-            Item.dataset_id == self.ds_id, Item.content_hash.in_(list(self.pending))
-        )
-        for digest in self.session.scalars(stored).all():
-            del self.pending[digest]
-            self.duplicates += 1
-        if not self.pending:
-            return
-        rows = [
-            {
-                "dataset_id": self.ds_id,
-                "external_id": record.external_id,
-                "category": record.category,
-                "query": record.query,
-                "context": context,
-                "responses": list(record.responses),
-                "n_responses": len(record.responses),
-                "content_hash": digest,
-                "source_line": record.line,
-                "reference": record.reference,
-                "ratings": list(record.ratings) if record.ratings is not None else None,
-            }
-            for digest, (record, context) in self.pending.items()
-        ]
-        ids = self.session.scalars(
-            insert(Item).returning(Item.id, sort_by_parameter_order=True), rows
-        ).all()
-        truths, labels = [], []
-        for item_id, (record, _) in zip(ids, self.pending.values(), strict=True):
-            for label in record.labels:
-                if isinstance(label.best, Accepted):  # the dataset's: readers refuse a labeller's
-                    truths.append({"item_id": item_id, "best": None,
-                                   "accepted": list(label.best.indices), "source": "dataset"})
-                elif label.labeller is None:
-                    truths.append({"item_id": item_id, "best": label.best, "accepted": None,
-                                   "source": "dataset"})
-                else:
-                    labels.append(
-                        {
-                            "item_id": item_id,
-                            "annotator_id": self._annotator(label.labeller),
-                            "best": label.best,
-                        }
-                    )
-        if truths:
-            self.session.execute(insert(GroundTruth), truths)
-        if labels:
-            self.session.execute(insert(Annotation), labels)
-        self.imported += len(self.pending)
-        self.pending.clear()
-        if self.progress is not None:
-            self.progress(self.imported)
-
-    def _annotator(self, name: str) -> int:
-        if name not in self._annotators:
-            self._annotators[name] = annotator_id(self.session, name, role="imported")
-        return self._annotators[name]

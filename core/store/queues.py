@@ -106,6 +106,7 @@ class ItemView:
     dataset_label: ItemLabel | NoLabel | None  # what the dataset says; None: hidden (blind)
     judgement: Judgement | None  # None in blind mode or when never judged
     judgement_id: int | None
+    category: str | None = None  # marks diverging conversations (core.datasets.diverging)
 
 
 def _latest_where(*conditions: ColumnExpressionArgument[bool]) -> ColumnElement[bool]:
@@ -282,6 +283,7 @@ def item_view(
         dataset_label=None if blind else dataset_labels(session, [item_id])[item_id],
         judgement=judgement,
         judgement_id=None if blind else judgement_id,
+        category=item.category,
     )
 
 
