@@ -79,6 +79,21 @@ def require(account: Account | None, action: Action) -> Account:
     return account.require(action)
 
 
+def permitted_account_id(session: Session, name: str, action: Action, *, purpose: str,
+                         who_may: str) -> int:
+    """The id of account `name` for a store write; NotAllowedError when there is none
+    ("there is no account named 'x' to {purpose}") or its role may not do `action`
+    ("... an {who_may} may")."""
+    found = select(Annotator.id, Annotator.role).where(Annotator.name == name)
+    row = session.execute(found).first()
+    if row is None:
+        raise NotAllowedError(f"there is no account named '{name}' to {purpose}")
+    if action not in ALLOWED.get(row.role, frozenset()):
+        raise NotAllowedError(
+            f"'{name}' has the role {row.role} and may not {action.value}; {who_may} may")
+    return int(row.id)
+
+
 def set_account(engine: Engine, name: str, role: str, password: str) -> Account:
     """Create the account `name`, or change its role and password (which ends its
     web sessions)."""

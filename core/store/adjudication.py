@@ -23,11 +23,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, and_, exists, select
 from sqlalchemy.orm import Session, aliased
 
-from core.errors import InputError, NotAllowedError
+from core.errors import InputError
 from core.inputs import clean_text
 from core.labels import Settled
-from core.store.accounts import ALLOWED, Action
-from core.store.db import append_to_chain
+from core.store.accounts import Action, permitted_account_id
+from core.store.db import append_to_chain, chain_head
 from core.store.schema import Adjudication, Annotator, Item
 
 
@@ -76,7 +76,9 @@ def adjudicate(
         clean_text(note, "the note")
 
     def write(session: Session) -> AdjudicatedLabel:
-        who = _adjudicator_id(session, adjudicator)
+        who = permitted_account_id(
+            session, adjudicator, Action.ADJUDICATE, purpose="adjudicate with",
+            who_may="an admin or a reviewer")
         item = session.get(Item, item_id)
         if item is None:
             raise InputError(f"there is no item with id {item_id}")
@@ -86,7 +88,8 @@ def adjudicate(
                 f"best must name one of the {n} responses (0..{n - 1}) or a tie, "
                 f"got {best}")
         row = Adjudication(item_id=item_id, adjudicator_id=who, best=best,
-                           note=note or None, supersedes_id=_head_id(session, item_id))
+                           note=note or None,
+                           supersedes_id=chain_head(session, Adjudication, item_id))
         session.add(row)
         session.flush()
         return _adjudicated(row, adjudicator)
@@ -103,11 +106,13 @@ def undo_adjudication(
     decision can be undone (InputError otherwise). Returns the restored decision,
     or None when the item is left without one."""
     with Session(engine) as session, session.begin():
-        who = _adjudicator_id(session, adjudicator)
+        who = permitted_account_id(
+            session, adjudicator, Action.ADJUDICATE, purpose="adjudicate with",
+            who_may="an admin or a reviewer")
         row = session.get(Adjudication, adjudication_id)
         if row is None or row.retracted:
             raise InputError(f"there is no adjudicated label with id {adjudication_id} to undo")
-        if _head_id(session, row.item_id) != row.id:
+        if chain_head(session, Adjudication, row.item_id) != row.id:
             raise InputError(f"item {row.item_id} has been settled again since "
                              f"adjudicated label {adjudication_id}; nothing undone")
         before = session.get(Adjudication, row.supersedes_id) if row.supersedes_id else None
@@ -141,27 +146,8 @@ def adjudication_history(session: Session, item_id: int) -> list[AdjudicatedLabe
     return [_adjudicated(row, name) for row, name in rows]
 
 
-def _adjudicator_id(session: Session, name: str) -> int:
-    """The id of account `name`; NotAllowedError unless its role may adjudicate."""
-    found = session.execute(select(Annotator.id, Annotator.role).where(Annotator.name == name))
-    row = found.first()
-    if row is None:
-        raise NotAllowedError(f"there is no account named '{name}' to adjudicate with")
-    if Action.ADJUDICATE not in ALLOWED.get(row.role, frozenset()):
-        raise NotAllowedError(
-            f"'{name}' has the role {row.role} and may not {Action.ADJUDICATE.value}; "
-            "an admin or a reviewer may")
-    return int(row.id)
 
 
-def _head_id(session: Session, item_id: int) -> int | None:
-    """The newest row of the item's chain (a decision or an undo), if any."""
-    newer = aliased(Adjudication)
-    return session.scalar(
-        select(Adjudication.id).where(
-            Adjudication.item_id == item_id, ~exists().where(newer.supersedes_id == Adjudication.id)
-        )
-    )
 
 
 def _adjudicated(row: Adjudication, adjudicator: str) -> AdjudicatedLabel:

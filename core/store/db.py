@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -117,6 +117,17 @@ def head_revision() -> str:
 
 T = TypeVar("T")
 CHAIN_RETRIES = 20  # concurrent writers on one chain each lose at most a few races
+
+
+def chain_head(session: Session, model: Any, item_id: int) -> int | None:
+    """The newest row of an item's append-only chain in `model`'s table (labels,
+    adjudications, reference edits: each row `supersedes_id` the one before), if any."""
+    from sqlalchemy import exists, select
+    from sqlalchemy.orm import aliased
+
+    newer = aliased(model)
+    return session.scalar(select(model.id).where(
+        model.item_id == item_id, ~exists().where(newer.supersedes_id == model.id)))
 
 
 def append_to_chain(engine: Engine, write: Callable[[Session], T]) -> T:

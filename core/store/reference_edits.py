@@ -22,14 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, exists, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from core.errors import InputError, NotAllowedError
+from core.errors import InputError
 from core.inputs import clean_text
 from core.references import MAX_REFERENCE_CHARS
-from core.store.accounts import ALLOWED, Action
-from core.store.db import append_to_chain
+from core.store.accounts import Action, permitted_account_id
+from core.store.db import append_to_chain, chain_head
 from core.store.schema import Annotator, Item, ReferenceEdit
 
 
@@ -77,7 +77,9 @@ def remove_reference(engine: Engine, item_id: int, editor: str) -> ReferenceChan
 
 def _edit(engine: Engine, item_id: int, editor: str, reference: str | None) -> ReferenceChange:
     def write(session: Session) -> ReferenceChange:
-        who = _editor_id(session, editor)
+        who = permitted_account_id(
+            session, editor, Action.EDIT_REFERENCE, purpose="edit references with",
+            who_may="an annotator, a reviewer or an admin")
         item = session.get(Item, item_id)
         if item is None:
             raise InputError(f"there is no item with id {item_id}")
@@ -86,7 +88,8 @@ def _edit(engine: Engine, item_id: int, editor: str, reference: str | None) -> R
         if reference == item.reference:
             raise InputError(f"item {item_id} has this reference answer already; nothing saved")
         row = ReferenceEdit(item_id=item_id, editor_id=who, reference=reference,
-                            previous=item.reference, supersedes_id=_head_id(session, item_id))
+                            previous=item.reference,
+                            supersedes_id=chain_head(session, ReferenceEdit, item_id))
         session.add(row)
         item.reference = reference
         session.flush()
@@ -114,25 +117,8 @@ def item_reference(engine: Engine, item_id: int) -> tuple[str | None, list[Refer
         return item.reference, reference_history(session, item_id)
 
 
-def _editor_id(session: Session, name: str) -> int:
-    """The id of account `name`; NotAllowedError unless its role may edit references."""
-    row = session.execute(
-        select(Annotator.id, Annotator.role).where(Annotator.name == name)).first()
-    if row is None:
-        raise NotAllowedError(f"there is no account named '{name}' to edit references with")
-    if Action.EDIT_REFERENCE not in ALLOWED.get(row.role, frozenset()):
-        raise NotAllowedError(
-            f"'{name}' has the role {row.role} and may not {Action.EDIT_REFERENCE.value}; "
-            "an annotator, a reviewer or an admin may")
-    return int(row.id)
 
 
-def _head_id(session: Session, item_id: int) -> int | None:
-    """The item's newest edit, if any."""
-    newer = aliased(ReferenceEdit)
-    return session.scalar(select(ReferenceEdit.id).where(
-        ReferenceEdit.item_id == item_id,
-        ~exists().where(newer.supersedes_id == ReferenceEdit.id)))
 
 
 def _change(row: ReferenceEdit, editor: str) -> ReferenceChange:
